@@ -1,0 +1,1 @@
+"""alertloop's harness: stack backends, board backends, serial monitor, pytest plugin, CLI."""

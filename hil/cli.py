@@ -1,0 +1,50 @@
+"""The ``alertloop`` command: a thin dispatcher to each component's own command module.
+
+Every subcommand reads flags first, then ``ALERTLOOP_*`` variables, then defaults.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+# command -> ("module", "function", one-line help). Imported only when used, so a broken
+# or heavy component never slows down or breaks the others.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "stack": ("hil.stack.cli", "main", "start a broker + database stack and print its URLs"),
+    "ingest": ("services.ingester.cli", "main", "run the MQTT -> InfluxDB ingester"),
+    "webhook": ("services.webhook.cli", "main", "run the Grafana webhook -> retained MQTT service"),
+    "hash-password": ("services.webhook.cli", "hash_password_main", "hash a password read on stdin"),
+    "sim": ("sim.cli", "main", "run a simulated board or the alert evaluator (esp32|nodemcu|alerting)"),
+    "demo": ("sim.demo.cli", "main", "run the whole loop with simulated boards and show it live"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: alertloop COMMAND [options]", "", "commands:"]
+    width = max(len(name) for name in COMMANDS)
+    for name, (_, _, text) in COMMANDS.items():
+        lines.append(f"  {name.ljust(width)}  {text}")
+    lines.append("")
+    lines.append("'alertloop COMMAND --help' tells more.")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    command, rest = args[0], args[1:]
+    if command not in COMMANDS:
+        print(f"alertloop: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module_name, func_name, _ = COMMANDS[command]
+    module = importlib.import_module(module_name)
+    func: Callable[[list[str]], int] = getattr(module, func_name)
+    return int(func(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

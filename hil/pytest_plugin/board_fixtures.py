@@ -1,0 +1,3 @@
+"""Fixtures: board (filled in by its component)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Fixtures: ingester (filled in by its component)."""
+
+__all__: list[str] = []

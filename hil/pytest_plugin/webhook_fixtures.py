@@ -1,0 +1,3 @@
+"""Fixtures: webhook (filled in by its component)."""
+
+__all__: list[str] = []

@@ -1,0 +1,16 @@
+"""Pieces shared by every alertloop component: configuration, MQTT client setup, logging, deadlines."""
+
+from services.common.config import InfluxSettings, MqttSettings, setting
+from services.common.deadline import Deadline, wait_until
+from services.common.errors import AlertloopError, ConfigError, TimeoutExpired
+
+__all__ = [
+    "AlertloopError",
+    "ConfigError",
+    "Deadline",
+    "InfluxSettings",
+    "MqttSettings",
+    "TimeoutExpired",
+    "setting",
+    "wait_until",
+]
