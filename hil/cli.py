@@ -15,8 +15,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "stack": ("hil.stack.cli", "main", "start a broker + database stack and print its URLs"),
     "ingest": ("services.ingester.cli", "main", "run the MQTT -> InfluxDB ingester"),
     "webhook": ("services.webhook.cli", "main", "run the Grafana webhook -> retained MQTT service"),
-    "hash-password": ("services.webhook.cli", "hash_password_main", "hash a password read on stdin"),
-    "sim": ("sim.cli", "main", "run a simulated board or the alert evaluator (esp32|nodemcu|alerting)"),
+    "hash-password": (
+        "services.webhook.cli",
+        "hash_password_main",
+        "hash a password read on stdin",
+    ),
+    "sim": (
+        "sim.cli",
+        "main",
+        "run a simulated board or the alert evaluator (esp32|nodemcu|alerting)",
+    ),
     "demo": ("sim.demo.cli", "main", "run the whole loop with simulated boards and show it live"),
 }
 

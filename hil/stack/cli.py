@@ -1,0 +1,82 @@
+"""``alertloop stack up``: start a stack, print its ``ALERTLOOP_*`` URLs, run until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from hil.stack.base import StackError
+from hil.stack.factory import BACKENDS, create_stack
+from services.common.config import ENV_INFLUX_DB, ENV_INFLUX_URL, ENV_MQTT_URL, setting
+from services.common.errors import ConfigError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alertloop stack", description=__doc__)
+    sub = parser.add_subparsers(dest="action", required=True)
+    up = sub.add_parser("up", help="start a stack and keep it running until interrupted")
+    up.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="where the servers come from (default: $ALERTLOOP_STACK or auto)",
+    )
+    up.add_argument("--mqtt-url", help=f"external backend: broker URL (or ${ENV_MQTT_URL})")
+    up.add_argument("--influx-url", help=f"external backend: InfluxDB URL (or ${ENV_INFLUX_URL})")
+    up.add_argument("--influx-db", help=f"database name (or ${ENV_INFLUX_DB}; default iot)")
+    up.add_argument("--grafana-url", help="external backend: Grafana URL")
+    up.add_argument(
+        "--no-grafana", action="store_true", help="docker backend: do not start Grafana"
+    )
+    up.add_argument("--env-file", help="also write the variables to this file (shell syntax)")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    backend = setting(args.backend, "ALERTLOOP_STACK", "auto") or "auto"
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    try:
+        stack = create_stack(
+            backend,
+            mqtt_url=setting(args.mqtt_url, ENV_MQTT_URL),
+            influx_url=setting(args.influx_url, ENV_INFLUX_URL),
+            database=setting(args.influx_db, ENV_INFLUX_DB, "iot"),
+            grafana_url=args.grafana_url,
+            grafana=not args.no_grafana,
+        )
+        stack.start()
+    except (StackError, ConfigError) as exc:
+        print(f"alertloop stack: {exc}", file=sys.stderr)
+        return 1
+    try:
+        lines = [f"{key}={value}" for key, value in stack.env().items()]
+        print("\n".join(lines), flush=True)
+        if args.env_file:
+            with open(args.env_file, "w") as fh:
+                fh.write("".join(f"export {line}\n" for line in lines))
+        print(
+            f"# {stack.backend} stack running; Ctrl-C or SIGTERM stops it",
+            file=sys.stderr,
+            flush=True,
+        )
+        while not stop.wait(0.5):
+            for name, server in stack.servers.items():
+                if not server.running:
+                    print(
+                        f"alertloop stack: {name} exited; last log lines:\n{server.log_tail()}",
+                        file=sys.stderr,
+                    )
+                    return 1
+    finally:
+        stack.stop()
+    print("# stack stopped", file=sys.stderr)
+    return 0
