@@ -4,10 +4,10 @@ Options and markers live in ``options``; fixtures live in one module per subject
 re-exported here so pytest finds them through the entry point.
 """
 
-from hil.pytest_plugin.options import pytest_addoption, pytest_configure  # noqa: F401
-from hil.pytest_plugin.stack_fixtures import *  # noqa: F401,F403
+from hil.pytest_plugin.board_fixtures import *  # noqa: F401,F403
 from hil.pytest_plugin.capture_fixtures import *  # noqa: F401,F403
 from hil.pytest_plugin.ingester_fixtures import *  # noqa: F401,F403
-from hil.pytest_plugin.webhook_fixtures import *  # noqa: F401,F403
-from hil.pytest_plugin.board_fixtures import *  # noqa: F401,F403
+from hil.pytest_plugin.options import pytest_addoption, pytest_configure  # noqa: F401
 from hil.pytest_plugin.pipeline_fixtures import *  # noqa: F401,F403
+from hil.pytest_plugin.stack_fixtures import *  # noqa: F401,F403
+from hil.pytest_plugin.webhook_fixtures import *  # noqa: F401,F403

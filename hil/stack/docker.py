@@ -7,6 +7,7 @@ Where no Docker engine answers, starting raises DockerUnavailable.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -144,10 +145,9 @@ class DockerStack(Stack):
 
     def _stop(self) -> None:
         for container in reversed(list(self._containers.values())):
-            try:
+            # best effort: a container may never have started
+            with contextlib.suppress(Exception):
                 container.stop()
-            except Exception:  # noqa: S110 - best effort; the container may never have started
-                pass
         self._containers.clear()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)

@@ -1,0 +1,28 @@
+"""Board backends behind one API: ``SensorBoard`` (ESP32 knob) and ``IndicatorBoard`` (NodeMCU
+LEDs). The simulated boards live in ``sim``; host-built and serial backends come later."""
+
+from hil.boards.base import BoardLifecycle, IndicatorRecorder, SensorRecorder
+from hil.boards.protocol import (
+    LED_STATE_NAMES,
+    BoardError,
+    BoardNotStarted,
+    IndicatorBoard,
+    LedChange,
+    LedState,
+    Published,
+    SensorBoard,
+)
+
+__all__ = [
+    "LED_STATE_NAMES",
+    "BoardError",
+    "BoardLifecycle",
+    "BoardNotStarted",
+    "IndicatorBoard",
+    "IndicatorRecorder",
+    "LedChange",
+    "LedState",
+    "Published",
+    "SensorBoard",
+    "SensorRecorder",
+]

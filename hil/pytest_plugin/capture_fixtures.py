@@ -1,0 +1,31 @@
+"""Fixtures for MQTT: ``mqtt_capture`` and ``unique_topic``."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from hil.capture import MqttCapture
+from hil.stack import Stack
+
+__all__ = ["mqtt_capture", "unique_topic"]
+
+
+@pytest.fixture
+def unique_topic(request: pytest.FixtureRequest) -> str:
+    """A topic prefix unique to this test, built from its name (no wildcards, no spaces)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:60]
+    return f"t/{name}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def mqtt_capture(stack: Stack) -> Iterator[MqttCapture]:
+    """A connected recorder on the shared broker; clears retained messages it saw at teardown."""
+    capture = MqttCapture(stack.mqtt).start()
+    try:
+        yield capture
+    finally:
+        capture.close(clear_retained=True)

@@ -1,0 +1,53 @@
+"""Command-line options and markers of the alertloop pytest plugin."""
+
+from __future__ import annotations
+
+import pytest
+
+from hil.stack.factory import BACKENDS
+
+MARKERS = {
+    "e2e": "end-to-end test through the whole loop (stack, services, boards)",
+    "hil": "needs real boards on serial ports (--esp32/--nodemcu PORT)",
+    "docker": "needs a Docker engine (skipped with the reason where none answers)",
+    "slow": "takes more than a few seconds",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("alertloop", "alertloop stack and boards")
+    group.addoption(
+        "--stack",
+        choices=BACKENDS,
+        default="auto",
+        help="where broker and database come from (default: auto = docker, else native)",
+    )
+    group.addoption("--mqtt-url", default=None, help="external stack: mqtt://user:pass@host:1883")
+    group.addoption("--influx-url", default=None, help="external stack: http://host:8086")
+    group.addoption(
+        "--influx-db", default="iot", help="external stack: database name (default iot)"
+    )
+    group.addoption("--grafana-url", default=None, help="external stack: Grafana base URL")
+    group.addoption(
+        "--alerting",
+        choices=("sim", "grafana"),
+        default="sim",
+        help="alert source: the simulated evaluator or Grafana (docker/external stack)",
+    )
+    group.addoption(
+        "--alert-interval",
+        type=float,
+        default=None,
+        help="evaluation interval of the simulated alerting in seconds (tests default short)",
+    )
+    group.addoption(
+        "--esp32", default="sim", help="ESP32 board backend: sim, virtual, or a serial port"
+    )
+    group.addoption(
+        "--nodemcu", default="sim", help="NodeMCU board backend: sim, virtual, or a serial port"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")

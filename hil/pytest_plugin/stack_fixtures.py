@@ -1,0 +1,72 @@
+"""Fixtures for the servers: ``stack``, ``mqtt_broker``, ``influxdb``, ``native_stack_factory``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from hil.influx import TestDatabase
+from hil.stack import DockerUnavailable, NativeStack, Stack, create_stack
+from services.common.config import MqttSettings
+
+__all__ = ["influxdb", "mqtt_broker", "native_stack_factory", "stack"]
+
+
+def _create_from_options(config: pytest.Config) -> Stack:
+    return create_stack(
+        config.getoption("--stack"),
+        mqtt_url=config.getoption("--mqtt-url"),
+        influx_url=config.getoption("--influx-url"),
+        database=config.getoption("--influx-db"),
+        grafana_url=config.getoption("--grafana-url"),
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """The session's broker + database, chosen by ``--stack``; shared by every test."""
+    try:
+        the_stack = _create_from_options(request.config)
+        the_stack.start()
+    except DockerUnavailable as exc:
+        pytest.skip(f"docker stack backend unavailable: {exc}")
+    try:
+        yield the_stack
+    finally:
+        the_stack.stop()
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker(stack: Stack) -> MqttSettings:
+    """The shared broker's endpoint."""
+    return stack.mqtt
+
+
+@pytest.fixture
+def influxdb(stack: Stack, request: pytest.FixtureRequest) -> Iterator[TestDatabase]:
+    """A fresh database on the shared InfluxDB for this test, dropped afterwards."""
+    database = TestDatabase(stack.influx, label=request.node.name).create()
+    try:
+        yield database
+    finally:
+        database.drop()
+
+
+@pytest.fixture
+def native_stack_factory() -> Iterator[Callable[..., NativeStack]]:
+    """Start native stacks of the test's own (for fault tests); all are stopped at teardown."""
+    started: list[NativeStack] = []
+
+    def factory(**kwargs: Any) -> NativeStack:
+        the_stack = NativeStack(**kwargs)
+        the_stack.start()
+        started.append(the_stack)
+        return the_stack
+
+    try:
+        yield factory
+    finally:
+        for the_stack in reversed(started):
+            the_stack.stop()
