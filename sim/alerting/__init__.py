@@ -1,0 +1,34 @@
+"""The alert evaluator that stands in for Grafana, reading Grafana's own provisioning files."""
+
+from sim.alerting.errors import AlertingError, NotifyError, ProvisioningError, QueryError
+from sim.alerting.evaluator import AlertEvaluator
+from sim.alerting.payloads import legacy_payload, unified_payload
+from sim.alerting.provisioning import (
+    AlertRule,
+    ContactPoint,
+    NotificationPolicy,
+    default_provisioning_dir,
+    load_contact_point,
+    load_policy,
+    load_rule,
+)
+from sim.alerting.state import AlertState, Evaluation
+
+__all__ = [
+    "AlertEvaluator",
+    "AlertRule",
+    "AlertState",
+    "AlertingError",
+    "ContactPoint",
+    "Evaluation",
+    "NotificationPolicy",
+    "NotifyError",
+    "ProvisioningError",
+    "QueryError",
+    "default_provisioning_dir",
+    "legacy_payload",
+    "load_contact_point",
+    "load_policy",
+    "load_rule",
+    "unified_payload",
+]

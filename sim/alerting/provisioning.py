@@ -1,0 +1,424 @@
+"""Read the alert rule, contact point and notification policy from Grafana's provisioning files.
+
+The same files that Grafana loads (``services/grafana/provisioning/alerting/``) are the one
+source of truth; this module turns them into validated, frozen data for the evaluator.
+Environment variables are interpolated the way Grafana does it (``$VAR`` and ``${VAR}``,
+``$$`` for a literal ``$``) in contact points, policies and rule labels, never in rule models
+or annotations, so ``$timeFilter`` stays as written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sim.alerting.errors import ProvisioningError
+
+EXPR_UIDS = ("__expr__", "-100")
+NO_DATA_STATES = ("NoData", "Alerting", "OK", "KeepLast")
+EXEC_ERR_STATES = ("Error", "Alerting", "OK", "KeepLast")
+REDUCERS = ("sum", "mean", "min", "max", "count", "last", "median")
+REDUCE_MODES = ("", "strict", "dropNN", "replaceNN")
+THRESHOLD_TYPES = (
+    "gt", "lt", "eq", "ne", "gte", "lte",
+    "within_range", "outside_range", "within_range_included", "outside_range_included",
+)  # fmt: skip
+BASE_INTERVAL = 10.0
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+_ENV = re.compile(r"\$(?:\$|\{(\w+)\}|(\w+))")
+
+
+def default_provisioning_dir() -> Path:
+    """``services/grafana/provisioning`` inside the installed package."""
+    import services
+
+    return Path(services.__file__).resolve().parent / "grafana" / "provisioning"
+
+
+def parse_duration(value: object, what: str = "duration") -> float:
+    """Seconds in a Prometheus-style duration (``10s``, ``1m30s``, ``500ms``, ``0s``) or a number.
+
+    Raises ProvisioningError for anything else.
+    """
+    if isinstance(value, bool):
+        raise ProvisioningError(f"{what}: {value!r} is not a duration")
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    if text in ("0", ""):
+        return 0.0
+    pos, total = 0, 0.0
+    for match in _DURATION.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or pos == 0:
+        raise ProvisioningError(f"{what}: {value!r} is not a duration such as 10s, 1m or 500ms")
+    return total
+
+
+def interpolate_env(text: str, env: Mapping[str, str]) -> str:
+    """Replace ``$VAR`` / ``${VAR}`` with ``env`` values (missing ones become empty); ``$$`` is ``$``."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        return env.get(match.group(1) or match.group(2), "")
+
+    return _ENV.sub(replace, text)
+
+
+@dataclass(frozen=True)
+class DataQuery:
+    """The rule's datasource query (InfluxQL) and the time range it covers."""
+
+    ref_id: str
+    datasource_uid: str
+    query: str
+    range_from: int
+    range_to: int
+    interval_ms: int = 1000
+
+
+@dataclass(frozen=True)
+class ReduceExpression:
+    """``reduce``: one number out of a series (mean, max...), with null handling."""
+
+    ref_id: str
+    expression: str
+    reducer: str
+    mode: str = ""
+    replace_with: float | None = None
+
+
+@dataclass(frozen=True)
+class ThresholdExpression:
+    """``threshold``: 1 when the input meets the one condition, else 0."""
+
+    ref_id: str
+    expression: str
+    type: str
+    params: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """One provisioned alert rule, with its group's folder and evaluation interval."""
+
+    uid: str
+    title: str
+    folder: str
+    group: str
+    interval: float
+    condition: str
+    query: DataQuery
+    reduce: ReduceExpression
+    threshold: ThresholdExpression
+    no_data_state: str = "NoData"
+    exec_err_state: str = "Error"
+    for_seconds: float = 0.0
+    org_id: int = 1
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    dashboard_uid: str | None = None
+    panel_id: int | None = None
+
+    @property
+    def threshold_value(self) -> float:
+        """The first threshold parameter (50 for the loop's rule)."""
+        return self.threshold.params[0]
+
+    @property
+    def window(self) -> float:
+        """Seconds of data the query looks at (10 for the loop's rule)."""
+        return float(self.query.range_from - self.query.range_to)
+
+
+@dataclass(frozen=True)
+class ContactPoint:
+    """A webhook contact point, with its environment variables already interpolated."""
+
+    name: str
+    uid: str
+    url: str
+    http_method: str = "POST"
+    username: str = ""
+    password: str = ""
+    disable_resolve_message: bool = False
+    max_alerts: int = 0
+
+
+@dataclass(frozen=True)
+class NotificationPolicy:
+    """The root notification policy: where alerts go and how they are grouped and repeated."""
+
+    receiver: str
+    group_by: tuple[str, ...] = ("grafana_folder", "alertname")
+    group_wait: float = 0.0
+    group_interval: float = 1.0
+    repeat_interval: float = 3600.0
+
+
+def _load_docs(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
+    if not directory.is_dir():
+        raise ProvisioningError(f"provisioning directory {directory} does not exist")
+    docs = []
+    for path in sorted(directory.iterdir()):
+        if path.suffix not in (".yaml", ".yml", ".json"):
+            continue
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise ProvisioningError(f"{path}: cannot read: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise ProvisioningError(
+                f"{path}: expected a mapping at the top, got {type(doc).__name__}"
+            )
+        docs.append((path, doc))
+    return docs
+
+
+def alerting_dir(directory: str | Path | None) -> Path:
+    """The ``alerting`` directory under a provisioning directory (or the directory itself)."""
+    base = Path(directory) if directory is not None else default_provisioning_dir()
+    return base / "alerting" if (base / "alerting").is_dir() else base
+
+
+def _need(mapping: Mapping[str, Any], key: str, where: str) -> Any:
+    value = mapping.get(key)
+    if value is None or value == "":
+        raise ProvisioningError(f"{where}: '{key}' is required")
+    return value
+
+
+def _parse_rule(raw: Mapping[str, Any], group: Mapping[str, Any], where: str) -> AlertRule:
+    where = f"{where} rule {raw.get('uid') or raw.get('title') or '?'}"
+    uid, title, condition = (_need(raw, k, where) for k in ("uid", "title", "condition"))
+    by_ref: dict[str, Mapping[str, Any]] = {}
+    for item in raw.get("data") or []:
+        by_ref[_need(item, "refId", where)] = item
+    if condition not in by_ref:
+        raise ProvisioningError(f"{where}: condition {condition!r} names no refId in data")
+    threshold = _parse_threshold(by_ref[condition], where)
+    reduce = _parse_reduce(by_ref.get(threshold.expression), threshold.expression, where)
+    query = _parse_query(by_ref.get(reduce.expression), reduce.expression, where)
+    no_data = raw.get("noDataState") or "NoData"
+    exec_err = raw.get("execErrState") or "Alerting"
+    if no_data not in NO_DATA_STATES:
+        raise ProvisioningError(f"{where}: noDataState {no_data!r} is not one of {NO_DATA_STATES}")
+    if exec_err not in EXEC_ERR_STATES:
+        raise ProvisioningError(
+            f"{where}: execErrState {exec_err!r} is not one of {EXEC_ERR_STATES}"
+        )
+    interval = parse_duration(_need(group, "interval", where), f"{where}: interval")
+    if interval <= 0:
+        raise ProvisioningError(f"{where}: the group interval must be positive")
+    labels = {
+        str(k): interpolate_env(str(v), os.environ) for k, v in (raw.get("labels") or {}).items()
+    }
+    return AlertRule(
+        uid=str(uid),
+        title=str(title),
+        folder=str(_need(group, "folder", where)),
+        group=str(_need(group, "name", where)),
+        interval=interval,
+        condition=str(condition),
+        query=query,
+        reduce=reduce,
+        threshold=threshold,
+        no_data_state=no_data,
+        exec_err_state=exec_err,
+        for_seconds=parse_duration(raw.get("for", 0), f"{where}: for"),
+        org_id=int(group.get("orgId", 1)),
+        labels=labels,
+        annotations={str(k): str(v) for k, v in (raw.get("annotations") or {}).items()},
+        dashboard_uid=raw.get("dashboardUid"),
+        panel_id=raw.get("panelId"),
+    )
+
+
+def _model(item: Mapping[str, Any] | None, ref: str, where: str) -> Mapping[str, Any]:
+    if item is None:
+        raise ProvisioningError(
+            f"{where}: expression refers to refId {ref!r}, which is not in data"
+        )
+    model = item.get("model")
+    if not isinstance(model, dict):
+        raise ProvisioningError(f"{where}: refId {ref}: 'model' is required")
+    return model
+
+
+def _parse_threshold(item: Mapping[str, Any], where: str) -> ThresholdExpression:
+    ref = item["refId"]
+    model = _model(item, ref, where)
+    if item.get("datasourceUid") not in EXPR_UIDS or model.get("type") != "threshold":
+        raise ProvisioningError(
+            f"{where}: the condition {ref} must be a threshold expression (datasourceUid __expr__); "
+            "the simulated evaluator supports query -> reduce -> threshold"
+        )
+    conditions = model.get("conditions") or []
+    if len(conditions) != 1:
+        raise ProvisioningError(
+            f"{where}: threshold {ref} needs exactly one condition, has {len(conditions)}"
+        )
+    evaluator = conditions[0].get("evaluator") or {}
+    kind = evaluator.get("type")
+    if kind not in THRESHOLD_TYPES:
+        raise ProvisioningError(
+            f"{where}: threshold {ref}: type {kind!r} is not one of {THRESHOLD_TYPES}"
+        )
+    try:
+        params = tuple(float(p) for p in evaluator.get("params") or [])
+    except (TypeError, ValueError) as exc:
+        raise ProvisioningError(f"{where}: threshold {ref}: params must be numbers") from exc
+    needed = 2 if "range" in kind else 1
+    if len(params) < needed:
+        raise ProvisioningError(f"{where}: threshold {ref}: {kind} needs {needed} params")
+    return ThresholdExpression(ref, str(_need(model, "expression", where)), kind, params[:needed])
+
+
+def _parse_reduce(item: Mapping[str, Any] | None, ref: str, where: str) -> ReduceExpression:
+    model = _model(item, ref, where)
+    if model.get("type") != "reduce":
+        raise ProvisioningError(
+            f"{where}: {ref} must be a reduce expression, is {model.get('type')!r}"
+        )
+    reducer = model.get("reducer")
+    if reducer not in REDUCERS:
+        raise ProvisioningError(
+            f"{where}: reduce {ref}: reducer {reducer!r} is not one of {REDUCERS}"
+        )
+    settings = model.get("settings") or {}
+    mode = settings.get("mode") or ""
+    if mode not in REDUCE_MODES:
+        raise ProvisioningError(
+            f"{where}: reduce {ref}: mode {mode!r} is not one of {REDUCE_MODES}"
+        )
+    replace = settings.get("replaceWithValue")
+    if mode == "replaceNN" and replace is None:
+        raise ProvisioningError(f"{where}: reduce {ref}: replaceNN needs replaceWithValue")
+    return ReduceExpression(
+        ref, str(_need(model, "expression", where)), reducer, mode,
+        float(replace) if replace is not None else None,
+    )  # fmt: skip
+
+
+def _parse_query(item: Mapping[str, Any] | None, ref: str, where: str) -> DataQuery:
+    model = _model(item, ref, where)
+    assert item is not None
+    uid = str(_need(item, "datasourceUid", where))
+    if uid in EXPR_UIDS:
+        raise ProvisioningError(f"{where}: {ref} must be a datasource query, not an expression")
+    span = item.get("relativeTimeRange") or {}
+    start, end = span.get("from"), span.get("to", 0)
+    if not isinstance(start, int) or not isinstance(end, int) or isinstance(start, bool):
+        raise ProvisioningError(
+            f"{where}: {ref}: relativeTimeRange from/to must be integer seconds, got {span!r}"
+        )
+    if start <= end:
+        raise ProvisioningError(f"{where}: {ref}: relativeTimeRange needs from > to, got {span!r}")
+    query = str(_need(model, "query", where))
+    if "$__timeFilter" in query:
+        raise ProvisioningError(f"{where}: {ref}: InfluxQL uses $timeFilter, not $__timeFilter")
+    return DataQuery(ref, uid, query, start, end, int(model.get("intervalMs", 1000)))
+
+
+def load_rules(directory: str | Path | None = None) -> list[AlertRule]:
+    """Every alert rule in the provisioning files. Raises ProvisioningError on a bad file."""
+    rules = []
+    for path, doc in _load_docs(alerting_dir(directory)):
+        for group in doc.get("groups") or []:
+            for raw in group.get("rules") or []:
+                rules.append(_parse_rule(raw, group, str(path)))
+    return rules
+
+
+def load_rule(directory: str | Path | None = None, uid: str | None = None) -> AlertRule:
+    """The rule with ``uid``, or the only rule. Raises ProvisioningError if none or ambiguous."""
+    rules = load_rules(directory)
+    if uid is not None:
+        rules = [r for r in rules if r.uid == uid]
+    if len(rules) != 1:
+        names = ", ".join(r.uid for r in load_rules(directory)) or "none"
+        wanted = f"rule {uid!r}" if uid else "exactly one rule"
+        raise ProvisioningError(f"{alerting_dir(directory)}: expected {wanted}; found: {names}")
+    return rules[0]
+
+
+def load_contact_point(
+    directory: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    name: str | None = None,
+) -> ContactPoint:
+    """The webhook contact point ``name`` (or the first one), env-interpolated from ``env``.
+
+    Raises ProvisioningError if there is none, or its URL is empty after interpolation.
+    """
+    env = os.environ if env is None else env
+    for path, doc in _load_docs(alerting_dir(directory)):
+        for point in doc.get("contactPoints") or []:
+            if name is not None and point.get("name") != name:
+                continue
+            for receiver in point.get("receivers") or []:
+                if receiver.get("type") != "webhook":
+                    continue
+                settings = {
+                    k: interpolate_env(str(v), env)
+                    for k, v in (receiver.get("settings") or {}).items()
+                }
+                url = settings.get("url", "")
+                if not url:
+                    raise ProvisioningError(
+                        f"{path}: contact point {point.get('name')!r} has an empty url; "
+                        "set ALERTLOOP_WEBHOOK_URL (for example http://127.0.0.1:5000/alert)"
+                    )
+                return ContactPoint(
+                    name=str(point.get("name")),
+                    uid=str(receiver.get("uid", "")),
+                    url=url,
+                    http_method=settings.get("httpMethod", "POST").upper() or "POST",
+                    username=settings.get("username", ""),
+                    password=settings.get("password", ""),
+                    disable_resolve_message=bool(receiver.get("disableResolveMessage", False)),
+                    max_alerts=int(settings.get("maxAlerts") or 0),
+                )
+    raise ProvisioningError(
+        f"{alerting_dir(directory)}: no webhook contact point {name or ''}".strip()
+    )
+
+
+def load_policy(directory: str | Path | None = None) -> NotificationPolicy:
+    """The root notification policy; Grafana's defaults when no file defines one.
+
+    Raises ProvisioningError for a zero group or repeat interval.
+    """
+    for path, doc in _load_docs(alerting_dir(directory)):
+        for policy in doc.get("policies") or []:
+            where = f"{path}: policy"
+            group_interval = parse_duration(
+                policy.get("group_interval", "5m"), f"{where} group_interval"
+            )
+            repeat = parse_duration(policy.get("repeat_interval", "4h"), f"{where} repeat_interval")
+            if group_interval <= 0 or repeat <= 0:
+                raise ProvisioningError(
+                    f"{where}: group_interval and repeat_interval cannot be zero"
+                )
+            return NotificationPolicy(
+                receiver=str(_need(policy, "receiver", where)),
+                group_by=tuple(policy.get("group_by") or ("grafana_folder", "alertname")),
+                group_wait=parse_duration(policy.get("group_wait", "30s"), f"{where} group_wait"),
+                group_interval=group_interval,
+                repeat_interval=repeat,
+            )
+    return NotificationPolicy(
+        receiver="", group_wait=30.0, group_interval=300.0, repeat_interval=14400.0
+    )
