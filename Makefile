@@ -1,0 +1,65 @@
+# Two commands on a fresh Debian-like machine: `make demo` and `make test`.
+# Each does its own setup: the broker and database packages when missing, the virtual
+# environment, and the package with its test extra. A second run skips what is done.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.alertloop-installed
+PYTEST_ARGS ?=
+
+.PHONY: help setup system-packages venv demo test lint tox clean
+
+help:
+	@echo "make demo    run the whole alert loop with simulated boards (sets everything up first)"
+	@echo "make test    run the test suite (sets everything up first)"
+	@echo "make setup   only install what is missing (packages, .venv)"
+	@echo "make lint    ruff and mypy"
+
+setup: system-packages venv
+
+# mosquitto and influxd from the distribution's packages, only when the binaries are missing.
+system-packages:
+	@missing=""; \
+	{ command -v mosquitto || test -x /usr/sbin/mosquitto; } >/dev/null 2>&1 || missing="$$missing mosquitto"; \
+	{ command -v mosquitto_pub; } >/dev/null 2>&1 || missing="$$missing mosquitto-clients"; \
+	{ command -v influxd || test -x /usr/bin/influxd; } >/dev/null 2>&1 || missing="$$missing influxdb"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	echo "installing system packages:$$missing"; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+	else echo "error: need$$missing; run as root or install sudo, or install them yourself (apt-get install$$missing)" >&2; exit 1; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "error: no apt-get here; install$$missing with your package manager" >&2; exit 1; fi; \
+	$$sudo apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	for unit in mosquitto influxdb; do \
+	  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet $$unit 2>/dev/null; then \
+	    echo "note: the system $$unit service is running; alertloop never uses it (it starts its own on free ports)"; fi; \
+	done
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: setup
+	$(BIN)/alertloop demo $(DEMO_ARGS)
+
+test: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check sim services hil tests bench
+	$(BIN)/mypy sim services hil
+
+tox: venv
+	$(BIN)/tox
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .tox demo-output
