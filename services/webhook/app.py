@@ -1,0 +1,185 @@
+"""The Flask app: ``POST /alert`` (basic auth), ``/healthz``, ``/metrics``, ``/openapi.json``.
+
+Every error, from any layer, is answered with the same small JSON body:
+``{"error": {"status": 422, "name": "Unprocessable Entity", "message": "..."}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify, request
+from flask_httpauth import HTTPBasicAuth
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from werkzeug.exceptions import BadRequest, HTTPException, ServiceUnavailable, UnprocessableEntity
+
+from services.webhook.config import WebhookConfig
+from services.webhook.errors import PayloadError, PublishError
+from services.webhook.openapi import openapi_document
+from services.webhook.passwords import PasswordVerifier
+from services.webhook.payloads import decide
+from services.webhook.publisher import MqttPublisher, Publisher
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "alertloop_webhook"
+
+
+class Metrics:
+    """The app's Prometheus metrics, in a registry of its own (several apps may share a process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.notifications = Counter(
+            "alertloop_webhook_notifications",
+            "Notifications received, by payload kind and outcome",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.publish_seconds = Histogram(
+            "alertloop_webhook_publish_seconds",
+            "Time from publishing the state to the broker's acknowledgement",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0, 5.0),
+            registry=self.registry,
+        )
+
+
+def error_response(status: int, name: str, message: str) -> Response:
+    response = jsonify({"error": {"status": status, "name": name, "message": message}})
+    response.status_code = status
+    return response
+
+
+def _handle_http_exception(exc: HTTPException) -> Response:
+    response = error_response(exc.code or 500, exc.name, exc.description or exc.name)
+    for key, value in exc.get_headers():
+        if key.lower() != "content-type":
+            response.headers[key] = value
+    return response
+
+
+def _handle_unexpected(exc: Exception) -> Response:
+    log.exception("unhandled error in request", extra={"path": request.path})
+    return error_response(500, "Internal Server Error", "unexpected error; see the service log")
+
+
+def create_app(config: WebhookConfig, publisher: Publisher | None = None) -> Flask:
+    """A Flask app for ``config``; a publisher for the configured broker is made and started
+    when none is given. Raises WebhookConfigError when the configuration is unusable.
+    """
+    config.validate()
+    verifier = PasswordVerifier(config.users, plaintext=config.insecure_plaintext_users)
+    if config.insecure_plaintext_users:
+        log.warning(
+            "INSECURE TEST MODE: plain-text passwords accepted%s; never use this in production",
+            "" if config.users else " and NO USERS configured, so /alert needs no credentials",
+        )
+    if publisher is None:
+        publisher = MqttPublisher(
+            config.mqtt,
+            config.topic,
+            qos=config.qos,
+            timeout=config.publish_timeout,
+            client_id=config.client_id,
+        ).start()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    metrics = Metrics()
+    app.extensions[EXTENSION] = {"config": config, "publisher": publisher, "metrics": metrics}
+    auth = HTTPBasicAuth(realm="alertloop webhook")
+
+    @auth.verify_password
+    def verify_password(username: str, password: str) -> str | bool:
+        if not config.users:
+            return "anonymous"
+        if verifier.verify(username or "", password or ""):
+            return username
+        metrics.notifications.labels("unknown", "unauthorized").inc()
+        return False
+
+    @auth.error_handler
+    def auth_error(status: int) -> Response:
+        names = {401: "Unauthorized", 403: "Forbidden"}
+        return error_response(status, names.get(status, "Error"), "valid credentials required")
+
+    app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(Exception, _handle_unexpected)
+
+    @app.post("/alert")
+    @auth.login_required
+    def alert() -> tuple[Response, int] | Response:
+        return _alert(config, publisher, metrics, auth.current_user())
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        up = publisher.connected
+        body = {
+            "status": "ok" if up else "unavailable",
+            "mqtt": "connected" if up else "disconnected",
+        }
+        return jsonify(body), 200 if up else 503
+
+    @app.get("/metrics")
+    def metrics_view() -> Response:
+        return Response(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return jsonify(openapi_document(current_app.config["MAX_CONTENT_LENGTH"]))
+
+    return app
+
+
+def _alert(config: WebhookConfig, publisher: Publisher, metrics: Metrics, user: Any) -> Response:
+    raw = request.get_data(cache=False)
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        metrics.notifications.labels("invalid", "bad_request").inc()
+        raise BadRequest(f"body is not JSON: {exc}") from None
+    try:
+        decision = decide(body, config.policy)
+    except PayloadError as exc:
+        metrics.notifications.labels("invalid", "unprocessable").inc()
+        raise UnprocessableEntity(str(exc)) from None
+    try:
+        result = publisher.publish(decision)
+    except PublishError as exc:
+        metrics.notifications.labels(decision.kind, "unavailable").inc()
+        log.warning("publish failed", extra={"kind": decision.kind, "error": str(exc)})
+        error = ServiceUnavailable(str(exc))
+        error.retry_after = 5  # type: ignore[assignment]
+        raise error from None
+    metrics.notifications.labels(decision.kind, result.outcome).inc()
+    if result.outcome == "published":
+        metrics.publish_seconds.observe(result.seconds)
+    log.info(
+        "notification",
+        extra={
+            "user": user,
+            "kind": decision.kind,
+            "outcome": result.outcome,
+            "value": result.value,
+            "reason": decision.reason,
+            "rule": decision.rule,
+            "alerts": decision.alerts,
+        },
+    )
+    return jsonify(
+        {
+            "status": result.outcome,
+            "kind": decision.kind,
+            "value": result.value,
+            "topic": result.topic,
+            "reason": decision.reason,
+        }
+    )

@@ -1,0 +1,76 @@
+"""``alertloop webhook`` (run the service in the foreground) and ``alertloop hash-password``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from services.common.errors import ConfigError
+from services.common.logs import configure_logging
+from services.webhook.config import build_parser, config_from_args
+from services.webhook.errors import WebhookError
+from services.webhook.passwords import DEFAULT_METHOD, hash_password
+from services.webhook.server import WebhookServer
+
+log = logging.getLogger("services.webhook")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the webhook until SIGINT or SIGTERM; 0 on a clean stop, 2 for bad configuration."""
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    configure_logging(args.log_level, args.log_format)
+    try:
+        cfg = config_from_args(args)
+    except ConfigError as exc:
+        print(f"alertloop webhook: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    server = WebhookServer(cfg)
+    try:
+        server.start()
+        stop.wait()
+        log.info("stopping on signal")
+    except WebhookError as exc:
+        print(f"alertloop webhook: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def hash_password_main(argv: Sequence[str] | None = None) -> int:
+    """Read a password on stdin (asking twice on a terminal) and print its hash; 2 if empty."""
+    parser = argparse.ArgumentParser(
+        prog="alertloop hash-password",
+        description="Hash a password read on standard input, for --users-file or ALERTLOOP_WEBHOOK_USERS.",
+    )
+    parser.add_argument("--method", default=DEFAULT_METHOD, help="werkzeug method (scrypt, pbkdf2)")
+    parser.add_argument("--user", help="print 'USER:hash' instead of the bare hash")
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("alertloop hash-password: the passwords differ", file=sys.stderr)
+            return 2
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("alertloop hash-password: empty password", file=sys.stderr)
+        return 2
+    try:
+        hashed = hash_password(password, args.method)
+    except ValueError as exc:
+        print(f"alertloop hash-password: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.user}:{hashed}" if args.user else hashed)
+    return 0
