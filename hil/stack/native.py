@@ -134,7 +134,9 @@ class NativeStack(Stack):
     # -- endpoints -----------------------------------------------------------------------
     @property
     def mqtt(self) -> MqttSettings:
-        user, password = next(iter(self.mqtt_users.items()), (None, None))
+        """The broker; with ``mqtt_users`` it logs in as the first user."""
+        user = next(iter(self.mqtt_users), None)
+        password = self.mqtt_users[user] if user is not None else None
         return MqttSettings("127.0.0.1", self._mqtt_port, user, password)
 
     @property
@@ -189,13 +191,14 @@ class NativeStack(Stack):
         conf.write_text(
             _mosquitto_conf(root, self._mqtt_port, self.mqtt_users, self.max_queued_messages)
         )
-        user, password = next(iter(self.mqtt_users.items()), (None, None))
-        port = self._mqtt_port
+        settings = self.mqtt
         return ServerProcess(
             "mosquitto",
             [find_binary("mosquitto") or "mosquitto", "-c", str(conf)],
             root / "mosquitto.log",
-            lambda: mqtt_connect_ok("127.0.0.1", port, user, password),
+            lambda: mqtt_connect_ok(
+                settings.host, settings.port, settings.username, settings.password
+            ),
             cwd=root,
             start_timeout=self.start_timeout,
         )
@@ -206,10 +209,9 @@ class NativeStack(Stack):
         conf = root / "influxdb.conf"
         conf.write_text(_influxd_conf(root, self._http_port, rpc_port))
         url = f"http://127.0.0.1:{self._http_port}"
-        env_free = [find_binary("influxd") or "influxd", "-config", str(conf)]
         return ServerProcess(
             "influxd",
-            env_free,
+            [find_binary("influxd") or "influxd", "-config", str(conf)],
             root / "influxd.log",
             lambda: influx_ping_ok(url),
             cwd=root,
