@@ -1,0 +1,229 @@
+"""SerialMonitor: read a board's serial console (real port, pty or pyserial URL), log it, expect on it.
+
+One reader thread per port turns bytes into timestamped lines, writes them to a log file, and
+parses the machine lines (``#AL event key=value ...``, see ``sim.serial_log``). Tests wait on
+lines or events with a deadline; a timeout names the pattern, the last lines and the log path.
+A port that disappears (board reset, cable) is reopened until the monitor is stopped.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+import serial
+
+from services.common.deadline import Deadline
+from services.common.errors import AlertloopError, TimeoutExpired
+from sim.serial_log import SerialEvent, SerialLine, parse_event
+
+__all__ = ["SerialMonitor", "SerialMonitorError"]
+
+
+class SerialMonitorError(AlertloopError):
+    """The port cannot be opened or written."""
+
+
+class SerialMonitor:
+    """Lines and events from ``port`` (a device path or a pyserial URL such as ``loop://``)."""
+
+    def __init__(
+        self,
+        port: str,
+        baudrate: int = 115200,
+        *,
+        log_path: Path | None = None,
+        echo: Callable[[str], None] | None = None,
+        reopen_interval: float = 1.0,
+    ) -> None:
+        self.port = port
+        self.baudrate = baudrate
+        self.log_path = log_path
+        self.echo = echo
+        self.reopen_interval = reopen_interval
+        self.lines: list[SerialLine] = []
+        self.events: list[tuple[float, SerialEvent]] = []
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._serial: serial.SerialBase | None = None
+        self._thread: threading.Thread | None = None
+        self._log = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> SerialMonitor:
+        """Open the port and start reading. Raises SerialMonitorError if it cannot be opened."""
+        self._serial = self._open()
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115
+        self._thread = threading.Thread(target=self._run, name=f"serial-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        if self._serial is not None:
+            self._serial.close()
+        if self._log is not None:
+            self._log.close()
+
+    def __enter__(self) -> SerialMonitor:
+        return self.start()
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _open(self) -> serial.SerialBase:
+        try:
+            return serial.serial_for_url(self.port, baudrate=self.baudrate, timeout=0.05)
+        except (serial.SerialException, OSError) as exc:
+            raise SerialMonitorError(f"cannot open serial port {self.port}: {exc}") from exc
+
+    # -- reading -------------------------------------------------------------------------
+    def _run(self) -> None:
+        partial = b""
+        while not self._stop.is_set():
+            try:
+                assert self._serial is not None
+                chunk = self._serial.read(self._serial.in_waiting or 1)
+            except (serial.SerialException, OSError):
+                partial = b""
+                self._reopen()
+                continue
+            if not chunk:
+                continue
+            partial += chunk
+            *complete, partial = re.split(rb"\r?\n", partial)
+            for raw in complete:
+                self._add(raw.decode("utf-8", errors="replace").rstrip("\r"))
+
+    def _reopen(self) -> None:
+        if self._serial is not None:
+            self._serial.close()
+        while not self._stop.wait(self.reopen_interval):
+            try:
+                self._serial = self._open()
+                self._add("#AL monitor state=reopened")
+                return
+            except SerialMonitorError:
+                continue
+
+    def _add(self, text: str) -> None:
+        line = SerialLine(time.time(), text)
+        event = parse_event(text)
+        with self._cond:
+            self.lines.append(line)
+            if event is not None:
+                self.events.append((line.time, event))
+            self._cond.notify_all()
+        if self._log is not None:
+            stamp = time.strftime("%H:%M:%S", time.localtime(line.time))
+            self._log.write(f"{stamp}.{int(line.time * 1000) % 1000:03d} {text}\n")
+            self._log.flush()
+        if self.echo is not None:
+            self.echo(text)
+
+    # -- writing -------------------------------------------------------------------------
+    def send(self, text: str) -> None:
+        """Write one line (a command such as ``#AL knob value=80``) to the board."""
+        if self._serial is None:
+            raise SerialMonitorError("monitor not started")
+        try:
+            self._serial.write(text.encode() + b"\n")
+        except (serial.SerialException, OSError) as exc:
+            raise SerialMonitorError(f"cannot write to {self.port}: {exc}") from exc
+
+    # -- waiting -------------------------------------------------------------------------
+    def mark(self) -> int:
+        """A cursor: ``expect(..., after=mark)`` looks only at lines that arrive later."""
+        with self._cond:
+            return len(self.lines)
+
+    def expect(self, pattern: str, timeout: float = 10.0, after: int = 0) -> re.Match[str]:
+        """The first line at index >= ``after`` that matches the regex ``pattern``."""
+        regex = re.compile(pattern)
+        deadline = Deadline(timeout)
+        with self._cond:
+            index = after
+            while True:
+                for line in self.lines[index:]:
+                    found = regex.search(line.text)
+                    if found:
+                        return found
+                index = len(self.lines)
+                if deadline.expired:
+                    raise TimeoutExpired(self._explain(f"a line matching {pattern!r}", timeout))
+                self._cond.wait(deadline.remaining)
+
+    def wait_for_event(
+        self,
+        name: str,
+        predicate: Callable[[SerialEvent], bool] | None = None,
+        timeout: float = 10.0,
+        after: float = 0.0,
+    ) -> SerialEvent:
+        """The first event ``name`` (seen at or after time ``after``) for which ``predicate`` holds."""
+        deadline = Deadline(timeout)
+        with self._cond:
+            while True:
+                for seen_at, event in self.events:
+                    if (
+                        seen_at >= after
+                        and event.name == name
+                        and (predicate is None or predicate(event))
+                    ):
+                        return event
+                if deadline.expired:
+                    raise TimeoutExpired(self._explain(f"event {name!r}", timeout))
+                self._cond.wait(deadline.remaining)
+
+    def _explain(self, what: str, timeout: float) -> str:
+        tail = "\n".join(f"  {line.text}" for line in self.lines[-10:]) or "  (nothing received)"
+        where = f"; full log: {self.log_path}" if self.log_path else ""
+        return (
+            f"timed out after {timeout:.1f} s waiting for {what} on {self.port}{where}; "
+            f"last lines:\n{tail}\n"
+            "hint: check the baud rate and that the board is running the alertloop sketch"
+        )
+
+
+def main(argv: list[str]) -> int:
+    """``alertloop monitor PORT``: print the board's lines with times until Ctrl-C."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="alertloop monitor", description="show a board's serial console"
+    )
+    parser.add_argument("port", help="serial device (e.g. /dev/ttyUSB0) or pyserial URL")
+    parser.add_argument(
+        "--baud",
+        type=int,
+        default=115200,
+        help="baud rate (the ESP32 sketch: 115200, NodeMCU: 9600)",
+    )
+    parser.add_argument("--log", type=Path, help="also append the lines to this file")
+    args = parser.parse_args(argv)
+
+    def show(text: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
+
+    try:
+        monitor = SerialMonitor(args.port, args.baud, log_path=args.log, echo=show).start()
+    except SerialMonitorError as exc:
+        print(f"alertloop monitor: {exc}", flush=True)
+        return 1
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        monitor.stop()
+    return 0
