@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import TextIO
 
 import serial
 
@@ -51,7 +52,7 @@ class SerialMonitor:
         self._stop = threading.Event()
         self._serial: serial.SerialBase | None = None
         self._thread: threading.Thread | None = None
-        self._log = None
+        self._log: TextIO | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> SerialMonitor:
