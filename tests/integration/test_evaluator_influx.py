@@ -1,0 +1,124 @@
+"""The evaluator against the real InfluxDB: the rule's query, window, no data and errors.
+
+Notifications go to a small recording HTTP endpoint on 127.0.0.1 (the webhook service itself
+is exercised in tests/e2e).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from services.common.deadline import wait_until
+from sim.alerting import AlertEvaluator, AlertState
+
+INTERVAL = 0.3
+
+
+class Recorder(ThreadingHTTPServer):
+    """Records every POST (path, Authorization header, JSON body) and answers 200."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, str, dict]] = []
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/alert"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.posts.append(
+            (self.path, self.headers.get("Authorization", ""), json.loads(body))
+        )  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    server = Recorder()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _write(influxdb, values: list[int], age: float = 0.0) -> None:  # type: ignore[no-untyped-def]
+    """Store ``values`` as pot points spread over the last second, ``age`` seconds ago."""
+    now_ns = time.time_ns() - int(age * 1e9)
+    points = [
+        {
+            "measurement": "pot",
+            "time": now_ns - (len(values) - i) * 1_000_000,
+            "fields": {"value": v},
+        }
+        for i, v in enumerate(values)
+    ]
+    influxdb.client.write_points(points, time_precision="n", database=influxdb.name)
+
+
+def test_mean_of_stored_points_fires_and_resolves_with_basic_auth(
+    influxdb, recorder: Recorder
+) -> None:  # type: ignore[no-untyped-def]
+    with AlertEvaluator(
+        influxdb.settings, recorder.url, "grafana", "pw", interval=INTERVAL
+    ) as evaluator:
+        evaluator.wait_for_state(AlertState.NORMAL, timeout=5)  # no data, noDataState OK
+        _write(influxdb, [80, 90, 70])
+        firing = evaluator.wait_for_state(AlertState.ALERTING, timeout=5)
+        assert firing.value == pytest.approx(80.0) and firing.points == 3
+        _write(influxdb, [0] * 30)
+        normal = evaluator.wait_for_state(AlertState.NORMAL, timeout=5)
+        assert normal.value is not None and normal.value < 50
+        wait_until(
+            lambda: len(recorder.posts) == 2,
+            5,
+            what="two notifications",
+            state=lambda: recorder.posts,
+        )
+    (path, auth, first), (_, _, second) = recorder.posts
+    assert path == "/alert"
+    assert base64.b64decode(auth.split()[1]) == b"grafana:pw"
+    assert (first["status"], second["status"]) == ("firing", "resolved")
+    assert first["alerts"][0]["values"]["B"] == pytest.approx(80.0)
+
+
+def test_points_older_than_the_window_are_not_counted(influxdb, recorder: Recorder) -> None:  # type: ignore[no-untyped-def]
+    _write(influxdb, [100, 100], age=15.0)
+    with AlertEvaluator(influxdb.settings, recorder.url, "u", "p", interval=INTERVAL) as evaluator:
+        wait_until(lambda: len(evaluator.history) >= 2, 5, what="two evaluations")
+        assert all(e.points == 0 and e.state is AlertState.NORMAL for e in evaluator.history)
+        _write(influxdb, [40])
+        evaluation = wait_until(
+            lambda: next((e for e in evaluator.history if e.points), None),
+            5,
+            what="an evaluation with points",
+        )
+    assert evaluation.value == 40 and evaluation.state is AlertState.NORMAL
+    assert recorder.posts == []
+
+
+def test_a_missing_database_is_an_execution_error(influxdb, recorder: Recorder) -> None:  # type: ignore[no-untyped-def]
+    missing = replace(influxdb.settings, database=influxdb.name + "_missing")
+    with AlertEvaluator(missing, recorder.url, "u", "p", interval=INTERVAL) as evaluator:
+        evaluation = evaluator.wait_for_state(AlertState.ERROR, timeout=5)
+        wait_until(lambda: recorder.posts, 5, what="the DatasourceError notification")
+    assert "database not found" in (evaluation.error or "")
+    body = recorder.posts[0][2]
+    assert body["alerts"][0]["labels"]["alertname"] == "DatasourceError"
