@@ -1,3 +1,98 @@
-"""Fixtures: webhook (filled in by its component)."""
+"""Fixtures for the webhook service: ``webhook_factory`` and ``webhook``."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from hil.capture import MqttCapture
+from hil.stack import Stack
+from services.common.errors import AlertloopError
+from services.webhook import WebhookConfig, WebhookServer
+from services.webhook.passwords import hash_password
+
+__all__ = ["webhook", "webhook_factory"]
+
+# Production hashes are scrypt (about 100 ms a check); tests use a cheaper but real hash.
+TEST_HASH_METHOD = "pbkdf2:sha256:20000"
+
+
+@dataclass
+class RunningWebhook:
+    """A started webhook server and the credentials a client (Grafana, a test) uses."""
+
+    server: WebhookServer
+    username: str
+    password: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def alert_url(self) -> str:
+        return f"{self.server.url}/alert"
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return (self.username, self.password)
+
+    @property
+    def config(self) -> WebhookConfig:
+        return self.server.config
+
+    @property
+    def topic(self) -> str:
+        return self.server.config.topic
+
+
+@pytest.fixture
+def webhook_factory(
+    stack: Stack, unique_topic: str
+) -> Iterator[Callable[..., RunningWebhook]]:
+    """``webhook_factory(wait_connected=True, **config_overrides)`` -> a started webhook.
+
+    Defaults: the shared broker, topic ``f"{unique_topic}/alert"``, a generated user with a
+    hashed password, a free port on 127.0.0.1. Every server is stopped, and the retained
+    messages it may have left on the shared broker are cleared, at teardown.
+    """
+    started: list[RunningWebhook] = []
+
+    def factory(wait_connected: bool = True, **overrides: Any) -> RunningWebhook:
+        username = f"grafana-{secrets.token_hex(3)}"
+        password = secrets.token_urlsafe(16)
+        fields: dict[str, Any] = {
+            "mqtt": stack.mqtt,
+            "topic": f"{unique_topic}/alert",
+            "bind": "127.0.0.1:0",
+            "users": {username: hash_password(password, TEST_HASH_METHOD)},
+            "threads": 4,
+        }
+        fields.update(overrides)
+        server = WebhookServer(WebhookConfig(**fields)).start()
+        running = RunningWebhook(server, username, password)
+        started.append(running)
+        if wait_connected:
+            server.wait_connected(10.0)
+        return running
+
+    try:
+        yield factory
+    finally:
+        for running in reversed(started):
+            running.server.stop()
+        topics = {r.topic for r in started if r.config.mqtt == stack.mqtt}
+        with contextlib.suppress(AlertloopError, OSError), MqttCapture(stack.mqtt) as capture:
+            for topic in topics:
+                capture.publish(topic, b"", retain=True)
+
+
+@pytest.fixture
+def webhook(webhook_factory: Callable[..., RunningWebhook]) -> RunningWebhook:
+    """A started webhook publishing to ``f"{unique_topic}/alert"`` on the shared broker."""
+    return webhook_factory()

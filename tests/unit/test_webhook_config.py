@@ -1,0 +1,124 @@
+"""Flags, environment and validation of the webhook's configuration."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from services.common.errors import ConfigError
+from services.webhook.config import WebhookConfig, build_parser, config_from_args
+from services.webhook.errors import WebhookConfigError
+from services.webhook.passwords import hash_password
+from services.webhook.payloads import Action
+
+HASH = hash_password("pw", "pbkdf2:sha256:1000")
+
+
+def _config(argv: list[str]) -> WebhookConfig:
+    return config_from_args(build_parser().parse_args(argv))
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("ALERTLOOP_"):
+            monkeypatch.delenv(name)
+
+
+def test_defaults_with_env_users(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_USERS", f"grafana:{HASH},ops:{HASH}")
+    cfg = _config([])
+    assert (cfg.bind, cfg.topic, cfg.qos, cfg.host, cfg.port) == (
+        "127.0.0.1:5000",
+        "/alert",
+        1,
+        "127.0.0.1",
+        5000,
+    )
+    assert cfg.mqtt.url == "mqtt://127.0.0.1:1883"
+    assert set(cfg.users) == {"grafana", "ops"}
+    assert (
+        cfg.policy.nodata is Action.IGNORE and cfg.policy.legacy_action("no_data") is Action.IGNORE
+    )
+
+
+def test_flags_beat_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    users = tmp_path / "users"
+    users.write_text(f"grafana:{HASH}\n")
+    monkeypatch.setenv("ALERTLOOP_ALERT_TOPIC", "/env")
+    monkeypatch.setenv("ALERTLOOP_MQTT_URL", "mqtt://env:1883")
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_LEGACY_ACTIONS", "paused=ok")
+    cfg = _config(
+        [
+            "--users-file",
+            str(users),
+            "--topic",
+            "/flag",
+            "--qos",
+            "2",
+            "--bind",
+            "0.0.0.0:8080",
+            "--mqtt-url",
+            "mqtts://u:p@broker:8883",
+            "--nodata-action",
+            "alerting",
+            "--legacy-action",
+            "no_data=alerting",
+        ]
+    )
+    assert (cfg.topic, cfg.qos, cfg.bind) == ("/flag", 2, "0.0.0.0:8080")
+    assert (cfg.mqtt.host, cfg.mqtt.tls, cfg.mqtt.username) == ("broker", True, "u")
+    assert cfg.policy.nodata is Action.ALERTING
+    assert cfg.policy.legacy_action("no_data") is Action.ALERTING
+    assert cfg.policy.legacy_action("paused") is Action.IGNORE
+
+
+def test_env_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_USERS", f"grafana:{HASH}")
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_LEGACY_ACTIONS", "paused=ok, no_data=alerting")
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_ERROR_ACTION", "OK")
+    cfg = _config([])
+    assert cfg.policy.legacy_action("paused") is Action.OK
+    assert cfg.policy.legacy_action("no_data") is Action.ALERTING
+    assert cfg.policy.error is Action.OK
+
+
+def test_refuses_to_start_without_users_unless_test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(WebhookConfigError, match="no users"):
+        _config([])
+    assert _config(["--insecure-plaintext-users"]).users == {}
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_INSECURE_PLAINTEXT_USERS", "1")
+    assert _config([]).insecure_plaintext_users
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--bind", "nohost"],
+        ["--bind", "127.0.0.1:99999"],
+        ["--topic", "/alert/#"],
+        ["--legacy-action", "alerting=ok"],
+        ["--legacy-action", "no_data=maybe"],
+        ["--publish-timeout", "0"],
+        ["--mqtt-url", "http://x"],
+    ],
+    ids=["bind", "port", "wildcard", "legacy-state", "legacy-action", "timeout", "url"],
+)
+def test_bad_values(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_USERS", f"grafana:{HASH}")
+    with pytest.raises(ConfigError):
+        _config(argv)
+
+
+def test_bad_env_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_USERS", f"grafana:{HASH}")
+    monkeypatch.setenv("ALERTLOOP_ALERT_QOS", "one")
+    with pytest.raises(WebhookConfigError, match="ALERTLOOP_ALERT_QOS"):
+        _config([])
+
+
+def test_bad_action_flag_is_an_argparse_error() -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--nodata-action", "explode"])
