@@ -1,0 +1,125 @@
+"""The ingester's configuration: one validated, immutable description of what to run."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.common.config import InfluxSettings, MqttSettings
+from services.common.errors import ConfigError
+from services.ingester.errors import EncodeError
+from services.ingester.lineprotocol import LineEncoder, check_name
+from services.ingester.topics import TopicTemplate, parse_template
+
+__all__ = ["IngesterConfig", "default_spool_dir"]
+
+MiB = 1024 * 1024
+
+
+def default_spool_dir(client_id: str) -> Path:
+    """``$XDG_STATE_HOME/alertloop/ingester/<client id>`` (``~/.local/state`` when unset)."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
+    return Path(base) / "alertloop" / "ingester" / client_id
+
+
+@dataclass(frozen=True)
+class IngesterConfig:
+    """Everything the ingester needs; ``__post_init__`` raises ConfigError for unusable values.
+
+    Delivery: ``qos`` 1 with a fixed ``client_id`` and a persistent session. A message is
+    acknowledged once its point is in the spool (flushed to the operating system; fsynced every
+    ``spool_fsync_interval`` seconds, or before every acknowledgement when that is 0) or in the
+    dead-letter store.
+    """
+
+    mqtt: MqttSettings
+    influx: InfluxSettings
+    topics: list[str] = field(default_factory=lambda: ["/pot"])
+    client_id: str = "alertloop-ingester"
+    qos: int = 1
+    share_group: str | None = None
+    measurement: str = "pot"
+    field: str = "value"
+    topic_tag: str | None = None
+    min_value: int = 0
+    max_value: int = 100
+    max_payload_bytes: int = 256
+    batch_size: int = 5000
+    flush_interval: float = 1.0
+    http_timeout: float = 5.0
+    retry_initial: float = 0.5
+    retry_max: float = 30.0
+    gzip: bool = False
+    spool_dir: Path | None = None
+    spool_max_bytes: int = 256 * MiB
+    spool_segment_bytes: int = 8 * MiB
+    spool_fsync_interval: float = 1.0
+    dead_letter_file: Path | None = None
+    dead_letter_topic: str | None = None
+    dead_letter_max_bytes: int = 64 * MiB
+    metrics_bind: str | None = None
+    queue_size: int = 10_000
+    keepalive: int = 30
+    reconnect_min: float = 1.0
+    reconnect_max: float = 30.0
+    stop_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.qos not in (0, 1, 2):
+            raise ConfigError(f"qos must be 0, 1 or 2, not {self.qos}")
+        if not self.client_id:
+            raise ConfigError("client_id must not be empty (a persistent session needs a fixed id)")
+        if self.min_value > self.max_value:
+            raise ConfigError(f"min_value {self.min_value} > max_value {self.max_value}")
+        positive = {
+            "max_payload_bytes": self.max_payload_bytes,
+            "batch_size": self.batch_size,
+            "flush_interval": self.flush_interval,
+            "http_timeout": self.http_timeout,
+            "retry_initial": self.retry_initial,
+            "spool_max_bytes": self.spool_max_bytes,
+            "spool_segment_bytes": self.spool_segment_bytes,
+            "dead_letter_max_bytes": self.dead_letter_max_bytes,
+            "queue_size": self.queue_size,
+            "keepalive": self.keepalive,
+            "reconnect_min": self.reconnect_min,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"{name} must be positive, not {value}")
+        if self.retry_max < self.retry_initial or self.reconnect_max < self.reconnect_min:
+            raise ConfigError("retry_max/reconnect_max must not be below their initial values")
+        if self.spool_fsync_interval < 0 or self.stop_timeout < 0:
+            raise ConfigError("spool_fsync_interval and stop_timeout must not be negative")
+        try:
+            LineEncoder(self.measurement, self.field)
+            if self.topic_tag:
+                check_name(self.topic_tag, "topic tag")
+        except EncodeError as exc:
+            raise ConfigError(str(exc)) from exc
+        templates = self.templates  # raises ConfigError for malformed topics
+        if not templates:
+            raise ConfigError("at least one topic is needed")
+
+    @property
+    def templates(self) -> list[TopicTemplate]:
+        """The parsed topic templates. Raises ConfigError for a malformed one."""
+        return [parse_template(text, self.share_group) for text in self.topics]
+
+    @property
+    def spool_path(self) -> Path:
+        """Where the spool lives: ``spool_dir`` or :func:`default_spool_dir`."""
+        return Path(self.spool_dir) if self.spool_dir else default_spool_dir(self.client_id)
+
+    @property
+    def dead_letter_path(self) -> Path | None:
+        """The dead-letter JSONL file: ``dead_letter_file``, or ``dead-letter.jsonl`` in the spool
+        directory unless only an MQTT dead-letter topic is configured."""
+        if self.dead_letter_file:
+            return Path(self.dead_letter_file)
+        if self.dead_letter_topic:
+            return None
+        return self.spool_path / "dead-letter.jsonl"

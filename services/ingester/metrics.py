@@ -1,0 +1,157 @@
+"""Prometheus ``/metrics`` and ``/healthz`` on a small HTTP server of its own.
+
+Per-message counters are plain integers kept by the ingester and read at scrape time (no lock
+per message); batch sizes and write latencies are histograms observed once per batch.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from services.common.errors import ConfigError
+
+__all__ = ["IngesterMetrics", "MetricsServer", "parse_bind"]
+
+_COUNTERS = {
+    "received": "MQTT messages received",
+    "spooled": "points appended to the spool",
+    "written": "points stored in InfluxDB",
+    "acked": "MQTT messages acknowledged",
+    "dead_lettered": "records added to the dead-letter store",
+    "write_failures": "InfluxDB writes that failed and will be retried",
+    "queue_overflow": "messages not taken because the receive queue was full",
+}
+_GAUGES = {
+    "spool_bytes": "bytes in the spool not yet stored in InfluxDB",
+    "spool_lines": "points in the spool not yet stored in InfluxDB",
+    "queue_depth": "messages received and not yet spooled",
+    "mqtt_connected": "1 while connected to the broker",
+    "influx_reachable": "1 while the last InfluxDB request succeeded",
+}
+
+
+class _StatsCollector:
+    def __init__(self, stats: Callable[[], Mapping[str, object]]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        for name, text in _COUNTERS.items():
+            yield CounterMetricFamily(f"alertloop_ingest_{name}", text, value=float(stats[name]))  # type: ignore[arg-type]
+        rejected = CounterMetricFamily(
+            "alertloop_ingest_rejected", "messages or points rejected, by reason", labels=["reason"]
+        )
+        for reason, count in sorted(stats["rejected_by_reason"].items()):  # type: ignore[attr-defined]
+            rejected.add_metric([reason], float(count))
+        yield rejected
+        for name, text in _GAUGES.items():
+            yield GaugeMetricFamily(f"alertloop_ingest_{name}", text, value=float(stats[name]))  # type: ignore[arg-type]
+
+
+class IngesterMetrics:
+    """A registry of one ingester: counters from ``stats()`` plus batch histograms."""
+
+    def __init__(self, stats: Callable[[], Mapping[str, object]]) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_StatsCollector(stats))  # type: ignore[arg-type]
+        self.batch_size = Histogram(
+            "alertloop_ingest_batch_size",
+            "points per InfluxDB write",
+            buckets=(1, 10, 50, 100, 500, 1000, 2500, 5000, 10000),
+            registry=self.registry,
+        )
+        self.write_latency = Histogram(
+            "alertloop_ingest_write_latency_seconds",
+            "duration of one InfluxDB batch write",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def parse_bind(bind: str) -> tuple[str, int]:
+    """``"host:port"`` (``":9108"`` means all addresses). Raises ConfigError when malformed."""
+    host, sep, port = bind.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"metrics address {bind!r}: expected host:port")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+class MetricsServer:
+    """Serves ``/metrics`` and ``/healthz`` on a daemon thread; ``bind`` port 0 picks a free one.
+
+    ``health()`` returns ``(ok, details)``: 200 with the details as JSON when ok, else 503.
+    """
+
+    def __init__(
+        self,
+        bind: str,
+        metrics: IngesterMetrics,
+        health: Callable[[], tuple[bool, dict[str, object]]],
+    ) -> None:
+        self._address = parse_bind(bind)
+        self._metrics = metrics
+        self._health = health
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL, for example ``http://127.0.0.1:9108``. Raises RuntimeError before start."""
+        if self._server is None:
+            raise RuntimeError("metrics server is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> MetricsServer:
+        """Bind and serve. Raises OSError when the address is taken."""
+        handler = _make_handler(self._metrics, self._health)
+        self._server = ThreadingHTTPServer(self._address, handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="ingester-metrics", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def _make_handler(
+    metrics: IngesterMetrics, health: Callable[[], tuple[bool, dict[str, object]]]
+) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._reply(200, metrics.render(), CONTENT_TYPE_LATEST)
+            elif path == "/healthz":
+                ok, details = health()
+                body = json.dumps({"ok": ok, **details}).encode()
+                self._reply(200 if ok else 503, body, "application/json")
+            else:
+                self._reply(404, b"not found\n", "text/plain")
+
+        def _reply(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            return
+
+    return Handler

@@ -1,0 +1,401 @@
+"""The running ingester: MQTT in, spool, InfluxDB out.
+
+Threads: paho's network thread turns each message into a :class:`Received` and puts it on a
+bounded queue (it never blocks); the *pipeline* thread converts, appends to the spool or the
+dead-letter store and only then acknowledges; the *writer* thread writes what the spool holds
+to InfluxDB, as soon as the previous write has finished (so batches grow with the load and a
+lone message is stored within milliseconds).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from types import TracebackType
+
+import paho.mqtt.client as mqtt
+
+from services.common.deadline import Deadline, wait_until
+from services.common.errors import TimeoutExpired
+from services.common.mqtt import make_client
+from services.ingester.config import IngesterConfig
+from services.ingester.convert import Converter, Received
+from services.ingester.deadletter import DeadLetter, DeadLetterStore
+from services.ingester.errors import IngesterError, SpoolError, WriteFailed
+from services.ingester.lineprotocol import LineEncoder
+from services.ingester.metrics import IngesterMetrics, MetricsServer
+from services.ingester.payload import PayloadRules
+from services.ingester.spool import Spool
+from services.ingester.topics import TopicRouter
+from services.ingester.writer import Backoff, InfluxWriter
+
+__all__ = ["Ingester"]
+
+log = logging.getLogger("alertloop.ingester")
+
+_DRAIN_MAX = 1000  # messages converted and acknowledged together
+_IDLE_PING = 5.0  # seconds without writes after which the writer pings InfluxDB
+
+
+class Ingester:
+    """Subscribes, stores and acknowledges; use ``start()``/``stop()`` or ``with Ingester(cfg):``."""
+
+    def __init__(self, cfg: IngesterConfig) -> None:
+        self.cfg = cfg
+        self._router = TopicRouter(cfg.templates, cfg.topic_tag)
+        self._converter = Converter(
+            self._router,
+            LineEncoder(cfg.measurement, cfg.field),
+            PayloadRules(cfg.min_value, cfg.max_value, cfg.max_payload_bytes),
+        )
+        self._queue: queue.SimpleQueue[Received] = queue.SimpleQueue()
+        self._counts: Counter[str] = Counter()
+        self._rejected: Counter[str] = Counter()
+        self._session = 0
+        self._connected = False
+        self._influx_ok = False
+        self._accepting = False
+        self._started = False
+        self._stop_pipeline = threading.Event()
+        self._stop_writer = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._drain_timeout = cfg.stop_timeout
+        self._spool = Spool(
+            cfg.spool_path,
+            max_bytes=cfg.spool_max_bytes,
+            segment_bytes=cfg.spool_segment_bytes,
+            fsync_interval=cfg.spool_fsync_interval,
+        )
+        self._client = make_client(cfg.mqtt, cfg.client_id, clean_session=False, manual_ack=True)
+        self._client.reconnect_delay_set(cfg.reconnect_min, cfg.reconnect_max)  # type: ignore[arg-type]
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._dead = DeadLetterStore(
+            cfg.dead_letter_path,
+            max_bytes=cfg.dead_letter_max_bytes,
+            topic=cfg.dead_letter_topic,
+            publish=self._publish_dead_letter,
+        )
+        self._writer = InfluxWriter(cfg.influx, timeout=cfg.http_timeout, gzip=cfg.gzip)
+        self.metrics = IngesterMetrics(lambda: self.stats)
+        self._metrics_server: MetricsServer | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> Ingester:
+        """Open the spool and dead-letter store, start the threads, connect (in the background).
+
+        Raises IngesterError when the spool or dead-letter file cannot be opened, OSError when
+        the metrics address is taken. The broker and InfluxDB may still be down: both are retried.
+        """
+        if self._started:
+            raise IngesterError("ingester already started")
+        try:
+            self._spool.open()
+            self._dead.open()
+            if self._spool.recovered_lines:
+                log.info("spool recovered", extra={"lines": self._spool.recovered_lines})
+            if self.cfg.metrics_bind:
+                self._metrics_server = MetricsServer(
+                    self.cfg.metrics_bind, self.metrics, self.health
+                ).start()
+            self._accepting = True
+            for name, target in (("pipeline", self._run_pipeline), ("writer", self._run_writer)):
+                thread = threading.Thread(target=target, name=f"ingester-{name}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+            self._client.connect_async(self.cfg.mqtt.host, self.cfg.mqtt.port, self.cfg.keepalive)
+            self._client.loop_start()
+        except BaseException:
+            self._shutdown(flush=False)
+            raise
+        self._started = True
+        log.info(
+            "ingester started",
+            extra={
+                "mqtt": self.cfg.mqtt.safe_url,
+                "influx": self.cfg.influx.url,
+                "database": self.cfg.influx.database,
+                "topics": self._router.subscriptions,
+            },
+        )
+        return self
+
+    def stop(self) -> None:
+        """Stop taking messages, store and acknowledge what was taken, disconnect, then write
+        the spool to InfluxDB for up to ``stop_timeout`` s (what is left stays for the next start).
+        """
+        if not self._started:
+            return
+        self._started = False
+        self._shutdown(flush=True)
+        log.info("ingester stopped", extra={"spool_lines": self._spool.pending_lines})
+
+    def __enter__(self) -> Ingester:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- what a user reads ---------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def metrics_url(self) -> str | None:
+        return self._metrics_server.url if self._metrics_server else None
+
+    @property
+    def stats(self) -> dict[str, object]:
+        """Counters and gauges (a snapshot): received, spooled, written, acked, rejected, ..."""
+        out: dict[str, object] = {
+            name: self._counts[name]
+            for name in (
+                "received",
+                "spooled",
+                "written",
+                "acked",
+                "dead_lettered",
+                "write_failures",
+                "queue_overflow",
+                "batches",
+                "spool_full_waits",
+            )
+        }
+        out["rejected"] = sum(self._rejected.values())
+        out["rejected_by_reason"] = dict(self._rejected)
+        out["spool_bytes"] = self._spool.pending_bytes
+        out["spool_lines"] = self._spool.pending_lines
+        out["queue_depth"] = self._queue.qsize()
+        out["mqtt_connected"] = int(self._connected)
+        out["influx_reachable"] = int(self._influx_ok)
+        return out
+
+    def health(self) -> tuple[bool, dict[str, object]]:
+        """``(ok, details)``: ok while connected to the broker and InfluxDB answers."""
+        details: dict[str, object] = {
+            "mqtt_connected": self._connected,
+            "influx_reachable": self._influx_ok,
+            "spool_bytes": self._spool.pending_bytes,
+            "spool_lines": self._spool.pending_lines,
+            "spool_full": not self._spool.has_room(1),
+        }
+        return self._connected and self._influx_ok, details
+
+    def wait_connected(self, timeout: float = 10.0) -> None:
+        """Wait until subscribed to the broker. Raises TimeoutExpired."""
+        wait_until(
+            lambda: self._connected,
+            timeout,
+            what="the ingester to connect to the broker",
+            hint=f"is the broker at {self.cfg.mqtt.safe_url} running?",
+        )
+
+    # -- MQTT callbacks (paho's thread: never block here) --------------------------------
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason: object,
+        properties: object,
+    ) -> None:
+        if getattr(reason, "is_failure", False):
+            log.warning("broker refused the connection", extra={"reason": str(reason)})
+            return
+        self._session += 1
+        client.subscribe([(sub, self.cfg.qos) for sub in self._router.subscriptions])
+        self._connected = True
+        log.info("connected to the broker", extra={"session_present": flags.session_present})
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: object,
+        reason: object,
+        properties: object,
+    ) -> None:
+        self._connected = False
+        if self._accepting:
+            log.warning("disconnected from the broker; reconnecting", extra={"reason": str(reason)})
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        if not self._accepting:
+            return  # not acknowledged: the broker delivers it again
+        if self._queue.qsize() >= self.cfg.queue_size:
+            self._counts["queue_overflow"] += 1
+            return
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:
+            topic = repr(msg._topic)
+        self._queue.put(
+            Received(topic, msg.payload, msg.qos, msg.mid, time.time_ns(), self._session)  # type: ignore[arg-type]
+        )
+
+    def _publish_dead_letter(self, topic: str, payload: bytes) -> None:
+        self._client.publish(topic, payload, qos=1)
+
+    # -- pipeline thread: convert, store, acknowledge ------------------------------------
+    def _run_pipeline(self) -> None:
+        get, wait = (
+            self._queue.get,
+            min(self.cfg.flush_interval, self.cfg.spool_fsync_interval or 1.0),
+        )
+        while True:
+            try:
+                first = get(timeout=wait)
+            except queue.Empty:
+                self._spool.maybe_sync()
+                if self._stop_pipeline.is_set():
+                    return
+                continue
+            taken = [first]
+            get_nowait = self._queue.get_nowait
+            try:
+                while len(taken) < _DRAIN_MAX:
+                    taken.append(get_nowait())
+            except queue.Empty:
+                pass
+            if not self._store(taken):
+                return
+            self._spool.maybe_sync()
+
+    def _store(self, taken: list[Received]) -> bool:
+        """Store ``taken`` and acknowledge it. False when stopping before it could be stored."""
+        self._counts["received"] += len(taken)
+        converted = self._converter.convert(taken)
+        backoff = Backoff(0.1, 5.0)
+        while converted.lines:
+            try:
+                self._spool.append(converted.data, converted.lines)
+                self._counts["spooled"] += converted.lines
+                break
+            except SpoolError as exc:
+                if self._stop_pipeline.is_set():
+                    return False  # not acknowledged: the broker keeps these messages
+                if self._spool.has_room(len(converted.data)):
+                    log.error("cannot append to the spool", extra={"error": str(exc)})
+                    self._stop_pipeline.wait(backoff.next_delay())
+                else:
+                    self._counts["spool_full_waits"] += 1
+                    self._spool.wait_for_room(len(converted.data), 0.5)
+        if converted.letters:
+            for letter in converted.letters:
+                self._rejected[letter.reason] += 1
+                self._dead.add(letter)
+            self._dead.flush()
+            self._counts["dead_lettered"] += len(converted.letters)
+        ack, session, acked = self._client.ack, self._session, 0
+        for message in taken:
+            if message.qos and message.session == session:
+                ack(message.mid, message.qos)
+                acked += 1
+        self._counts["acked"] += acked
+        return True
+
+    # -- writer thread: spool to InfluxDB ------------------------------------------------
+    def _run_writer(self) -> None:
+        backoff = Backoff(self.cfg.retry_initial, self.cfg.retry_max)
+        try:
+            self._writer.ensure_database()
+            self._influx_ok = True
+        except WriteFailed as exc:
+            log.warning("InfluxDB not reachable yet", extra={"error": str(exc)})
+        last_activity = time.monotonic()
+        drain_deadline: Deadline | None = None
+        while True:
+            if drain_deadline is None and self._stop_writer.is_set():
+                drain_deadline = Deadline(self._drain_timeout)
+            if drain_deadline is not None and (
+                drain_deadline.expired or not self._spool.pending_bytes
+            ):
+                return
+            try:
+                batch = self._spool.read_batch(self.cfg.batch_size)
+            except SpoolError as exc:
+                log.error("cannot read the spool", extra={"error": str(exc)})
+                self._stop_writer.wait(backoff.next_delay())
+                continue
+            if batch is None:
+                if not self._spool.wait_for_data(self.cfg.flush_interval) and (
+                    time.monotonic() - last_activity > _IDLE_PING
+                ):
+                    self._influx_ok = self._writer.ping()
+                    last_activity = time.monotonic()
+                continue
+            started = time.perf_counter()
+            try:
+                refused = self._writer.write_isolating(batch.data)
+            except WriteFailed as exc:
+                self._counts["write_failures"] += 1
+                if self._influx_ok or backoff.attempts == 0:
+                    log.warning("InfluxDB write failed; will retry", extra={"error": str(exc)})
+                self._influx_ok = False
+                delay = backoff.next_delay()
+                if drain_deadline is None:
+                    self._stop_writer.wait(delay)  # stop() cuts the wait short
+                else:  # already stopping: keep retrying until the drain deadline
+                    time.sleep(min(delay, drain_deadline.remaining))
+                continue
+            self._influx_ok = True
+            backoff.reset()
+            last_activity = time.monotonic()
+            self.metrics.write_latency.observe(time.perf_counter() - started)
+            self.metrics.batch_size.observe(batch.lines)
+            if refused:
+                for item in refused:
+                    self._rejected["influx_rejected"] += 1
+                    self._dead.add(
+                        DeadLetter(None, item.line, "influx_rejected", item.error, time.time_ns())
+                    )
+                self._dead.flush()
+                self._counts["dead_lettered"] += len(refused)
+                log.warning(
+                    "InfluxDB refused points",
+                    extra={"count": len(refused), "error": refused[0].error},
+                )
+            self._spool.commit(batch)
+            self._counts["written"] += batch.lines - len(refused)
+            self._counts["batches"] += 1
+
+    # -- shutdown ------------------------------------------------------------------------
+    def _shutdown(self, flush: bool) -> None:
+        self._accepting = False
+        if not flush:
+            self._drain_timeout = 0.0
+        self._stop_pipeline.set()
+        pipeline = [t for t in self._threads if t.name == "ingester-pipeline"]
+        for thread in pipeline:
+            thread.join()
+        if flush and self._connected:
+            try:  # let the acknowledgements reach the broker before disconnecting
+                wait_until(
+                    lambda: not self._client.want_write(), 2.0, what="acknowledgements to be sent"
+                )
+            except TimeoutExpired:
+                log.warning("acknowledgements not all sent; the broker will deliver those again")
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._connected = False
+        self._stop_writer.set()
+        self._spool.wake()
+        for thread in self._threads:
+            if thread not in pipeline:
+                thread.join()
+        self._threads.clear()
+        if self._metrics_server is not None:
+            self._metrics_server.stop()
+        self._writer.close()
+        self._dead.close()
+        self._spool.close()
