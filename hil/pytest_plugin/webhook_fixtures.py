@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import queue
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,14 +13,50 @@ import pytest
 
 from hil.capture import MqttCapture
 from hil.stack import Stack
-from services.common.errors import AlertloopError
+from services.common.config import MqttSettings
+from services.common.errors import AlertloopError, TimeoutExpired
+from services.common.mqtt import make_client, new_client_id
 from services.webhook import WebhookConfig, WebhookServer
 from services.webhook.passwords import hash_password
 
-__all__ = ["webhook", "webhook_factory"]
+__all__ = ["read_retained", "webhook", "webhook_factory"]
 
 # Production hashes are scrypt (about 100 ms a check); tests use a cheaper but real hash.
 TEST_HASH_METHOD = "pbkdf2:sha256:20000"
+
+
+@dataclass(frozen=True)
+class RetainedMessage:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+
+
+def fetch_retained(
+    settings: MqttSettings, topic: str, timeout: float = 5.0, qos: int = 1
+) -> RetainedMessage:
+    """The message a subscriber connecting now receives first on ``topic`` (the retained one).
+
+    Raises TimeoutExpired when nothing arrives within ``timeout``.
+    """
+    inbox: queue.Queue[RetainedMessage] = queue.Queue(maxsize=16)
+    client = make_client(settings, new_client_id("alertloop-retained"))
+    client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos)
+    client.on_message = lambda c, u, m: inbox.put_nowait(
+        RetainedMessage(m.topic, bytes(m.payload), m.qos, bool(m.retain))
+    )
+    client.connect(settings.host, settings.port, keepalive=30)
+    client.loop_start()
+    try:
+        return inbox.get(timeout=timeout)
+    except queue.Empty:
+        raise TimeoutExpired(
+            f"no message on {topic!r} within {timeout:.1f} s from {settings.safe_url}",
+        ) from None
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 @dataclass
@@ -52,9 +89,7 @@ class RunningWebhook:
 
 
 @pytest.fixture
-def webhook_factory(
-    stack: Stack, unique_topic: str
-) -> Iterator[Callable[..., RunningWebhook]]:
+def webhook_factory(stack: Stack, unique_topic: str) -> Iterator[Callable[..., RunningWebhook]]:
     """``webhook_factory(wait_connected=True, **config_overrides)`` -> a started webhook.
 
     Defaults: the shared broker, topic ``f"{unique_topic}/alert"``, a generated user with a
@@ -96,3 +131,15 @@ def webhook_factory(
 def webhook(webhook_factory: Callable[..., RunningWebhook]) -> RunningWebhook:
     """A started webhook publishing to ``f"{unique_topic}/alert"`` on the shared broker."""
     return webhook_factory()
+
+
+@pytest.fixture
+def read_retained(stack: Stack) -> Callable[..., RetainedMessage]:
+    """``read_retained(topic, settings=None, timeout=5.0, qos=1)``: what a late subscriber gets."""
+
+    def read(
+        topic: str, settings: MqttSettings | None = None, timeout: float = 5.0, qos: int = 1
+    ) -> RetainedMessage:
+        return fetch_retained(settings or stack.mqtt, topic, timeout, qos)
+
+    return read

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from flask import Flask
+from waitress.channel import HTTPChannel
 from waitress.server import create_server
 
 from services.webhook.app import create_app
@@ -50,10 +51,22 @@ class WsgiThread:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Close the listening socket and every connection, then the worker threads."""
-        for dispatcher in list(self._server._map.values()):
-            dispatcher.handle_close()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            # Closing from the loop's own thread wakes it at once and avoids racing it.
+            self._server.trigger.pull_trigger(self._close_all)
+            self._thread.join(timeout)
+        if self._server._map:
+            self._close_all()
+            if self._thread.ident is not None:
+                self._thread.join(timeout)
         self._server.task_dispatcher.shutdown(timeout=timeout)
+
+    def _close_all(self) -> None:
+        for dispatcher in list(self._server._map.values()):
+            if isinstance(dispatcher, HTTPChannel):
+                dispatcher.handle_close()
+            else:
+                dispatcher.close()
 
 
 class WebhookServer:
