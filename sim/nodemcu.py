@@ -78,11 +78,11 @@ class SimNodeMcu(SimMqttBoard, IndicatorRecorder):
         if len(self.messages) < 10_000:
             self.messages.append(message)
         decision = decide_leds(message.payload, self.seed_compat)
-        self._set_leds(decision.state, decision.reason)
         if decision.reason is None:
             self.serial.println(f"Message arrived [{message.topic}] value:{decision.value}")
         else:
             self.serial.println(f"Message arrived [{message.topic}] ignored: {decision.reason}")
+        self._set_leds(decision.state, decision.reason)
 
     def _set_leds(self, state: LedState, reason: str | None = None) -> None:
         if self._record_led(state):

@@ -109,7 +109,7 @@ class Scenario(Signal):
         unknown = set(data) - _TOP_KEYS
         if unknown:
             raise ScenarioError(
-                f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
+                f"unknown key(s) {', '.join(sorted(map(repr, map(str, unknown))))}; "
                 f"allowed: {', '.join(sorted(_TOP_KEYS))}",
                 source=source,
             )
@@ -191,7 +191,7 @@ class _Builder:
         if unknown:
             hint = f"; {action} takes {', '.join(sorted(allowed))}" if allowed else ""
             raise self.error(
-                f"unknown field(s) {', '.join(sorted(map(str, unknown)))} for {action}{hint}",
+                f"unknown field(s) {', '.join(sorted(map(repr, map(str, unknown))))} in a {action} step{hint}",
                 where,
             )
         missing = allowed - set(step)

@@ -1,3 +1,101 @@
-"""Fixtures: board (filled in by its component)."""
+"""Fixtures: boards. ``esp32`` and ``nodemcu`` are simulated boards on the shared broker,
+on ``{unique_topic}/pot`` and ``{unique_topic}/alert``, started and connected; the
+``*_factory`` fixtures build more of them (or ones with other settings) and stop them all at
+teardown. ``--esp32``/``--nodemcu`` choose the backend; only ``sim`` is built so far.
 
-__all__: list[str] = []
+Boards made by the fixtures retry every second when the broker goes away (the sketches wait
+5 s), so fault tests stay short; pass ``reconnect_interval=5.0`` for the sketches' timing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from hil.boards.base import BoardLifecycle
+from services.common.config import MqttSettings
+from sim.esp32 import SimEsp32
+from sim.nodemcu import SimNodeMcu
+
+__all__ = ["esp32", "esp32_factory", "nodemcu", "nodemcu_factory"]
+
+BACKENDS_BUILT = ("sim",)
+TEST_RECONNECT_INTERVAL = 1.0
+CONNECT_TIMEOUT = 10.0
+
+
+def _backend(request: pytest.FixtureRequest, option: str) -> str:
+    """The backend chosen by ``option``; skips the test if it is not built yet."""
+    value = str(request.config.getoption(option, default="sim") or "sim")
+    if value not in BACKENDS_BUILT:
+        pytest.skip(
+            f"{option}={value}: the {value!r} board backend is not built yet "
+            f"(available: {', '.join(BACKENDS_BUILT)})"
+        )
+    return value
+
+
+def _factory(
+    request: pytest.FixtureRequest,
+    option: str,
+    build: Callable[..., BoardLifecycle],
+    defaults: dict[str, Any],
+) -> Iterator[Callable[..., Any]]:
+    _backend(request, option)
+    boards: list[Any] = []
+
+    def factory(*, wait: bool = True, **overrides: Any) -> Any:
+        board = build(**{**defaults, **overrides})
+        boards.append(board)
+        board.start()
+        if wait:
+            board.wait_connected(CONNECT_TIMEOUT)
+        return board
+
+    try:
+        yield factory
+    finally:
+        for board in reversed(boards):
+            board.stop()
+
+
+@pytest.fixture
+def esp32_factory(
+    request: pytest.FixtureRequest, mqtt_broker: MqttSettings, unique_topic: str
+) -> Iterator[Callable[..., SimEsp32]]:
+    """``esp32_factory(**overrides)`` -> a started, connected ``SimEsp32`` (``wait=False``
+    to not wait for the connection). Defaults: shared broker, ``{unique_topic}/pot``."""
+    defaults = {
+        "mqtt": mqtt_broker,
+        "topic": f"{unique_topic}/pot",
+        "reconnect_interval": TEST_RECONNECT_INTERVAL,
+    }
+    yield from _factory(request, "--esp32", SimEsp32, defaults)
+
+
+@pytest.fixture
+def nodemcu_factory(
+    request: pytest.FixtureRequest, mqtt_broker: MqttSettings, unique_topic: str
+) -> Iterator[Callable[..., SimNodeMcu]]:
+    """``nodemcu_factory(**overrides)`` -> a started, subscribed ``SimNodeMcu``
+    (``wait=False`` to not wait). Defaults: shared broker, ``{unique_topic}/alert``."""
+    defaults = {
+        "mqtt": mqtt_broker,
+        "topic": f"{unique_topic}/alert",
+        "reconnect_interval": TEST_RECONNECT_INTERVAL,
+    }
+    yield from _factory(request, "--nodemcu", SimNodeMcu, defaults)
+
+
+@pytest.fixture
+def esp32(esp32_factory: Callable[..., SimEsp32]) -> SimEsp32:
+    """The knob board (``hil.boards.SensorBoard``), publishing to ``{unique_topic}/pot``."""
+    return esp32_factory()
+
+
+@pytest.fixture
+def nodemcu(nodemcu_factory: Callable[..., SimNodeMcu]) -> SimNodeMcu:
+    """The LED board (``hil.boards.IndicatorBoard``), subscribed to ``{unique_topic}/alert``."""
+    return nodemcu_factory()
