@@ -19,7 +19,14 @@ from services.common.config import MqttSettings
 from sim.esp32 import SimEsp32
 from sim.nodemcu import SimNodeMcu
 
-__all__ = ["esp32", "esp32_factory", "nodemcu", "nodemcu_factory"]
+__all__ = [
+    "esp32",
+    "esp32_backend",
+    "esp32_factory",
+    "nodemcu",
+    "nodemcu_backend",
+    "nodemcu_factory",
+]
 
 BACKENDS_BUILT = ("sim",)
 TEST_RECONNECT_INTERVAL = 1.0
@@ -38,12 +45,8 @@ def _backend(request: pytest.FixtureRequest, option: str) -> str:
 
 
 def _factory(
-    request: pytest.FixtureRequest,
-    option: str,
-    build: Callable[..., BoardLifecycle],
-    defaults: dict[str, Any],
+    build: Callable[..., BoardLifecycle], defaults: dict[str, Any]
 ) -> Iterator[Callable[..., Any]]:
-    _backend(request, option)
     boards: list[Any] = []
 
     def factory(*, wait: bool = True, **overrides: Any) -> Any:
@@ -61,9 +64,21 @@ def _factory(
             board.stop()
 
 
+@pytest.fixture(scope="session")
+def esp32_backend(request: pytest.FixtureRequest) -> str:
+    """The ESP32 backend (``--esp32``); tests needing one that is not built are skipped."""
+    return _backend(request, "--esp32")
+
+
+@pytest.fixture(scope="session")
+def nodemcu_backend(request: pytest.FixtureRequest) -> str:
+    """The NodeMCU backend (``--nodemcu``); tests needing one that is not built are skipped."""
+    return _backend(request, "--nodemcu")
+
+
 @pytest.fixture
 def esp32_factory(
-    request: pytest.FixtureRequest, mqtt_broker: MqttSettings, unique_topic: str
+    esp32_backend: str, mqtt_broker: MqttSettings, unique_topic: str
 ) -> Iterator[Callable[..., SimEsp32]]:
     """``esp32_factory(**overrides)`` -> a started, connected ``SimEsp32`` (``wait=False``
     to not wait for the connection). Defaults: shared broker, ``{unique_topic}/pot``."""
@@ -72,12 +87,12 @@ def esp32_factory(
         "topic": f"{unique_topic}/pot",
         "reconnect_interval": TEST_RECONNECT_INTERVAL,
     }
-    yield from _factory(request, "--esp32", SimEsp32, defaults)
+    yield from _factory(SimEsp32, defaults)
 
 
 @pytest.fixture
 def nodemcu_factory(
-    request: pytest.FixtureRequest, mqtt_broker: MqttSettings, unique_topic: str
+    nodemcu_backend: str, mqtt_broker: MqttSettings, unique_topic: str
 ) -> Iterator[Callable[..., SimNodeMcu]]:
     """``nodemcu_factory(**overrides)`` -> a started, subscribed ``SimNodeMcu``
     (``wait=False`` to not wait). Defaults: shared broker, ``{unique_topic}/alert``."""
@@ -86,7 +101,7 @@ def nodemcu_factory(
         "topic": f"{unique_topic}/alert",
         "reconnect_interval": TEST_RECONNECT_INTERVAL,
     }
-    yield from _factory(request, "--nodemcu", SimNodeMcu, defaults)
+    yield from _factory(SimNodeMcu, defaults)
 
 
 @pytest.fixture

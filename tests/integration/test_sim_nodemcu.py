@@ -1,0 +1,51 @@
+"""The simulated NodeMCU on the real broker: retained state, LED logic, clean presence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hil.capture import MqttCapture
+from sim.nodemcu import SimNodeMcu
+
+
+def test_late_board_gets_the_retained_state(
+    nodemcu_factory: Callable[..., SimNodeMcu], mqtt_capture: MqttCapture, unique_topic: str
+) -> None:
+    topic = f"{unique_topic}/alert"
+    mqtt_capture.subscribe(topic)  # so the capture clears the retained message afterwards
+    mqtt_capture.publish(topic, "1", qos=1, retain=True)
+    board = nodemcu_factory()
+    change = board.wait_for_led("red", timeout=5)
+    assert board.messages[0].retain and board.messages[0].payload == b"1"
+    assert [c.state.name for c in board.history] == ["off", "red"]
+    assert change.time >= board.history[0].time
+    assert f"Message arrived [{topic}] value:1" in board.serial.lines
+
+
+def test_unparseable_payload_seed_green_default_error(
+    nodemcu_factory: Callable[..., SimNodeMcu], mqtt_capture: MqttCapture, unique_topic: str
+) -> None:
+    topic = f"{unique_topic}/alert"
+    improved = nodemcu_factory()
+    seed = nodemcu_factory(seed_compat=True)
+    mqtt_capture.publish(topic, "1", qos=1)
+    improved.wait_for_led("red")
+    seed.wait_for_led("red")
+    mqtt_capture.publish(topic, "alerting", qos=1)
+    improved.wait_for_led("error")
+    seed.wait_for_led("green")  # the seed's toInt("alerting") == 0: "all clear"
+    mqtt_capture.publish(topic, "0", qos=1)
+    improved.wait_for_led("green")
+    assert [c.state.name for c in improved.history] == ["off", "red", "error", "green"]
+    assert [c.state.name for c in seed.history] == ["off", "red", "green"]
+
+
+def test_clean_stop_says_offline(
+    nodemcu_factory: Callable[..., SimNodeMcu], mqtt_capture: MqttCapture
+) -> None:
+    board = nodemcu_factory()
+    mqtt_capture.subscribe(board.status_topic)
+    mqtt_capture.wait_for(board.status_topic, lambda m: m.payload == b"online")
+    board.stop()
+    mqtt_capture.wait_for(board.status_topic, lambda m: m.payload == b"offline")
+    assert not board.connected

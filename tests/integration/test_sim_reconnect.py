@@ -1,0 +1,42 @@
+"""Both simulated boards ride out a broker restart: reconnect, resubscribe, carry on."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from hil.capture import MqttCapture
+from hil.stack import NativeStack
+from services.common.deadline import wait_until
+from sim.esp32 import SimEsp32
+from sim.nodemcu import SimNodeMcu
+
+
+def test_boards_reconnect_after_broker_restart(
+    native_stack_factory: Callable[..., NativeStack],
+    esp32_factory: Callable[..., SimEsp32],
+    nodemcu_factory: Callable[..., SimNodeMcu],
+    unique_topic: str,
+) -> None:
+    own = native_stack_factory()
+    esp = esp32_factory(mqtt=own.mqtt, period=0.1, reconnect_interval=0.3)
+    leds = nodemcu_factory(mqtt=own.mqtt, reconnect_interval=0.3)
+    esp.set_knob(55)
+    esp.wait_for_published(55)
+
+    broker = own.servers["mqtt"]
+    broker.stop()
+    wait_until(lambda: not esp.connected and not leds.connected, 10, what="both boards to notice")
+    esp.serial.wait_for_line(
+        r"^Attempting MQTT connection\.\.\.failed, rc=-2 try again in 0\.3 seconds$"
+    )
+    broker.start()
+    esp.wait_connected(10)
+    leds.wait_connected(10)
+    assert esp.connects == 2 and leds.connects == 2
+
+    back = time.time()
+    esp.wait_for_published(lambda p: p.time >= back, timeout=5)
+    with MqttCapture(own.mqtt) as capture:
+        capture.publish(f"{unique_topic}/alert", "1", qos=1)
+    leds.wait_for_led("red", timeout=5)  # resubscribed after the restart
