@@ -50,6 +50,7 @@ class MqttCapture:
         self._retained_topics: set[str] = set()
         self._connected = threading.Event()
         self._pending_subs: dict[int, threading.Event] = {}
+        self._sub_lock = threading.Lock()  # a SUBACK may arrive before subscribe() returns
         self._client = make_client(
             settings, client_id or new_client_id("alertloop-capture"), protocol=mqtt.MQTTv5
         )
@@ -99,7 +100,8 @@ class MqttCapture:
         self._connected.set()
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties=None) -> None:  # type: ignore[no-untyped-def]
-        event = self._pending_subs.pop(mid, None)
+        with self._sub_lock:
+            event = self._pending_subs.pop(mid, None)
         if event is not None:
             event.set()
 
@@ -119,14 +121,17 @@ class MqttCapture:
     def subscribe(self, topic_filter: str, qos: int = 1) -> MqttCapture:
         """Subscribe and wait for the SUBACK, so no message published after this is missed."""
         event = threading.Event()
-        result, mid = self._client.subscribe(
-            topic_filter, options=SubscribeOptions(qos=qos, retainAsPublished=True)
-        )
-        if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
-            raise CaptureError(f"subscribe to {topic_filter!r} failed: {mqtt.error_string(result)}")
-        self._pending_subs[mid] = event
+        with self._sub_lock:
+            result, mid = self._client.subscribe(
+                topic_filter, options=SubscribeOptions(qos=qos, retainAsPublished=True)
+            )
+            if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
+                raise CaptureError(
+                    f"subscribe to {topic_filter!r} failed: {mqtt.error_string(result)}"
+                )
+            self._pending_subs[mid] = event
         self._filters.append((topic_filter, qos))
-        if not event.wait(self.timeout) and mid in self._pending_subs:
+        if not event.wait(self.timeout):
             raise CaptureError(f"no SUBACK for {topic_filter!r} within {self.timeout} s")
         return self
 

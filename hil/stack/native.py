@@ -38,7 +38,9 @@ def missing_binaries() -> list[str]:
     return [name for name in ("mosquitto", "influxd") if find_binary(name) is None]
 
 
-def _mosquitto_conf(root: Path, port: int, users: dict[str, str] | None, max_queued: int) -> str:
+def _mosquitto_conf(
+    root: Path, port: int, users: dict[str, str] | None, max_queued: int, acl: bool = False
+) -> str:
     lines = [
         "per_listener_settings false",
         "persistence true",
@@ -60,6 +62,8 @@ def _mosquitto_conf(root: Path, port: int, users: dict[str, str] | None, max_que
         lines += ["allow_anonymous false", f"password_file {root / 'mosquitto.passwd'}"]
     else:
         lines.append("allow_anonymous true")
+    if acl:
+        lines.append(f"acl_file {root / 'mosquitto.acl'}")
     return "\n".join(lines) + "\n"
 
 
@@ -106,6 +110,7 @@ class NativeStack(Stack):
 
     ``mqtt_users`` ({user: password}) turns anonymous access off and writes a password file.
     ``max_queued_messages`` is mosquitto's per-client queue for offline persistent sessions.
+    ``acl_file`` applies a mosquitto ACL file (for example ``deploy/mosquitto/acl``).
     ``keep_logs`` keeps the temp dir (configs and logs) after stop.
     """
 
@@ -117,6 +122,7 @@ class NativeStack(Stack):
         mqtt_users: dict[str, str] | None = None,
         database: str = DEFAULT_INFLUX_DB,
         max_queued_messages: int = 100_000,
+        acl_file: Path | None = None,
         start_timeout: float = 30.0,
         keep_logs: bool = False,
     ) -> None:
@@ -124,6 +130,7 @@ class NativeStack(Stack):
         self.mqtt_users = dict(mqtt_users or {})
         self.database = database
         self.max_queued_messages = max_queued_messages
+        self.acl_file = acl_file
         self.start_timeout = start_timeout
         self.keep_logs = keep_logs
         self.root: Path | None = None
@@ -187,9 +194,17 @@ class NativeStack(Stack):
                     check=True,
                     capture_output=True,
                 )
+        if self.acl_file is not None:
+            shutil.copyfile(self.acl_file, root / "mosquitto.acl")
         conf = root / "mosquitto.conf"
         conf.write_text(
-            _mosquitto_conf(root, self._mqtt_port, self.mqtt_users, self.max_queued_messages)
+            _mosquitto_conf(
+                root,
+                self._mqtt_port,
+                self.mqtt_users,
+                self.max_queued_messages,
+                acl=self.acl_file is not None,
+            )
         )
         settings = self.mqtt
         return ServerProcess(
