@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from hil.boards.base import BoardLifecycle
 from services.common.config import MqttSettings
+from sim.board import SimMqttBoard
 from sim.esp32 import SimEsp32
 from sim.nodemcu import SimNodeMcu
 
@@ -45,9 +45,9 @@ def _backend(request: pytest.FixtureRequest, option: str) -> str:
 
 
 def _factory(
-    build: Callable[..., BoardLifecycle], defaults: dict[str, Any]
+    build: Callable[..., SimMqttBoard], defaults: dict[str, Any]
 ) -> Iterator[Callable[..., Any]]:
-    boards: list[Any] = []
+    boards: list[SimMqttBoard] = []
 
     def factory(*, wait: bool = True, **overrides: Any) -> Any:
         board = build(**{**defaults, **overrides})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from hil.capture import MqttCapture
 from hil.stack import NativeStack
@@ -40,3 +42,21 @@ def test_boards_reconnect_after_broker_restart(
     with MqttCapture(own.mqtt) as capture:
         capture.publish(f"{unique_topic}/alert", "1", qos=1)
     leds.wait_for_led("red", timeout=5)  # resubscribed after the restart
+
+
+def test_refused_login_prints_the_sketch_line_and_retries(
+    native_stack_factory: Callable[..., NativeStack], esp32_factory: Callable[..., SimEsp32]
+) -> None:
+    own = native_stack_factory(mqtt_users={"board": "right"})
+    wrong = replace(own.mqtt, password="wrong")
+    refused = esp32_factory(mqtt=wrong, reconnect_interval=0.2, wait=False)
+    # PubSubClient's state(): 4 = bad credentials, 5 = not authorised (mosquitto sends 5).
+    line = r"^Attempting MQTT connection\.\.\.failed, rc=[45] try again in 0\.2 seconds$"
+    refused.serial.wait_for_line(line)
+    wait_until(
+        lambda: sum(bool(re.match(line, text)) for text in refused.serial.lines) >= 2,
+        5,
+        what="a second attempt",
+    )
+    assert not refused.connected and refused.published == []
+    esp32_factory(mqtt=own.mqtt).wait_for_published(lambda p: True)
