@@ -147,7 +147,9 @@ class SimMqttBoard(BoardLifecycle):
         self._stop_event.set()
         thread.join(timeout)
         if thread.is_alive():
-            log.warning("%s %s: thread did not end within %.1f s", self.name, self.client_id, timeout)
+            log.warning(
+                "%s %s: thread did not end within %.1f s", self.name, self.client_id, timeout
+            )
 
     def kill(self, timeout: float = 5.0) -> None:
         """Cut the connection without a DISCONNECT (a power cut) and end the thread; the
@@ -190,7 +192,9 @@ class SimMqttBoard(BoardLifecycle):
 
     def _require_running(self) -> None:
         if self.failure is not None and not self.running:
-            raise BoardError(f"{self.name} {self.client_id} stopped after an error: {self.failure!r}")
+            raise BoardError(
+                f"{self.name} {self.client_id} stopped after an error: {self.failure!r}"
+            )
         super()._require_running()
 
     # -- hooks for the boards -------------------------------------------------------------
@@ -220,14 +224,20 @@ class SimMqttBoard(BoardLifecycle):
         except queue.Full:
             self.dropped_events += 1
 
-    def _paho_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+    def _paho_connect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
         self._put(_ConnAck(pubsub_state(reason)))
 
-    def _paho_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+    def _paho_disconnect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
         self._put(_Disconnected(str(reason)))
 
     def _paho_message(self, client: Any, userdata: Any, msg: paho.MQTTMessage) -> None:
-        self._put(MqttMessage(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain), time.time()))
+        self._put(
+            MqttMessage(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain), time.time())
+        )
 
     def _paho_subscribe(self, client: Any, userdata: Any, mid: int, codes: Any, props: Any) -> None:
         self._put(_SubAck(all(not code.is_failure for code in codes)))

@@ -72,7 +72,9 @@ class SimNodeMcu(SimMqttBoard, IndicatorRecorder):
 
     def _on_subscribed(self, ok: bool) -> None:
         self._subscribed = ok
-        self.serial.event("mqtt", state="subscribed" if ok else "subscribe_refused", topic=self.topic)
+        self.serial.event(
+            "mqtt", state="subscribed" if ok else "subscribe_refused", topic=self.topic
+        )
 
     def _on_message(self, message: MqttMessage) -> None:
         if len(self.messages) < 10_000:
@@ -86,7 +88,11 @@ class SimNodeMcu(SimMqttBoard, IndicatorRecorder):
 
     def _set_leds(self, state: LedState, reason: str | None = None) -> None:
         if self._record_led(state):
-            fields: dict[str, object] = {"state": state.name, "red": state.red, "green": state.green}
+            fields: dict[str, object] = {
+                "state": state.name,
+                "red": state.red,
+                "green": state.green,
+            }
             if reason:
                 fields["reason"] = reason
             self.serial.event("led", **fields)
