@@ -2,6 +2,7 @@
 LEDs). The simulated boards live in ``sim``; host-built and serial backends come later."""
 
 from hil.boards.base import BoardLifecycle, IndicatorRecorder, SensorRecorder
+from hil.boards.factory import BUILT_BACKENDS, BackendNotBuilt, create_esp32, create_nodemcu
 from hil.boards.protocol import (
     LED_STATE_NAMES,
     BoardError,
@@ -14,6 +15,8 @@ from hil.boards.protocol import (
 )
 
 __all__ = [
+    "BUILT_BACKENDS",
+    "BackendNotBuilt",
     "LED_STATE_NAMES",
     "BoardError",
     "BoardLifecycle",
@@ -25,4 +28,6 @@ __all__ = [
     "Published",
     "SensorBoard",
     "SensorRecorder",
+    "create_esp32",
+    "create_nodemcu",
 ]

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from hil.boards.factory import BackendNotBuilt, check_backend
 from services.common.config import MqttSettings
 from sim.board import SimMqttBoard
 from sim.esp32 import SimEsp32
@@ -28,19 +29,17 @@ __all__ = [
     "nodemcu_factory",
 ]
 
-BACKENDS_BUILT = ("sim",)
 TEST_RECONNECT_INTERVAL = 1.0
 CONNECT_TIMEOUT = 10.0
 
 
-def _backend(request: pytest.FixtureRequest, option: str) -> str:
-    """The backend chosen by ``option``; skips the test if it is not built yet."""
-    value = str(request.config.getoption(option, default="sim") or "sim")
-    if value not in BACKENDS_BUILT:
-        pytest.skip(
-            f"{option}={value}: the {value!r} board backend is not built yet "
-            f"(available: {', '.join(BACKENDS_BUILT)})"
-        )
+def _backend(request: pytest.FixtureRequest, kind: str) -> str:
+    """The backend chosen by ``--{kind}``; skips the test if it is not built yet."""
+    value = str(request.config.getoption(f"--{kind}", default="sim") or "sim")
+    try:
+        check_backend(kind, value)
+    except BackendNotBuilt as exc:
+        pytest.skip(str(exc))
     return value
 
 
@@ -67,13 +66,13 @@ def _factory(
 @pytest.fixture(scope="session")
 def esp32_backend(request: pytest.FixtureRequest) -> str:
     """The ESP32 backend (``--esp32``); tests needing one that is not built are skipped."""
-    return _backend(request, "--esp32")
+    return _backend(request, "esp32")
 
 
 @pytest.fixture(scope="session")
 def nodemcu_backend(request: pytest.FixtureRequest) -> str:
     """The NodeMCU backend (``--nodemcu``); tests needing one that is not built are skipped."""
-    return _backend(request, "--nodemcu")
+    return _backend(request, "nodemcu")
 
 
 @pytest.fixture

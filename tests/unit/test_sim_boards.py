@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from hil.boards import (
+    BackendNotBuilt,
     BoardNotStarted,
     IndicatorBoard,
     IndicatorRecorder,
@@ -16,6 +17,8 @@ from hil.boards import (
     Published,
     SensorBoard,
     SensorRecorder,
+    create_esp32,
+    create_nodemcu,
 )
 from services.common.config import MqttSettings
 from services.common.errors import TimeoutExpired
@@ -205,3 +208,11 @@ def test_pubsub_state_codes() -> None:
     assert pubsub_state(ReasonCode(PacketTypes.CONNACK, "Success")) == 0
     assert pubsub_state(ReasonCode(PacketTypes.CONNACK, "Bad user name or password")) == 4
     assert pubsub_state(ReasonCode(PacketTypes.CONNACK, "Not authorized")) == 5
+
+
+def test_backend_factory_builds_sim_and_refuses_the_rest() -> None:
+    board = create_esp32("sim", mqtt=NOWHERE, topic="x/pot")
+    assert isinstance(board, SimEsp32) and board.topic == "x/pot"
+    assert isinstance(create_nodemcu(mqtt=NOWHERE), SimNodeMcu)
+    with pytest.raises(BackendNotBuilt, match="--nodemcu=virtual: the 'virtual' board backend"):
+        create_nodemcu("virtual", mqtt=NOWHERE)
