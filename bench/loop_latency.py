@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from hil.stack import Stack  # noqa: E402
 from hil.stack.native import NativeStack  # noqa: E402
 from services.ingester import Ingester, IngesterConfig  # noqa: E402
 from services.webhook import WebhookConfig, WebhookServer  # noqa: E402
@@ -54,7 +55,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run_phase(
-    stack: NativeStack, parts: dict, interval: float, crossings: int, rng: random.Random
+    stack: Stack, parts: dict, interval: float, crossings: int, rng: random.Random
 ) -> dict:
     """Flip the knob ``crossings`` times with the evaluator at ``interval``; return the figures."""
     esp32, nodemcu = parts["esp32"], parts["nodemcu"]

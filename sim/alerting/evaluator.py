@@ -224,8 +224,8 @@ class AlertEvaluator:
                     )
                 )
         if wanted is not None and wanted not in self._firing:
-            name = None if wanted == self.rule.title else wanted
-            self._firing[wanted] = payloads.make_instance(self.rule, values, now, None, name)
+            special = None if wanted == self.rule.title else wanted
+            self._firing[wanted] = payloads.make_instance(self.rule, values, now, None, special)
         if resolved or wanted is not None:
             self._send(now, resolved, evaluation)
 

@@ -37,9 +37,8 @@ class Recorder(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.posts.append(
-            (self.path, self.headers.get("Authorization", ""), json.loads(body))
-        )  # type: ignore[attr-defined]
+        recorder: Recorder = self.server  # type: ignore[assignment]
+        recorder.posts.append((self.path, self.headers.get("Authorization", ""), json.loads(body)))
         self.send_response(200)
         self.end_headers()
 

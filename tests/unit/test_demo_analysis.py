@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import pytest
 from hypothesis import given
@@ -15,7 +16,7 @@ RED, GREEN, OFF = LedState.named("red"), LedState.named("green"), LedState.named
 
 
 def _points(
-    values: list[float], start: float = 100.0, step: float = 0.5
+    values: Sequence[float], start: float = 100.0, step: float = 0.5
 ) -> list[tuple[float, float]]:
     return [(start + i * step, v) for i, v in enumerate(values)]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import threading
+from typing import Any
 
 import pytest
 import requests
@@ -68,7 +69,7 @@ class FakeSession:
 
 
 def make(
-    source: FakeSource, session: FakeSession, start: bool = True, **kwargs: object
+    source: FakeSource, session: FakeSession, start: bool = True, **kwargs: Any
 ) -> AlertEvaluator:
     evaluator = AlertEvaluator(
         INFLUX, URL, "grafana", "pw", source=source, notifier_options={"session": session}, **kwargs
