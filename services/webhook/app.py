@@ -6,6 +6,7 @@ Every error, from any layer, is answered with the same small JSON body:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from typing import Any
@@ -160,26 +161,32 @@ def _alert(config: WebhookConfig, publisher: Publisher, metrics: Metrics, user: 
         error.retry_after = 5  # type: ignore[assignment]
         raise error from None
     metrics.notifications.labels(decision.kind, result.outcome).inc()
-    if result.outcome == "published":
+    if result.outcome in ("published", "superseded"):
         metrics.publish_seconds.observe(result.seconds)
-    log.info(
-        "notification",
-        extra={
-            "user": user,
-            "kind": decision.kind,
-            "outcome": result.outcome,
-            "value": result.value,
-            "reason": decision.reason,
-            "rule": decision.rule,
-            "alerts": decision.alerts,
-        },
+    # Published states are logged once per change by the publisher; the rest is rarer news.
+    level = logging.DEBUG if result.outcome in ("published", "superseded") else logging.INFO
+    if log.isEnabledFor(level):
+        log.log(
+            level,
+            "notification",
+            extra={
+                "user": user,
+                "kind": decision.kind,
+                "outcome": result.outcome,
+                "value": decision.value,
+                "reason": decision.reason,
+                "rule": decision.rule,
+                "alerts": decision.alerts,
+            },
+        )
+    body = _result_body(
+        result.outcome, decision.kind, decision.value, result.topic, decision.reason
     )
-    return jsonify(
-        {
-            "status": result.outcome,
-            "kind": decision.kind,
-            "value": result.value,
-            "topic": result.topic,
-            "reason": decision.reason,
-        }
-    )
+    return Response(body, mimetype="application/json")
+
+
+@functools.lru_cache(maxsize=256)
+def _result_body(outcome: str, kind: str, value: str | None, topic: str, reason: str) -> bytes:
+    """The 200 answer; the same few answers repeat, so they are encoded once."""
+    fields = {"status": outcome, "kind": kind, "value": value, "topic": topic, "reason": reason}
+    return json.dumps(fields).encode()

@@ -59,7 +59,7 @@ def openapi_document(max_body_bytes: int) -> dict[str, Any]:
                 "Result": {
                     "type": "object",
                     "properties": {
-                        "status": {"enum": ["published", "unchanged", "stale"]},
+                        "status": {"enum": ["published", "superseded", "unchanged", "stale"]},
                         "kind": {"enum": ["unified", "legacy"]},
                         "value": {"enum": ["1", "0", None]},
                         "topic": {"type": "string"},

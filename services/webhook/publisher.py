@@ -1,22 +1,27 @@
 """Publishing the alert state: one long-lived MQTT connection, retained, acknowledged, in order.
 
-Publishes are sent one at a time under a lock, in the order the ordering guard accepted them,
-so the broker (which handles one connection's messages in order) always retains the newest
-accepted state. Waiting for the acknowledgement happens outside the lock, so concurrent requests
-share the round trip to the broker.
+Requests hand their accepted state to the publisher, which keeps one publish in flight at a
+time and always sends the newest accepted state. A request is answered once a publish of its
+state, or of a newer one accepted after it, has been acknowledged by the broker (group
+commit): under concurrent load several requests share one round trip, and the broker can
+never retain an older state after a newer one.
 
-A publish that is not acknowledged in time may still sit in paho's outgoing queue, and paho
-would send it again after a reconnect, possibly after a newer state. So after any failed
-publish the connection is dropped and a fresh client (with an empty queue) takes its place.
+The paho client runs without its network thread: the request that sends a publish also reads
+the acknowledgement (``client.loop()``), and a keeper thread connects, reconnects with backoff
+and services the connection (keepalive, disconnect detection) between requests. Both drive the
+client under one I/O lock. This saves two thread hand-overs per request, which is most of the
+cost of a publish under load. Every (re)connection uses a fresh client, so a publish that
+failed (and was answered 503) can never be sent later, after a newer state.
 """
 
 from __future__ import annotations
 
 import logging
+import select
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal, Protocol
 
 import paho.mqtt.client as mqtt
@@ -25,16 +30,22 @@ from services.common.config import MqttSettings
 from services.common.deadline import Deadline, wait_until
 from services.common.mqtt import make_client
 from services.webhook.errors import PublisherNotStarted, PublishError
+from services.webhook.guard import StateGuard
 from services.webhook.payloads import Decision
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["published", "unchanged", "stale"]
+Outcome = Literal["published", "superseded", "unchanged", "stale"]
 
 
 @dataclass(frozen=True)
 class PublishResult:
-    """What became of one decision; ``seconds`` is the publish-to-acknowledgement time."""
+    """What became of one decision.
+
+    ``published``: its value was published and acknowledged; ``superseded``: a newer accepted
+    value was, in the same round trip; ``unchanged``: nothing to publish; ``stale``: older than
+    the state already accepted. ``seconds`` runs from acceptance to the acknowledgement.
+    """
 
     outcome: Outcome
     value: str | None
@@ -53,39 +64,9 @@ class Publisher(Protocol):
     def publish(self, decision: Decision) -> PublishResult: ...
 
 
-class StateGuard:
-    """The last accepted state and how recent it is, so that older notifications cannot undo it."""
-
-    def __init__(self) -> None:
-        self.value: str | None = None
-        self.time: datetime | None = None
-
-    def is_stale(self, decision: Decision) -> bool:
-        """True when ``decision`` would change the state but reports older news than it."""
-        return (
-            decision.value != self.value
-            and decision.event_time is not None
-            and self.time is not None
-            and decision.event_time < self.time
-        )
-
-    def record(self, decision: Decision) -> None:
-        changed = decision.value != self.value
-        newer = decision.event_time is not None and (
-            self.time is None or decision.event_time > self.time
-        )
-        if changed or newer:
-            self.time = decision.event_time
-        self.value = decision.value
-
-    def forget(self) -> None:
-        self.value = None
-        self.time = None
-
-
 @dataclass(frozen=True)
 class ConnectionEvent:
-    """A change of the broker connection, as seen by paho's network thread."""
+    """The last change of the broker connection."""
 
     connected: bool
     reason: str
@@ -102,7 +83,9 @@ class MqttPublisher:
         qos: int = 1,
         timeout: float = 5.0,
         client_id: str = "alertloop-webhook",
-        reconnect_delay: tuple[int, int] = (1, 4),
+        reconnect_delay: tuple[float, float] = (0.25, 4.0),
+        keepalive: int = 30,
+        service_interval: float = 0.25,
     ) -> None:
         self.settings = settings
         self.topic = topic
@@ -110,25 +93,40 @@ class MqttPublisher:
         self.timeout = timeout
         self.client_id = client_id
         self.reconnect_delay = reconnect_delay
+        self.keepalive = keepalive
+        self.service_interval = service_interval
         self.guard = StateGuard()
-        self._lock = threading.Lock()
-        self._connected = threading.Event()
-        self._client: mqtt.Client | None = None
         self.last_event: ConnectionEvent | None = None
+        self._lock = threading.Lock()  # guards the sequence numbers and the guard
+        self._changed = threading.Condition(self._lock)
+        self._io = threading.Lock()  # guards every call into the paho client
+        self._accepted = 0  # sequence number of the newest accepted decision
+        self._acked = 0  # newest sequence number covered by an acknowledged publish
+        self._failed = 0  # newest sequence number covered by a failed publish
+        self._failure = ""
+        self._sending = False
+        self._history: deque[tuple[int, str]] = deque(maxlen=256)  # (upto, value) acknowledged
+        self._connected = threading.Event()
+        self._stopping = threading.Event()
+        self._client: mqtt.Client | None = None
+        self._keeper: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> MqttPublisher:
         """Start connecting in the background (the broker may come later); returns self."""
-        with self._lock:
-            if self._client is None:
-                self._client = self._new_client()
+        if self._keeper is None:
+            self._stopping.clear()
+            self._keeper = threading.Thread(target=self._keep, name="webhook-mqtt", daemon=True)
+            self._keeper.start()
         return self
 
     def stop(self) -> None:
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            self._drop(client)
+        keeper, self._keeper = self._keeper, None
+        self._stopping.set()
+        if keeper is not None:
+            keeper.join(10.0)
+        with self._io:
+            self._drop()
 
     def __enter__(self) -> MqttPublisher:
         return self.start()
@@ -150,22 +148,54 @@ class MqttPublisher:
             hint="is the broker running, and are the credentials right?",
         )
 
-    def _new_client(self) -> mqtt.Client:
-        client = make_client(self.settings, self.client_id, reconnect_delay=self.reconnect_delay)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.connect_async(self.settings.host, self.settings.port, keepalive=30)
-        client.loop_start()
-        return client
+    # -- the connection (keeper thread; every paho call under self._io) -----------------
+    def _keep(self) -> None:
+        delay = self.reconnect_delay[0]
+        while not self._stopping.is_set():
+            if self._connected.is_set():
+                self._stopping.wait(self.service_interval)
+                with self._io:
+                    if self._client is not None:
+                        self._client.loop(timeout=0)
+            elif self._connect():
+                delay = self.reconnect_delay[0]
+            else:
+                self._stopping.wait(delay)
+                delay = min(delay * 2, self.reconnect_delay[1])
 
-    def _drop(self, client: mqtt.Client) -> None:
+    def _connect(self) -> bool:
+        """One connection attempt with a fresh client; True once the broker accepted it."""
+        with self._io:
+            self._drop()
+            client = make_client(self.settings, self.client_id)
+            client.on_connect = self._on_connect
+            client.on_disconnect = self._on_disconnect
+            try:
+                client.connect(self.settings.host, self.settings.port, keepalive=self.keepalive)
+            except (OSError, ValueError) as exc:
+                self.last_event = ConnectionEvent(False, f"connect failed: {exc}")
+                return False
+            self._client = client
+            deadline = Deadline(self.timeout)
+            while not self._connected.is_set() and not deadline.expired:
+                if client.loop(timeout=min(0.1, deadline.remaining)) != mqtt.MQTT_ERR_SUCCESS:
+                    break
+            if not self._connected.is_set():
+                self._drop()
+            return self._connected.is_set()
+
+    def _drop(self) -> None:
+        """Forget the current client and close its socket (``_io`` held)."""
+        client, self._client = self._client, None
         self._connected.clear()
-        client.on_connect = None
+        if client is None:
+            return
+        sock = client.socket()
         client.on_disconnect = None
         client.disconnect()
-        client.loop_stop()
+        if sock is not None:
+            sock.close()
 
-    # -- paho callbacks (network thread: record and return) ----------------------------
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         ok = not reason.is_failure
         self.last_event = ConnectionEvent(ok, str(reason))
@@ -176,57 +206,121 @@ class MqttPublisher:
     def _on_disconnect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected.clear()
         self.last_event = ConnectionEvent(False, str(reason))
-        log.warning("mqtt disconnected", extra={"broker": self.settings.safe_url, "reason": str(reason)})  # fmt: skip
+        log.warning(
+            "mqtt disconnected", extra={"broker": self.settings.safe_url, "reason": str(reason)}
+        )
 
     # -- publishing --------------------------------------------------------------------
     def publish(self, decision: Decision) -> PublishResult:
         """Publish ``decision.value`` retained and wait for the broker's acknowledgement.
 
         Returns outcome ``unchanged`` (nothing to publish) or ``stale`` (older than the state
-        already published) without touching the broker. Raises PublishError when not connected
+        already accepted) without touching the broker. Raises PublishError when not connected
         or not acknowledged within ``timeout`` (PublisherNotStarted when not started).
         """
         if decision.value is None:
             return PublishResult("unchanged", None, self.topic)
+        started = time.perf_counter()
         deadline = Deadline(self.timeout)
         if not self._lock.acquire(timeout=self.timeout):
             raise PublishError(f"publisher busy for {self.timeout:.1f} s")
         try:
-            client = self._client
-            if client is None:
+            if self._keeper is None:
                 raise PublisherNotStarted("the MQTT publisher is not started")
             if self.guard.is_stale(decision):
                 return PublishResult("stale", self.guard.value, self.topic)
             if not self._connected.is_set():
                 raise PublishError(f"not connected to the broker {self.settings.safe_url}")
-            started = time.perf_counter()
-            info = client.publish(self.topic, decision.value, qos=self.qos, retain=True)
-            if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                self._reset(client)
-                raise PublishError(f"publish refused: {mqtt.error_string(info.rc)}")
             self.guard.record(decision)
+            self._accepted += 1
+            mine = self._accepted
+            while self._acked < mine:
+                if self._failed >= mine:
+                    raise PublishError(self._failure)
+                if deadline.expired:
+                    raise PublishError(self._no_ack_message())
+                if self._sending:
+                    self._changed.wait(deadline.remaining)
+                else:
+                    self._send_newest(deadline)
+            covering = self._covering_value(mine, decision.value)
         finally:
             self._lock.release()
+        outcome: Outcome = "published" if covering == decision.value else "superseded"
+        return PublishResult(outcome, decision.value, self.topic, time.perf_counter() - started)
+
+    def _covering_value(self, seq: int, default: str) -> str:
+        """The value of the first acknowledged publish that covered sequence number ``seq``."""
+        value = default
+        for upto, published in reversed(self._history):
+            if upto < seq:
+                break
+            value = published
+        return value
+
+    def _no_ack_message(self) -> str:
+        return f"no acknowledgement from {self.settings.safe_url} within {self.timeout:.1f} s"
+
+    def _send_newest(self, deadline: Deadline) -> None:
+        """Publish the newest accepted value and wait for its ack (``_lock`` held on entry/exit)."""
+        value, upto = self.guard.value, self._accepted
+        self._sending = True
+        self._lock.release()
         try:
-            info.wait_for_publish(deadline.remaining)
-        except (RuntimeError, ValueError) as exc:
-            self._fail(client)
-            raise PublishError(f"publish failed: {exc}") from exc
-        if not info.is_published():
-            self._fail(client)
-            raise PublishError(
-                f"no acknowledgement from {self.settings.safe_url} within {self.timeout:.1f} s"
-            )
-        return PublishResult("published", decision.value, self.topic, time.perf_counter() - started)
+            error = self._publish_and_wait(value or "", deadline)
+        finally:
+            self._lock.acquire()
+            self._sending = False
+        if error is None:
+            if not self._history or self._history[-1][1] != value:
+                log.info(
+                    "state published",
+                    extra={
+                        "topic": self.topic,
+                        "value": value,
+                        "notifications": upto - self._acked,
+                    },
+                )
+            self._acked = max(self._acked, upto)
+            self._history.append((upto, value or ""))
+        else:
+            self._failed, self._failure = max(self._failed, upto), error
+            self.guard.forget()
+            log.warning("publish failed, dropping the connection", extra={"error": error})
+        self._changed.notify_all()
 
-    def _fail(self, client: mqtt.Client) -> None:
-        with self._lock:
-            if self._client is client:
-                self._reset(client)
+    @staticmethod
+    def _readable(sock: Any, timeout: float) -> bool:
+        try:
+            return bool(select.select([sock], [], [], min(timeout, 1.0))[0])
+        except (OSError, ValueError):
+            return True  # let loop_read report the broken socket
 
-    def _reset(self, client: mqtt.Client) -> None:
-        """Replace ``client`` (lock held): its queue may hold a publish that must never be resent."""
-        log.warning("dropping the MQTT connection after a failed publish")
-        self.guard.forget()
-        self._drop(client)
-        self._client = self._new_client()
+    def _publish_and_wait(self, value: str, deadline: Deadline) -> str | None:
+        """Send and read until acknowledged; the error text, or None on success."""
+        if not self._io.acquire(timeout=deadline.remaining):
+            return self._no_ack_message()
+        try:
+            client = self._client
+            if client is None or not self._connected.is_set():
+                return f"not connected to the broker {self.settings.safe_url}"
+            info = client.publish(self.topic, value, qos=self.qos, retain=True)
+            error: str | None = None
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                error = f"publish refused: {mqtt.error_string(info.rc)}"
+            sock = client.socket()
+            while error is None and not info.is_published():
+                # paho's external-loop API: cheaper than loop(), which also polls its wake-up pipe.
+                if client.want_write():
+                    client.loop_write()
+                if deadline.expired:
+                    error = self._no_ack_message()
+                elif sock is None or not self._readable(sock, deadline.remaining):
+                    continue
+                elif (rc := client.loop_read()) != mqtt.MQTT_ERR_SUCCESS:
+                    error = f"connection lost: {mqtt.error_string(rc)}"
+            if error is not None:
+                self._drop()
+            return error
+        finally:
+            self._io.release()

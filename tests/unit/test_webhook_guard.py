@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from services.webhook.examples import at
+from services.webhook.guard import StateGuard
 from services.webhook.payloads import Decision
-from services.webhook.publisher import StateGuard
 
 
 def _d(value: str | None, seconds: float | None) -> Decision:

@@ -1,0 +1,235 @@
+"""Webhook benchmark: this service vs the seed's handler vs an empty Flask endpoint, in one run.
+
+    .venv/bin/python bench/webhook.py [--requests 2000] [--threads 8]
+
+Servers, each in its own process, on a broker started here (hil.stack.native.NativeStack):
+  (a) the webhook service (``python -m services.webhook``), scrypt-hashed password, waitress;
+      it answers after the broker acknowledged the retained publish, so its latency is
+      request -> retained message acknowledged;
+  (b) the seed's handler (bench/webhook_seed.py): connect, publish, disconnect per request,
+      Flask's development server, threaded; it does not wait for the broker;
+  (c) a Flask endpoint that does nothing, served exactly like (a) (bench/webhook_empty.py).
+The same load generator (threads, one keep-alive http.client connection each) sends a fixed
+number of legacy notifications (alternating alerting/ok) from 1 and from 8 clients.
+Targets: no errors; (a) p99 < 20 ms; (a) at 8 clients >= 0.7 x (c); (a) at 1 client >= (b).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hil.stack.native import NativeStack  # noqa: E402
+from services.common.deadline import wait_until  # noqa: E402
+from services.webhook.passwords import hash_password  # noqa: E402
+
+BODIES = [
+    json.dumps({"state": s, "ruleName": "pot mean", "title": f"[{s}] pot"}).encode()
+    for s in ("alerting", "ok")
+]
+
+
+@dataclass
+class Result:
+    name: str
+    clients: int
+    requests: int
+    seconds: float
+    errors: int
+    latencies: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return (
+            ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+            if ordered
+            else float("nan")
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def load(port: int, auth: str, clients: int, total: int, name: str) -> Result:
+    """``total`` POST /alert from ``clients`` threads, each on its own keep-alive connection."""
+    per_client = total // clients
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    barrier = threading.Barrier(clients + 1)
+    headers = {"Content-Type": "application/json", "Authorization": auth}
+
+    def client(index: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        barrier.wait()
+        for i in range(per_client):
+            start = time.perf_counter()
+            try:
+                conn.request("POST", "/alert", BODIES[i % 2], headers)
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    errors[index] += 1
+            except (OSError, http.client.HTTPException):
+                errors[index] += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            latencies[index].append(time.perf_counter() - start)
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - start
+    flat = [x for lat in latencies for x in lat]
+    return Result(name, clients, per_client * clients, seconds, sum(errors), flat)
+
+
+def start_server(
+    argv: list[str], port: int, env: dict[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{argv} exited: {log.read_text()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+
+    wait_until(up, 20, what=f"{argv[1]} to listen on {port}")
+    return proc
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="webhook benchmark")
+    parser.add_argument("--requests", type=int, default=2000, help="notifications per run")
+    parser.add_argument("--threads", type=int, default=8, help="waitress threads for (a) and (c)")
+    parser.add_argument("--log-level", default="INFO", help="log level of (a) (INFO = production)")
+    args = parser.parse_args()
+    py = sys.executable
+    user, password = "grafana", "bench-password"
+    auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    seed_auth = "Basic " + base64.b64encode(b"user:password").decode()
+    load_avg = os.getloadavg()
+    print(f"load average before: {load_avg[0]:.2f} {load_avg[1]:.2f} (2 cores)", flush=True)
+    results: list[Result] = []
+    with NativeStack() as stack, tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), **stack.env()}
+        env["ALERTLOOP_WEBHOOK_USERS"] = f"{user}:{hash_password(password)}"
+        ports = {k: free_port() for k in "abc"}
+        servers = {
+            "a": (
+                [
+                    py,
+                    "-m",
+                    "services.webhook",
+                    "--bind",
+                    f"127.0.0.1:{ports['a']}",
+                    "--topic",
+                    "bench/a/alert",
+                    "--threads",
+                    str(args.threads),
+                    "--log-level",
+                    args.log_level,
+                ],
+                auth,
+            ),
+            "b": (
+                [
+                    py,
+                    "bench/webhook_seed.py",
+                    "--port",
+                    str(ports["b"]),
+                    "--mqtt-port",
+                    str(stack.mqtt.port),
+                    "--topic",
+                    "bench/b/alert",
+                ],
+                seed_auth,
+            ),
+            "c": (
+                [
+                    py,
+                    "bench/webhook_empty.py",
+                    "--port",
+                    str(ports["c"]),
+                    "--threads",
+                    str(args.threads),
+                ],
+                auth,
+            ),
+        }
+        names = {"a": "(a) webhook", "b": "(b) seed-style", "c": "(c) empty Flask"}
+        for key, (argv, credentials) in servers.items():
+            proc = start_server(argv, ports[key], env, Path(tmp) / f"{key}.log")
+            try:
+                warm = load(ports[key], credentials, 1, 50, names[key])
+                print(f"{names[key]}: warm-up errors {warm.errors}", flush=True)
+                for clients in (1, 8):
+                    result = load(ports[key], credentials, clients, args.requests, names[key])
+                    results.append(result)
+                    print(
+                        f"  {clients} client(s): {result.rate:7.0f} req/s, {result.errors} errors",
+                        flush=True,
+                    )
+            finally:
+                proc.terminate()
+                proc.wait(10)
+    print()
+    print(
+        f"{'server':17} {'clients':>7} {'req/s':>8} {'errors':>7} {'p50 ms':>7} {'p99 ms':>7} {'mean ms':>8}"
+    )
+    for r in results:
+        print(
+            f"{r.name:17} {r.clients:7} {r.rate:8.0f} {r.errors:7} {r.pct(0.5):7.2f} {r.pct(0.99):7.2f} {statistics.fmean(r.latencies) * 1000:8.2f}"
+        )
+    by = {(r.name[:3], r.clients): r for r in results}
+    a1, a8, b1, c8 = by["(a)", 1], by["(a)", 8], by["(b)", 1], by["(c)", 8]
+    checks = [
+        ("(a) no errors", a1.errors + a8.errors == 0, f"{a1.errors + a8.errors}"),
+        (
+            "(a) p99 < 20 ms (1 and 8 clients)",
+            max(a1.pct(0.99), a8.pct(0.99)) < 20,
+            f"{a1.pct(0.99):.2f} / {a8.pct(0.99):.2f} ms",
+        ),
+        ("(a)/(c) at 8 clients >= 0.7", a8.rate / c8.rate >= 0.7, f"{a8.rate / c8.rate:.2f}"),
+        ("(a)/(b) at 1 client >= 1.0", a1.rate / b1.rate >= 1.0, f"{a1.rate / b1.rate:.2f}"),
+    ]
+    print()
+    for text, ok, value in checks:
+        print(f"{'PASS' if ok else 'MISS'}  {text}: {value}")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
