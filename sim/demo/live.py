@@ -3,6 +3,7 @@ when the output is not a terminal, one plain line every few seconds and on every
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import TextIO
 
@@ -78,9 +79,9 @@ class LiveView:
         state_colour = STATE_COLOURS.get(snap.state, "") if colour else ""
         reset = RESET if colour else ""
         latency = "-" if snap.last_latency is None else f"{snap.last_latency * 1000:.0f} ms"
+        to_go = "until Ctrl-C" if math.isinf(snap.remaining) else f"{snap.remaining:4.1f} s to go"
         return [
-            f"{BOLD if colour else ''}{self.title}{reset}  t={snap.elapsed:5.1f} s  "
-            f"({snap.remaining:4.1f} s to go)",
+            f"{BOLD if colour else ''}{self.title}{reset}  t={snap.elapsed:5.1f} s  ({to_go})",
             f"  knob value   {_num(snap.value, 0)} %  {_bar(snap.value, snap.mean, snap.threshold)}",
             f"  10 s mean    {_num(snap.mean)} %  threshold {snap.threshold:g} %",
             f"  alert state  {state_colour}{snap.state:<9}{reset}  LEDs {_leds(snap.led, colour)}",
