@@ -285,7 +285,9 @@ class DemoRunner:
         result.deliveries = list(evaluator.notifier.deliveries) if evaluator.notifier else []
         parts["ingester"].stop()  # writes what it still holds
         result.stored = read_points(stack, result.started - 1.0)
-        result.crossings = mean_crossings(result.stored, result.window, result.threshold)
+        # points also leave the window after the end; only what happened during the run counts
+        crossings = mean_crossings(result.stored, result.window, result.threshold)
+        result.crossings = [c for c in crossings if c.time <= result.ended]
         result.checks = check_loop(result.crossings, result.leds, result.allowed, result.ended)
 
 

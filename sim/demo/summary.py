@@ -31,6 +31,6 @@ def summary_lines(result: DemoResult) -> list[str]:
             verdict = f"(allowed {check.allowed:g} s) {'ok' if check.ok else 'LATE' if check.led_time else 'MISSING'}"
         lines.append(f"{head} -> {tail} {verdict}")
     if result.interrupted:
-        lines.append("  interrupted before the end of the profile")
+        lines.append("  ended with Ctrl-C")
     lines.append(f"  result: {'PASS' if result.passed else 'FAIL'}")
     return lines
