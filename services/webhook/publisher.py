@@ -105,6 +105,9 @@ class MqttPublisher:
         self._failed = 0  # newest sequence number covered by a failed publish
         self._failure = ""
         self._sending = False
+        self.publishes = (
+            0  # publishes acknowledged by the broker (fewer than notifications under load)
+        )
         self._history: deque[tuple[int, str]] = deque(maxlen=256)  # (upto, value) acknowledged
         self._connected = threading.Event()
         self._stopping = threading.Event()
@@ -282,6 +285,7 @@ class MqttPublisher:
                     },
                 )
             self._acked = max(self._acked, upto)
+            self.publishes += 1
             self._history.append((upto, value or ""))
         else:
             self._failed, self._failure = max(self._failed, upto), error
