@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from services.webhook.examples import (
     LEGACY_DOC_EXAMPLE,
@@ -149,3 +152,25 @@ def test_errors_over_real_http(webhook: Any) -> None:
         'alertloop_webhook_notifications_total{kind="invalid",outcome="unprocessable"} 1.0'
         in metrics
     )
+
+
+json_bodies = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda c: (
+        st.lists(c, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["alerts", "state", "status", "labels", "startsAt"]), c, max_size=4
+        )
+    ),
+    max_leaves=15,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=st.one_of(json_bodies.map(json.dumps).map(str.encode), st.binary(max_size=100)))
+def test_fuzzed_bodies_over_http_never_500(webhook: Any, body: bytes) -> None:
+    response = requests.post(webhook.alert_url, data=body, auth=webhook.auth, timeout=10)
+    assert response.status_code in (200, 400, 422), response.text
+    assert response.headers["Content-Type"] == "application/json"
