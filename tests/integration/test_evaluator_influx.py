@@ -121,3 +121,23 @@ def test_a_missing_database_is_an_execution_error(influxdb, recorder: Recorder) 
     assert "database not found" in (evaluation.error or "")
     body = recorder.posts[0][2]
     assert body["alerts"][0]["labels"]["alertname"] == "DatasourceError"
+
+
+def test_the_cli_reads_the_webhook_variables_and_notifies(  # type: ignore[no-untyped-def]
+    influxdb,
+    recorder: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from sim.alerting.cli import main
+
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_URL", recorder.url)
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_USER", "from-env")
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_PASSWORD", "env-pw")
+    _write(influxdb, [70, 75])
+    argv = ["--interval", "0.3", "--duration", "1.2", "--influx-url", influxdb.settings.url]
+    assert main([*argv, "--influx-db", influxdb.name, "--legacy"]) == 0
+    assert "stopped in state Alerting" in capsys.readouterr().out
+    (_, auth, body), *_ = recorder.posts
+    assert base64.b64decode(auth.split()[1]) == b"from-env:env-pw"
+    assert body["state"] == "alerting" and body["evalMatches"][0]["value"] == pytest.approx(72.5)
