@@ -56,6 +56,9 @@ _TYPES: dict[str, Callable[[str], object]] = {
 _HELP = {
     "client_id": "fixed MQTT client id (the persistent session is kept under it)",
     "qos": "subscription QoS (1 for at-least-once)",
+    "mqtt_version": "MQTT protocol: 5, or 4 for 3.1.1",
+    "receive_maximum": "MQTT 5: most unacknowledged messages the broker may send at once",
+    "session_expiry": "MQTT 5: seconds the broker keeps the session while disconnected",
     "share_group": "subscribe through $share/<group>/<filter> so several instances split the stream",
     "measurement": "InfluxDB measurement",
     "field": "integer field name",

@@ -24,6 +24,7 @@ _COUNTERS = {
     "written": "points stored in InfluxDB",
     "acked": "MQTT messages acknowledged",
     "dead_lettered": "records added to the dead-letter store",
+    "batches": "batches written to InfluxDB",
     "write_failures": "InfluxDB writes that failed and will be retried",
     "queue_overflow": "messages not taken because the receive queue was full",
 }

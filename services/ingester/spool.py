@@ -9,6 +9,8 @@ Durability: ``append`` writes and flushes to the operating system before it retu
 killed process loses nothing it acknowledged. ``fsync`` runs every ``fsync_interval`` seconds
 (0: on every append), which bounds what a power loss can take. The cursor is not fsynced: after
 a crash a few batches may be written again, which InfluxDB stores once (same series and time).
+The cursor is saved at most every ``cursor_interval`` seconds and at ``close``, so a crash
+repeats at most that much.
 """
 
 from __future__ import annotations
@@ -60,11 +62,13 @@ class Spool:
         max_bytes: int = 256 * 1024 * 1024,
         segment_bytes: int = 8 * 1024 * 1024,
         fsync_interval: float = 1.0,
+        cursor_interval: float = 0.5,
     ) -> None:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
         self.fsync_interval = fsync_interval
+        self.cursor_interval = cursor_interval
         self._lock = threading.Lock()
         self._data_ready = threading.Condition(self._lock)
         self._room = threading.Condition(self._lock)
@@ -73,7 +77,7 @@ class Spool:
         self._lines_before_offset = 0
         self._out: BinaryIO | None = None
         self._read_fd: tuple[int, int] | None = None  # (segment number, fd)
-        self._last_sync = time.monotonic()
+        self._last_sync = self._cursor_saved = time.monotonic()
         self._dirty = False
         self.recovered_lines = 0
 
@@ -91,6 +95,8 @@ class Spool:
 
     def close(self) -> None:
         """Flush, fsync and close the files. Pending lines stay for the next ``open``."""
+        if self._segments:
+            self._save_cursor()
         with self._lock:
             self._sync_locked()
             if self._out is not None:
@@ -217,14 +223,20 @@ class Spool:
             self._offset = batch.end
             self._lines_before_offset += batch.lines
             self._drop_consumed()
-            cursor = {"segment": self._segments[0].number, "offset": self._offset}
             self._room.notify_all()
+        if time.monotonic() - self._cursor_saved >= self.cursor_interval:
+            self._save_cursor()
+
+    def _save_cursor(self) -> None:
+        with self._lock:
+            cursor = {"segment": self._segments[0].number, "offset": self._offset}
         try:
             tmp = self.directory / (_CURSOR + ".tmp")
             tmp.write_text(json.dumps(cursor))
             os.replace(tmp, self.directory / _CURSOR)
         except OSError as exc:
             raise SpoolError(f"cannot save the spool cursor: {exc}") from exc
+        self._cursor_saved = time.monotonic()
 
     # -- internals -----------------------------------------------------------------------
     def _recover(self) -> None:

@@ -1,4 +1,4 @@
-"""Writing line protocol to InfluxDB 1.x over HTTP, isolating points the server refuses.
+"""Writing line protocol to InfluxDB 1.x over HTTP (keep-alive), isolating points the server refuses.
 
 Errors are classified the way Telegraf's InfluxDB output does it, except that nothing is
 dropped wholesale: connection errors, timeouts, 5xx and authentication failures raise
@@ -11,10 +11,11 @@ found, so only those are dead-lettered. A missing database is created and the wr
 from __future__ import annotations
 
 import gzip as gzip_module
+import http.client
+import json
 import random
 from dataclasses import dataclass, field
-
-import requests
+from urllib.parse import urlencode
 
 from services.common.config import InfluxSettings
 from services.ingester.errors import WriteFailed, WriteRejected
@@ -50,7 +51,11 @@ class Rejected:
 
 
 class InfluxWriter:
-    """Posts line protocol to ``/write`` over one keep-alive ``requests.Session``."""
+    """Posts line protocol to ``/write`` over one keep-alive HTTP connection.
+
+    It uses ``http.client`` directly: a ``requests`` call costs about 0.7 ms of Python per
+    write, which at tens of thousands of points a second is a large share of the CPU.
+    """
 
     def __init__(
         self,
@@ -63,51 +68,47 @@ class InfluxWriter:
         self.settings = settings
         self.timeout = timeout
         self.gzip = gzip
-        self._session = requests.Session()
-        self._params = {"db": settings.database, "precision": precision}
+        self._auth = {}
         if settings.username:
-            self._params.update(u=settings.username, p=settings.password or "")
-        self._write_url = f"{settings.url}/write"
+            self._auth = {"u": settings.username, "p": settings.password or ""}
+        self._write_path = "/write?" + urlencode(
+            {"db": settings.database, "precision": precision, **self._auth}
+        )
+        self._conn: http.client.HTTPConnection | None = None
         self.requests = 0
 
     def close(self) -> None:
-        self._session.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def ping(self) -> bool:
         """Whether the server answers ``/ping``."""
         try:
-            return self._session.get(f"{self.settings.url}/ping", timeout=self.timeout).ok
-        except requests.RequestException:
+            return self._request("GET", "/ping")[0] < 300
+        except WriteFailed:
             return False
 
     def ensure_database(self) -> None:
         """``CREATE DATABASE`` (a no-op when it exists). Raises WriteFailed when it cannot."""
-        params = {"q": f'CREATE DATABASE "{self.settings.database}"'}
-        if self.settings.username:
-            params.update(u=self.settings.username, p=self.settings.password or "")
-        try:
-            answer = self._session.post(
-                f"{self.settings.url}/query", params=params, timeout=self.timeout
-            )
-        except requests.RequestException as exc:
-            raise WriteFailed(f"cannot reach InfluxDB at {self.settings.url}: {exc}") from exc
-        if not answer.ok:
-            raise WriteFailed(f"CREATE DATABASE answered {answer.status_code}: {answer.text[:200]}")
+        query = urlencode({"q": f'CREATE DATABASE "{self.settings.database}"', **self._auth})
+        status, text = self._request("POST", f"/query?{query}")
+        if status >= 300:
+            raise WriteFailed(f"CREATE DATABASE answered {status}: {text[:200]}")
 
     def write(self, body: bytes) -> None:
         """Write one batch of lines.
 
         Raises WriteFailed (may succeed later) or WriteRejected (4xx about the data).
         """
-        answer = self._post(body)
-        if answer.status_code == 404 and "database not found" in answer.text:
+        status, text = self._post(body)
+        if status == 404 and "database not found" in text:
             self.ensure_database()
-            answer = self._post(body)
-        status = answer.status_code
+            status, text = self._post(body)
         if status < 300:
             return
-        message = _error_text(answer)
-        if status in (401, 403) or status >= 500 or status == 404:
+        message = _error_text(text)
+        if status in (401, 403, 404) or status >= 500:
             raise WriteFailed(f"InfluxDB answered {status}: {message}")
         raise WriteRejected(status, message)
 
@@ -129,26 +130,55 @@ class InfluxWriter:
             b"".join(lines[middle:])
         )
 
-    def _post(self, body: bytes) -> requests.Response:
+    def _post(self, body: bytes) -> tuple[int, str]:
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self.gzip:
             body = gzip_module.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
+        return self._request("POST", self._write_path, body, headers)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, str]:
+        """One request on the kept-alive connection (reopened once if the server closed it).
+
+        Raises WriteFailed on connection errors and timeouts.
+        """
         self.requests += 1
-        try:
-            return self._session.post(
-                self._write_url,
-                params=self._params,
-                data=body,
-                headers=headers,
-                timeout=self.timeout,
-            )
-        except requests.RequestException as exc:
-            raise WriteFailed(f"cannot write to InfluxDB at {self.settings.url}: {exc}") from exc
+        for attempt in (1, 2):
+            conn = self._conn
+            if conn is None:
+                cls = (
+                    http.client.HTTPSConnection if self.settings.ssl else http.client.HTTPConnection
+                )
+                conn = self._conn = cls(
+                    self.settings.host, self.settings.port, timeout=self.timeout
+                )
+            try:
+                conn.request(method, path, body=body, headers=headers or {})
+                answer = conn.getresponse()
+                text = answer.read().decode("utf-8", "replace")
+                if answer.will_close:
+                    self.close()
+                return answer.status, text
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                self.close()  # a kept-alive connection the server closed: try a fresh one once
+                if attempt == 2:
+                    raise WriteFailed(
+                        f"InfluxDB at {self.settings.url} closed the connection: {exc}"
+                    ) from exc
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                raise WriteFailed(f"cannot reach InfluxDB at {self.settings.url}: {exc}") from exc
+        raise AssertionError("unreachable")
 
 
-def _error_text(answer: requests.Response) -> str:
+def _error_text(text: str) -> str:
     try:
-        return str(answer.json().get("error", answer.text))[:500]
-    except ValueError:
-        return answer.text[:500]
+        return str(json.loads(text).get("error", text))[:500]
+    except (ValueError, AttributeError):
+        return text[:500]
