@@ -111,7 +111,7 @@ def _ts_ns(ts: object) -> int | None:
     if isinstance(ts, int) and not isinstance(ts, bool) and 0 < ts <= _MAX_TS_MS:
         return ts * 1_000_000
     if isinstance(ts, float) and math.isfinite(ts) and 0 < ts <= _MAX_TS_MS:
-        return round(ts * 1_000_000)
+        return round(ts * 1000) * 1000  # microseconds: what a double holds exactly
     raise PayloadRejected(
         "bad_ts", f'"ts" must be positive epoch milliseconds, got {_clip(repr(ts))}'
     )

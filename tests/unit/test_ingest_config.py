@@ -1,0 +1,99 @@
+"""IngesterConfig validation and the CLI's flag/environment/default precedence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.common.config import InfluxSettings, MqttSettings
+from services.common.errors import ConfigError
+from services.ingester import IngesterConfig
+from services.ingester.cli import build_parser, config_from_args
+
+MQTT = MqttSettings("127.0.0.1", 1883)
+INFLUX = InfluxSettings("127.0.0.1", 8086)
+
+
+def test_defaults_follow_the_seed() -> None:
+    cfg = IngesterConfig(MQTT, INFLUX)
+    assert (cfg.topics, cfg.measurement, cfg.field, cfg.qos) == (["/pot"], "pot", "value", 1)
+    assert (cfg.min_value, cfg.max_value, cfg.influx.database) == (0, 100, "iot")
+    assert cfg.spool_path.parts[-2:] == ("ingester", "alertloop-ingester")
+    assert cfg.dead_letter_path == cfg.spool_path / "dead-letter.jsonl"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"qos": 3},
+        {"client_id": ""},
+        {"min_value": 5, "max_value": 1},
+        {"batch_size": 0},
+        {"measurement": "#pot"},
+        {"field": "a\\b"},
+        {"topics": []},
+        {"topics": ["a/{x"]},
+        {"mqtt_version": 3},
+        {"queue_size": 10, "receive_maximum": 20},
+        {"retry_initial": 5.0, "retry_max": 1.0},
+    ],
+    ids=[
+        "qos",
+        "client-id",
+        "bounds",
+        "batch",
+        "measurement",
+        "field",
+        "no-topics",
+        "bad-topic",
+        "mqtt-version",
+        "queue-below-window",
+        "retry",
+    ],
+)
+def test_unusable_values_raise_config_error(overrides: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        IngesterConfig(MQTT, INFLUX, **overrides)  # type: ignore[arg-type]
+
+
+def test_flags_beat_environment_beats_defaults(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ALERTLOOP_MQTT_URL", "mqtts://u:p@broker:8884")
+    monkeypatch.setenv("ALERTLOOP_INFLUX_URL", "http://db:8087")
+    monkeypatch.setenv("ALERTLOOP_INFLUX_DB", "fromenv")
+    monkeypatch.setenv("ALERTLOOP_INGEST_TOPICS", "a/{device}/pot, b/pot")
+    monkeypatch.setenv("ALERTLOOP_INGEST_BATCH_SIZE", "77")
+    monkeypatch.setenv("ALERTLOOP_INGEST_GZIP", "yes")
+    args = build_parser().parse_args(
+        ["--database", "fromflag", "--batch-size", "88", "--spool-dir", str(tmp_path), "--qos", "0"]
+    )
+    cfg = config_from_args(args)
+    assert (cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.tls, cfg.mqtt.username) == (
+        "broker",
+        8884,
+        True,
+        "u",
+    )
+    assert (cfg.influx.host, cfg.influx.port, cfg.influx.database) == ("db", 8087, "fromflag")
+    assert cfg.topics == ["a/{device}/pot", "b/pot"]
+    assert (cfg.batch_size, cfg.gzip, cfg.qos, cfg.spool_dir) == (88, True, 0, tmp_path)
+
+
+def test_repeated_topic_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ALERTLOOP_INGEST_TOPICS", raising=False)
+    cfg = config_from_args(build_parser().parse_args(["--topic", "x/pot", "--topic", "y/pot"]))
+    assert cfg.topics == ["x/pot", "y/pot"]
+
+
+def test_bad_number_names_the_flag() -> None:
+    with pytest.raises(ConfigError, match="--batch-size"):
+        config_from_args(build_parser().parse_args(["--batch-size", "many"]))
+
+
+def test_main_reports_config_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    from services.ingester.cli import main
+
+    assert main(["--mqtt-url", "ftp://x", "--log-format", "text"]) == 2
+    assert "scheme" in capsys.readouterr().err
