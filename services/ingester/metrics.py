@@ -118,7 +118,10 @@ class MetricsServer:
         self._server = ThreadingHTTPServer(self._address, handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="ingester-metrics", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="ingester-metrics",
+            daemon=True,
         )
         self._thread.start()
         return self

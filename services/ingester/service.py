@@ -56,10 +56,11 @@ class Ingester:
             LineEncoder(cfg.measurement, cfg.field),
             PayloadRules(cfg.min_value, cfg.max_value, cfg.max_payload_bytes),
         )
-        self._queue: queue.SimpleQueue[Received] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Received | None] = queue.SimpleQueue()  # None: wake up
         self._counts: Counter[str] = Counter()
         self._rejected: Counter[str] = Counter()
         self._session = 0
+        self._subscribe_mid: int | None = None
         self._connected = False
         self._influx_ok = False
         self._accepting = False
@@ -81,6 +82,7 @@ class Ingester:
         self._client.reconnect_delay_set(cfg.reconnect_min, cfg.reconnect_max)  # type: ignore[arg-type]
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
         self._dead = DeadLetterStore(
             cfg.dead_letter_path,
@@ -152,7 +154,7 @@ class Ingester:
             return
         self._started = False
         self._shutdown(flush=True)
-        log.info("ingester stopped", extra={"spool_lines": self._spool.pending_lines})
+        log.info("ingester stopped", extra={"stats": self.stats})
 
     def __enter__(self) -> Ingester:
         return self.start()
@@ -168,6 +170,7 @@ class Ingester:
     # -- what a user reads ---------------------------------------------------------------
     @property
     def connected(self) -> bool:
+        """Connected to the broker and subscribed."""
         return self._connected
 
     @property
@@ -233,9 +236,16 @@ class Ingester:
             log.warning("broker refused the connection", extra={"reason": str(reason)})
             return
         self._session += 1
-        client.subscribe([(sub, self.cfg.qos) for sub in self._router.subscriptions])
-        self._connected = True
+        self._subscribe_mid = client.subscribe(
+            [(sub, self.cfg.qos) for sub in self._router.subscriptions]
+        )[1]
         log.info("connected to the broker", extra={"session_present": flags.session_present})
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: object, mid: int, reasons: object, properties: object
+    ) -> None:
+        if mid == self._subscribe_mid:
+            self._connected = True
 
     def _on_disconnect(
         self,
@@ -276,8 +286,10 @@ class Ingester:
             try:
                 first = get(timeout=wait)
             except queue.Empty:
+                first = None
+            if first is None:
                 self._spool.maybe_sync()
-                if self._stop_pipeline.is_set():
+                if self._stop_pipeline.is_set() and self._queue.empty():
                     return
                 continue
             self._gather()
@@ -285,7 +297,9 @@ class Ingester:
             get_nowait = self._queue.get_nowait
             try:
                 while len(taken) < _DRAIN_MAX:
-                    taken.append(get_nowait())
+                    item = get_nowait()
+                    if item is not None:
+                        taken.append(item)
             except queue.Empty:
                 pass
             if not self._store(taken):
@@ -412,6 +426,7 @@ class Ingester:
         if not flush:
             self._drain_timeout = 0.0
         self._stop_pipeline.set()
+        self._queue.put(None)
         pipeline = [t for t in self._threads if t.name == "ingester-pipeline"]
         for thread in pipeline:
             thread.join()

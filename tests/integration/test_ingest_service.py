@@ -1,0 +1,171 @@
+"""The ingester on the real broker and database: seed payloads, dead letters, tags, metrics,
+a type conflict inside a batch, shared subscriptions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from hil.capture import MqttCapture
+from hil.influx import TestDatabase
+from services.common.deadline import wait_until
+from services.ingester import Ingester
+from services.ingester.writer import InfluxWriter
+
+DASHBOARD_QUERY = (
+    'SELECT last("value") FROM "pot" WHERE time >= now() - 5m GROUP BY time(1s) fill(previous)'
+)
+
+
+def wait_count(
+    db: TestDatabase, expected: int, timeout: float = 10.0, ingester: Ingester | None = None
+) -> None:
+    wait_until(
+        lambda: db.count() == expected,
+        timeout,
+        what=f"{expected} points in {db.name}",
+        state=lambda: {"count": db.count(), "stats": ingester.stats if ingester else None},
+    )
+
+
+def test_seed_payloads_land_and_the_dashboard_query_returns_them(
+    ingester: Ingester, influxdb: TestDatabase, mqtt_capture: MqttCapture, unique_topic: str
+) -> None:
+    for value in (10, 55, 30):
+        mqtt_capture.publish(f"{unique_topic}/pot", str(value))
+    wait_count(influxdb, 3, ingester=ingester)
+    values = [row["value"] for row in influxdb.query('SELECT "value" FROM "pot"')]
+    assert values == [10, 55, 30]
+    dashboard = [row["last"] for row in influxdb.query(DASHBOARD_QUERY) if row["last"] is not None]
+    assert dashboard and dashboard[-1] == 30
+    assert ingester.stats["acked"] == 3 and ingester.stats["rejected"] == 0
+
+
+BAD_PAYLOADS = [
+    (b"", "empty"),
+    (b"abc", "not_a_number"),
+    (b"42.5", "wrong_type"),
+    (b"101", "out_of_bounds"),
+    (b"-3", "out_of_bounds"),
+    (b"\xff\xfe\x00", "not_utf8"),
+    (b"9" * 300, "too_long"),
+    (b'{"value": "42"}', "wrong_type"),
+    (b"{oops", "bad_json"),
+    (b'{"value": 5, "ts": "now"}', "bad_ts"),
+    (b'{"value": 5, "seq": -2}', "bad_seq"),
+]
+
+
+def test_every_bad_payload_is_dead_lettered_and_the_next_good_one_stored(
+    ingester_factory: Callable[..., Ingester],
+    influxdb: TestDatabase,
+    mqtt_capture: MqttCapture,
+    unique_topic: str,
+    tmp_path: Any,
+) -> None:
+    dead_file = tmp_path / "dead.jsonl"
+    dead_topic = f"{unique_topic}/dead"
+    mqtt_capture.subscribe(dead_topic)
+    ingester = ingester_factory(dead_letter_file=dead_file, dead_letter_topic=dead_topic)
+    topic = f"{unique_topic}/pot"
+    for index, (payload, _) in enumerate(BAD_PAYLOADS):
+        mqtt_capture.publish(topic, payload)
+        mqtt_capture.publish(topic, str(index))
+    wait_count(influxdb, len(BAD_PAYLOADS), ingester=ingester)
+    stored = [row["value"] for row in influxdb.query('SELECT "value" FROM "pot"')]
+    assert stored == list(range(len(BAD_PAYLOADS)))
+
+    records = [json.loads(line) for line in dead_file.read_text().splitlines()]
+    assert [r["reason"] for r in records] == [reason for _, reason in BAD_PAYLOADS]
+    assert all(r["topic"] == topic and r["time"] and r["detail"] for r in records)
+    assert records[1]["payload"] == "abc"
+    assert records[5]["payload_b64"] == "//4A"
+    by_reason = ingester.stats["rejected_by_reason"]
+    assert sum(by_reason.values()) == len(BAD_PAYLOADS)  # type: ignore[attr-defined]
+    assert by_reason["out_of_bounds"] == 2  # type: ignore[index]
+    published = mqtt_capture.wait_for(
+        dead_topic, lambda m: json.loads(m.payload)["reason"] == "bad_seq"
+    )
+    assert json.loads(published.payload)["payload"] == '{"value": 5, "seq": -2}'
+
+
+def test_device_placeholder_becomes_a_tag_and_json_ts_is_the_time(
+    ingester_factory: Callable[..., Ingester],
+    influxdb: TestDatabase,
+    mqtt_capture: MqttCapture,
+    unique_topic: str,
+) -> None:
+    ingester = ingester_factory(topics=[f"{unique_topic}/{{device}}/pot"])
+    ts = 1_700_000_000_000
+    mqtt_capture.publish(f"{unique_topic}/esp-a/pot", json.dumps({"value": 7, "ts": ts, "seq": 1}))
+    mqtt_capture.publish(f"{unique_topic}/esp b/pot", "8")
+    mqtt_capture.publish(f"{unique_topic}/esp-a/pot", json.dumps({"value": 9, "ts": ts, "seq": 1}))
+    wait_until(
+        lambda: ingester.stats["written"] == 3,
+        10,
+        what="3 points written",
+        state=lambda: ingester.stats,
+    )
+    rows = influxdb.query('SELECT "value", "device" FROM "pot" WHERE time > 0')
+    assert {(row["device"], row["value"]) for row in rows} == {("esp-a", 9), ("esp b", 8)}
+    assert [row["time"] for row in rows if row["device"] == "esp-a"] == [ts * 1_000_000]
+
+
+def test_metrics_and_healthz(
+    ingester_factory: Callable[..., Ingester], mqtt_capture: MqttCapture, unique_topic: str
+) -> None:
+    ingester = ingester_factory(metrics_bind="127.0.0.1:0")
+    assert ingester.metrics_url
+    mqtt_capture.publish(f"{unique_topic}/pot", "5")
+    mqtt_capture.publish(f"{unique_topic}/pot", "x")
+    wait_until(lambda: ingester.stats["written"] == 1, 10, what="one point written")
+    health = requests.get(f"{ingester.metrics_url}/healthz", timeout=5)
+    assert health.status_code == 200
+    assert health.json() | {"spool_bytes": 0} == {
+        "ok": True,
+        "mqtt_connected": True,
+        "influx_reachable": True,
+        "spool_bytes": 0,
+        "spool_lines": 0,
+        "spool_full": False,
+    }
+    text = requests.get(f"{ingester.metrics_url}/metrics", timeout=5).text
+    assert "alertloop_ingest_received_total 2.0" in text
+    assert "alertloop_ingest_written_total 1.0" in text
+    assert 'alertloop_ingest_rejected_total{reason="not_a_number"} 1.0' in text
+    assert "alertloop_ingest_write_latency_seconds_count" in text
+    assert "alertloop_ingest_batch_size_bucket" in text
+
+
+def test_type_conflict_in_a_batch_loses_only_that_point(influxdb: TestDatabase) -> None:
+    influxdb.client.write_points([{"measurement": "pot", "fields": {"value": 1}, "time": 1}])
+    writer = InfluxWriter(influxdb.settings)
+    lines = [b"pot value=%di %d" % (i, 1_700_000_000_000_000_000 + i) for i in range(50)]
+    lines[23] = b"pot value=2.5 1700000000000000023"  # float into an integer field
+    refused = writer.write_isolating(b"\n".join(lines) + b"\n")
+    writer.close()
+    assert [r.line for r in refused] == [lines[23]]
+    assert "conflict" in refused[0].error
+    assert influxdb.count() == 1 + 49
+
+
+def test_two_instances_on_a_shared_subscription_store_each_message_once(
+    ingester_factory: Callable[..., Ingester],
+    influxdb: TestDatabase,
+    mqtt_capture: MqttCapture,
+    unique_topic: str,
+) -> None:
+    group = unique_topic.replace("/", "_")
+    first = ingester_factory(share_group=group)
+    second = ingester_factory(share_group=group)
+    count = 200
+    for seq in range(count):
+        body = {"value": seq % 101, "ts": 1_700_000_000_000 + seq, "seq": seq}
+        mqtt_capture.publish(f"{unique_topic}/pot", json.dumps(body))
+    wait_count(influxdb, count, ingester=first)
+    received = (first.stats["received"], second.stats["received"])
+    assert sum(received) == count  # type: ignore[arg-type]
+    assert min(received) > 0  # type: ignore[type-var]
