@@ -61,12 +61,17 @@ def _events(times: Sequence[float], window: float) -> list[tuple[float, int, int
 
 
 def mean_crossings(
-    points: Sequence[tuple[float, float]], window: float, threshold: float
+    points: Sequence[tuple[float, float]],
+    window: float,
+    threshold: float,
+    min_excursion: float = 0.001,
 ) -> list[Crossing]:
     """Every time the mean of the points in the trailing ``window`` crossed ``threshold``.
 
     ``points`` are (epoch seconds, value), sorted by time. No points in the window counts as
-    below the threshold (the rule's noDataState OK).
+    below the threshold (the rule's noDataState OK). An excursion shorter than
+    ``min_excursion`` (a point entering at the very instant an older one leaves, with
+    millisecond timestamps) is dropped: no evaluation can see it.
     """
     times = [p[0] for p in points]
     total, count, above = 0.0, 0, False
@@ -83,7 +88,10 @@ def mean_crossings(
         mean = total / count if count else math.nan
         now_above = count > 0 and mean > threshold
         if now_above != above:
-            crossings.append(Crossing(t, "up" if now_above else "down", mean))
+            if crossings and t - crossings[-1].time < min_excursion:
+                crossings.pop()  # back where it was at once
+            else:
+                crossings.append(Crossing(t, "up" if now_above else "down", mean))
             above = now_above
     return crossings
 

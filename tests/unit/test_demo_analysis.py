@@ -54,8 +54,19 @@ def test_crossings_agree_with_the_rolling_mean(values: list[int]) -> None:
     crossings = mean_crossings(points, 10.0, 50.0)
     assert all(a.direction != b.direction for a, b in zip(crossings, crossings[1:], strict=False))
     for crossing in crossings:
-        (mean,) = rolling_mean(points, 10.0, [crossing.time + 1e-4])
+        (mean,) = rolling_mean(points, 10.0, [crossing.time])
         assert (mean > 50) == (crossing.direction == "up")
+    times = [c.time for c in crossings]
+    assert all(b - a >= 0.001 for a, b in zip(times, times[1:], strict=False))
+
+
+def test_an_instant_excursion_is_not_a_crossing() -> None:
+    # at 110.0 the 21st point enters while the one at 100.0 is still in the (inclusive) window
+    values = [51.0] + [0.0] * 7 + [13, 69, 14, 4] + [100.0] * 9
+    crossings = mean_crossings(_points(values), 10.0, 50.0)
+    assert [(c.direction, round(c.time, 3)) for c in crossings] == [
+        ("up", 100.0), ("down", 100.5), ("up", 110.5), ("down", 120.0),
+    ]  # fmt: skip
 
 
 def test_check_loop_matches_leds_and_measures_latency() -> None:
