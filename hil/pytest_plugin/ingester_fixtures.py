@@ -61,9 +61,9 @@ def ingester_factory(
 
     def factory(**overrides: Any) -> Ingester:
         spool_dir = overrides.pop("spool_dir", tmp_path / f"spool-{next(numbers)}")
-        cfg = ingester_test_config(
-            mqtt_broker, influxdb.settings, unique_topic, spool_dir, **overrides
-        )
+        mqtt = overrides.pop("mqtt", mqtt_broker)
+        influx = overrides.pop("influx", influxdb.settings)
+        cfg = ingester_test_config(mqtt, influx, unique_topic, spool_dir, **overrides)
         ingester = Ingester(cfg).start()
         started.append(ingester)
         ingester.wait_connected(10.0)
