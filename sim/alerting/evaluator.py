@@ -145,7 +145,7 @@ class AlertEvaluator:
     def wait_for_state(self, state: AlertState | str, timeout: float) -> Evaluation:
         """Wait until an evaluation leaves the rule in ``state``; return that evaluation.
 
-        Raises TimeoutExpired with the last evaluations seen.
+        Raises TimeoutExpired with the last evaluations seen, ValueError for an unknown state.
         """
         wanted = AlertState(state)
 
