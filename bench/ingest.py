@@ -15,6 +15,7 @@ window divided by the window (extrapolated, not a full run; its loss is not meas
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import queue
@@ -42,7 +43,13 @@ class Proc:
 
     def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.popen = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env, text=True
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+            env=env,
+            text=True,
         )
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -50,10 +57,8 @@ class Proc:
     def _read(self) -> None:
         assert self.popen.stdout is not None
         for line in self.popen.stdout:
-            try:
+            with contextlib.suppress(ValueError):  # not one of our JSON lines
                 self.events.put(json.loads(line))
-            except ValueError:
-                pass
 
     def expect(self, event: str, timeout: float) -> dict[str, Any]:
         deadline = Deadline(timeout)
@@ -68,10 +73,13 @@ class Proc:
                 return got
             if got.get("event") == "progress":
                 print(f"      ... {got}", flush=True)
-        err = (
-            self.popen.stderr.read() if self.popen.poll() is not None and self.popen.stderr else ""
-        )
-        raise RuntimeError(f"no {event!r} from {self.popen.args} within {timeout} s; {err[-2000:]}")
+        raise RuntimeError(f"no {event!r} from {self.popen.args} within {timeout} s")
+
+    def finish(self) -> None:
+        """Close the child's stdin (a C publisher then ends) and wait for it."""
+        if self.popen.stdin is not None:
+            self.popen.stdin.close()
+        self.popen.wait(60)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.popen.poll() is None:
@@ -83,10 +91,26 @@ class Proc:
                 self.popen.wait()
 
 
-def publisher(stack: NativeStack, topic: str, count: int) -> Proc:
-    return Proc(
-        [*CLIENTS, "publish", "--mqtt-url", stack.mqtt.url, "--topic", topic, "--count", str(count)]
+PUBLISHER = "publish-c"
+
+
+def publisher(stack: NativeStack, topic: str, count: int) -> tuple[Proc, float]:
+    """A started publisher process and the time it began publishing."""
+    proc = Proc(
+        [*CLIENTS, PUBLISHER, "--mqtt-url", stack.mqtt.url, "--topic", topic, "--count", str(count)]
     )
+    proc.expect("ready", 30)
+    return proc, time.time()
+
+
+def end_publisher(proc: Proc) -> float | None:
+    """Let the publisher end; its own rate (Python publisher only)."""
+    proc.finish()
+    while not proc.events.empty():
+        event = proc.events.get()
+        if event.get("event") == "done" and "rate" in event:
+            return float(event["rate"])
+    return None
 
 
 def influx_count(stack: NativeStack, database: str) -> int:
@@ -98,28 +122,49 @@ def influx_count(stack: NativeStack, database: str) -> int:
     return int(rows[0]["count"]) if rows else 0
 
 
+def server_cpu(stack: NativeStack) -> dict[str, float]:
+    """CPU seconds used so far by mosquitto and influxd."""
+    out = {}
+    for name, server in stack.servers.items():
+        pid = getattr(server, "pid", None)
+        out[name] = cpu_seconds(pid) if pid else float("nan")
+    return out
+
+
+def with_server_cpu(stack: NativeStack, run: Any, *args: Any) -> dict[str, Any]:
+    """Run one measurement and add the servers' CPU time per message to its figures."""
+    before = server_cpu(stack)
+    result = run(stack, *args)
+    after = server_cpu(stack)
+    done = result.get("stored", args[0])
+    for name in before:
+        result[f"{name}_cpu_us_per_msg"] = (after[name] - before[name]) / max(done, 1) * 1e6
+    return result
+
+
 def run_counter(stack: NativeStack, count: int) -> dict[str, Any]:
     topic = "bench/a/pot"
     counter = Proc(
         [*CLIENTS, "count", "--mqtt-url", stack.mqtt.url, "--topic", topic, "--count", str(count)]
     )
     counter.expect("ready", 30)
-    started = time.time()
-    pub = publisher(stack, topic, count)
+    pub, started = publisher(stack, topic, count)
     done = counter.expect("done", 600)
-    published = pub.expect("done", 60)
     seconds = done["last"] - started
     return {
         "rate": done["received"] / seconds,
         "seconds": seconds,
         "loss": count - done["received"],
-        "publisher_rate": published["rate"],
+        "publisher_rate": end_publisher(pub),
         "cpu_us_per_msg": done["cpu"] / count * 1e6,
     }
 
 
 def run_seed(stack: NativeStack, count: int, window: float) -> dict[str, Any]:
     topic, database = "bench/b/pot", "bench_seed"
+    client = stack.influx.client(database=database)
+    client.create_database(database)  # the seed expects its database to exist
+    client.close()
     seed = Proc(
         [
             *CLIENTS,
@@ -135,21 +180,22 @@ def run_seed(stack: NativeStack, count: int, window: float) -> dict[str, Any]:
         ]
     )
     seed.expect("ready", 30)
+    pub, _ = publisher(stack, topic, count)
     started = time.monotonic()
-    pub = publisher(stack, topic, count)
     while time.monotonic() - started < window:
         threading.Event().wait(min(2.0, window - (time.monotonic() - started)))
         print(f"      ... stored {influx_count(stack, database)}", flush=True)
     stored = influx_count(stack, database)
     seconds = time.monotonic() - started
-    pub.stop()
     seed.stop(signal.SIGKILL)
+    pub.stop()
     return {"rate": stored / seconds, "seconds": seconds, "stored": stored}
 
 
 def metric(url: str, name: str) -> float:
+    """One unlabelled sample from the ingester's /metrics (0 when absent)."""
     for line in requests.get(f"{url}/metrics", timeout=5).text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "_total "):
+        if line.startswith(name + " "):
             return float(line.split()[1])
     return 0.0
 
@@ -201,23 +247,21 @@ def run_ingester(stack: NativeStack, count: int, spool: Path) -> dict[str, Any]:
             return False
 
     wait_until(healthy, 30, what="the ingester's /healthz")
-    started = time.time()
-    pub = publisher(stack, topic, count)
-    last_print = time.monotonic()
-    while True:
-        written = metric(url, "alertloop_ingest_written")
-        if written >= count:
-            break
+    pub, started = publisher(stack, topic, count)
+    last_print = last_change = time.monotonic()
+    written = previous = 0.0
+    while written < count and time.monotonic() - last_change < 30:  # give up after 30 s stalled
+        threading.Event().wait(0.1)  # polling interval of /metrics
+        written = metric(url, "alertloop_ingest_written_total")
+        if written != previous:
+            previous, last_change = written, time.monotonic()
         if time.monotonic() - last_print > 2:
             print(f"      ... written {int(written)}", flush=True)
             last_print = time.monotonic()
-        if time.time() - started > 600:
-            break
-        threading.Event().wait(0.05)
     seconds = time.time() - started
-    published = pub.expect("done", 60)
+    publisher_rate = end_publisher(pub)
     rss = peak_rss_mib(ingester.popen.pid)
-    batches = metric(url, "alertloop_ingest_batches")
+    batches = metric(url, "alertloop_ingest_batches_total")
     cpu = cpu_seconds(ingester.popen.pid)
     ingester.stop()
     stored = influx_count(stack, database)
@@ -226,7 +270,7 @@ def run_ingester(stack: NativeStack, count: int, spool: Path) -> dict[str, Any]:
         "seconds": seconds,
         "loss": count - stored,
         "peak_rss_mib": rss,
-        "publisher_rate": published["rate"],
+        "publisher_rate": publisher_rate,
         "batches": batches,
         "cpu_us_per_msg": cpu / count * 1e6,
     }
@@ -238,26 +282,39 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed-count", type=int, default=20_000, help="backlog offered to (b)")
     parser.add_argument("--seed-window", type=float, default=10.0, help="seconds (b) is measured")
     parser.add_argument("--only", choices=["a", "b", "c"], action="append")
+    parser.add_argument(
+        "--publisher",
+        choices=["c", "python"],
+        default="c",
+        help="mosquitto_pub (C) or a paho publisher; a Python publisher needs a core of its own",
+    )
     args = parser.parse_args(argv)
+    global PUBLISHER
+    PUBLISHER = "publish-c" if args.publisher == "c" else "publish"
     runs = args.only or ["a", "b", "c"]
     load = os.getloadavg()[0]
     print(f"load average before start: {load:.2f} on {os.cpu_count()} CPUs", flush=True)
     results: dict[str, dict[str, Any]] = {}
-    with NativeStack() as stack, tempfile.TemporaryDirectory(prefix="bench-spool-") as spool:
+    # The broker must be able to queue the whole run for a subscriber that falls behind.
+    queue = max(100_000, 2 * max(args.count, args.seed_count))
+    with (
+        NativeStack(max_queued_messages=queue) as stack,
+        tempfile.TemporaryDirectory(prefix="bench-spool-") as spool,
+    ):
         if "a" in runs:
             print(f"(a) raw paho counting subscriber, {args.count} messages", flush=True)
-            results["a"] = run_counter(stack, args.count)
+            results["a"] = with_server_cpu(stack, run_counter, args.count)
             print(f"    {results['a']}", flush=True)
         if "c" in runs:
             print(f"(c) alertloop ingester, {args.count} messages", flush=True)
-            results["c"] = run_ingester(stack, args.count, Path(spool))
+            results["c"] = with_server_cpu(stack, run_ingester, args.count, Path(spool))
             print(f"    {results['c']}", flush=True)
         if "b" in runs:
             print(
                 f"(b) seed-style write_points per message, {args.seed_window:.0f} s sample",
                 flush=True,
             )
-            results["b"] = run_seed(stack, args.seed_count, args.seed_window)
+            results["b"] = with_server_cpu(stack, run_seed, args.seed_count, args.seed_window)
             print(f"    {results['b']}", flush=True)
     print()
     print(f"{'run':<44}{'msg/s':>10}{'loss':>8}")
