@@ -177,6 +177,8 @@ def run_seed(stack: NativeStack, count: int, window: float) -> dict[str, Any]:
             stack.influx.url,
             "--database",
             database,
+            "--qos",
+            "0",
         ]
     )
     seed.expect("ready", 30)
@@ -212,33 +214,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_ingester(stack: NativeStack, count: int, spool: Path) -> dict[str, Any]:
-    topic, database = "bench/c/pot", "bench_ingest"
+def start_ingester(
+    stack: NativeStack, topic: str, database: str, spool: Path, client_id: str, share: bool
+) -> tuple[Proc, str]:
+    """``python -m services.ingester`` with a metrics port; returns it and its base URL."""
     port = free_port()
+    argv = [
+        sys.executable, "-m", "services.ingester",
+        "--mqtt-url", stack.mqtt.url, "--influx-url", stack.influx.url, "--database", database,
+        "--topic", topic, "--client-id", client_id, "--spool-dir", str(spool),
+        "--metrics-bind", f"127.0.0.1:{port}",
+    ]  # fmt: skip
+    if share:
+        argv += ["--share-group", "bench"]
+    proc = Proc(argv, env={**os.environ, "ALERTLOOP_LOG_LEVEL": "WARNING"})
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "ALERTLOOP_LOG_LEVEL": "WARNING"}
-    ingester = Proc(
-        [
-            sys.executable,
-            "-m",
-            "services.ingester",
-            "--mqtt-url",
-            stack.mqtt.url,
-            "--influx-url",
-            stack.influx.url,
-            "--database",
-            database,
-            "--topic",
-            topic,
-            "--client-id",
-            "bench-ingester",
-            "--spool-dir",
-            str(spool),
-            "--metrics-bind",
-            f"127.0.0.1:{port}",
-        ],
-        env=env,
-    )
 
     def healthy() -> bool:
         try:
@@ -247,12 +237,28 @@ def run_ingester(stack: NativeStack, count: int, spool: Path) -> dict[str, Any]:
             return False
 
     wait_until(healthy, 30, what="the ingester's /healthz")
+    return proc, url
+
+
+def run_ingester(stack: NativeStack, count: int, spool: Path, instances: int = 1) -> dict[str, Any]:
+    topic, database = f"bench/c{instances}/pot", f"bench_ingest{instances}"
+    running = [
+        start_ingester(
+            stack,
+            topic,
+            database,
+            spool / f"{instances}-{i}",
+            f"bench-{instances}-{i}",
+            instances > 1,
+        )
+        for i in range(instances)
+    ]
     pub, started = publisher(stack, topic, count)
     last_print = last_change = time.monotonic()
     written = previous = 0.0
     while written < count and time.monotonic() - last_change < 30:  # give up after 30 s stalled
         threading.Event().wait(0.1)  # polling interval of /metrics
-        written = metric(url, "alertloop_ingest_written_total")
+        written = sum(metric(url, "alertloop_ingest_written_total") for _, url in running)
         if written != previous:
             previous, last_change = written, time.monotonic()
         if time.monotonic() - last_print > 2:
@@ -260,10 +266,11 @@ def run_ingester(stack: NativeStack, count: int, spool: Path) -> dict[str, Any]:
             last_print = time.monotonic()
     seconds = time.time() - started
     publisher_rate = end_publisher(pub)
-    rss = peak_rss_mib(ingester.popen.pid)
-    batches = metric(url, "alertloop_ingest_batches_total")
-    cpu = cpu_seconds(ingester.popen.pid)
-    ingester.stop()
+    rss = max(peak_rss_mib(proc.popen.pid) for proc, _ in running)
+    batches = sum(metric(url, "alertloop_ingest_batches_total") for _, url in running)
+    cpu = sum(cpu_seconds(proc.popen.pid) for proc, _ in running)
+    for proc, _ in running:
+        proc.stop()
     stored = influx_count(stack, database)
     return {
         "rate": stored / seconds,
@@ -281,7 +288,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--count", type=int, default=300_000, help="messages for runs (a) and (c)")
     parser.add_argument("--seed-count", type=int, default=20_000, help="backlog offered to (b)")
     parser.add_argument("--seed-window", type=float, default=10.0, help="seconds (b) is measured")
-    parser.add_argument("--only", choices=["a", "b", "c"], action="append")
+    parser.add_argument("--only", choices=["a", "b", "c", "c2"], action="append")
     parser.add_argument(
         "--publisher",
         choices=["c", "python"],
@@ -309,6 +316,10 @@ def main(argv: list[str]) -> int:
             print(f"(c) alertloop ingester, {args.count} messages", flush=True)
             results["c"] = with_server_cpu(stack, run_ingester, args.count, Path(spool))
             print(f"    {results['c']}", flush=True)
+        if "c2" in runs:
+            print(f"(c2) two ingesters on a shared subscription, {args.count} messages", flush=True)
+            results["c2"] = with_server_cpu(stack, run_ingester, args.count, Path(spool), 2)
+            print(f"    {results['c2']}", flush=True)
         if "b" in runs:
             print(
                 f"(b) seed-style write_points per message, {args.seed_window:.0f} s sample",
@@ -319,11 +330,12 @@ def main(argv: list[str]) -> int:
     print()
     print(f"{'run':<44}{'msg/s':>10}{'loss':>8}")
     names = {
+        "c2": "(c2) 2 ingesters, shared subscription",
         "a": "(a) raw paho counter",
         "b": "(b) seed-style write_points (sampled)",
         "c": "(c) alertloop ingester",
     }
-    for key in ("a", "b", "c"):
+    for key in ("a", "b", "c", "c2"):
         if key in results:
             loss = results[key].get("loss", "n/a")
             print(f"{names[key]:<44}{results[key]['rate']:>10.0f}{loss!s:>8}")

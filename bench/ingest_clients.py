@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import resource
 import subprocess
 import sys
@@ -123,9 +124,15 @@ def count(args: argparse.Namespace) -> int:
 
 
 def seed(args: argparse.Namespace) -> int:
-    """The seed's listener: one ``write_points`` call per message, inside ``on_message``."""
+    """The seed's listener as the blog post has it: a default ``InfluxDBClient``, one
+    ``write_points`` call per message inside ``on_message``, an INFO log line per message, and
+    paho's default subscription QoS 0."""
+    from influxdb import InfluxDBClient
+
+    logging.basicConfig(level=logging.INFO)
     settings = MqttSettings.from_url(args.mqtt_url)
-    influx = InfluxSettings.from_url(args.influx_url, database=args.database).client(timeout=10)
+    influx_settings = InfluxSettings.from_url(args.influx_url, database=args.database)
+    influx = InfluxDBClient(influx_settings.host, influx_settings.port, database=args.database)
     client = make_client(settings, new_client_id("bench-seed"))
     stored = 0
 
@@ -135,10 +142,11 @@ def seed(args: argparse.Namespace) -> int:
             {
                 "measurement": "pot",
                 "tags": {},
-                "time": datetime.now(UTC).isoformat(),
+                "time": datetime.now(UTC).replace(tzinfo=None).isoformat(),
                 "fields": {"value": int(msg.payload)},
             }
         ]
+        logging.info(body)
         influx.write_points(body)
         stored += 1
 

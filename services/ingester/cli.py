@@ -63,6 +63,7 @@ _HELP = {
     "measurement": "InfluxDB measurement",
     "field": "integer field name",
     "topic_tag": "also store the whole topic in this tag",
+    "instance_tag": "store the client id in this tag (default 'ingester' with --share-group)",
     "min_value": "smallest accepted value",
     "max_value": "largest accepted value",
     "max_payload_bytes": "longer payloads are dead-lettered",

@@ -51,6 +51,7 @@ class IngesterConfig:
     measurement: str = "pot"
     field: str = "value"
     topic_tag: str | None = None
+    instance_tag: str | None = None
     min_value: int = 0
     max_value: int = 100
     max_payload_bytes: int = 256
@@ -109,8 +110,11 @@ class IngesterConfig:
             raise ConfigError("spool_fsync_interval and stop_timeout must not be negative")
         try:
             LineEncoder(self.measurement, self.field)
-            if self.topic_tag:
-                check_name(self.topic_tag, "topic tag")
+            for tag in (self.topic_tag, self.instance_tag):
+                if tag:
+                    check_name(tag, "tag name")
+            if self.effective_instance_tag:
+                check_name(self.client_id, "client id (the instance tag's value)")
         except EncodeError as exc:
             raise ConfigError(str(exc)) from exc
         templates = self.templates  # raises ConfigError for malformed topics
@@ -121,6 +125,16 @@ class IngesterConfig:
     def templates(self) -> list[TopicTemplate]:
         """The parsed topic templates. Raises ConfigError for a malformed one."""
         return [parse_template(text, self.share_group) for text in self.topics]
+
+    @property
+    def effective_instance_tag(self) -> str | None:
+        """The tag that holds this instance's client id: ``instance_tag``, or ``ingester`` when
+        a shared subscription is used (several instances then write the same series, and only
+        a tag keeps their receive-time stamps from colliding)."""
+        if self.instance_tag:
+            return self.instance_tag
+        shared = self.share_group or any(t.startswith("$share/") for t in self.topics)
+        return "ingester" if shared else None
 
     @property
     def spool_path(self) -> Path:

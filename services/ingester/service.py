@@ -50,7 +50,12 @@ class Ingester:
 
     def __init__(self, cfg: IngesterConfig) -> None:
         self.cfg = cfg
-        self._router = TopicRouter(cfg.templates, cfg.topic_tag)
+        instance = cfg.effective_instance_tag
+        self._router = TopicRouter(
+            cfg.templates,
+            cfg.topic_tag,
+            constant_tags={instance: cfg.client_id} if instance else None,
+        )
         self._converter = Converter(
             self._router,
             LineEncoder(cfg.measurement, cfg.field),

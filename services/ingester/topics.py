@@ -88,16 +88,17 @@ class TopicRouter:
         templates: Sequence[TopicTemplate],
         topic_tag: str | None = None,
         cache_size: int = 10_000,
+        constant_tags: dict[str, str] | None = None,
     ) -> None:
         if not templates:
             raise ConfigError("at least one topic is needed")
         self.templates = tuple(templates)
         self.topic_tag = topic_tag
+        self.constant_tags = dict(constant_tags or {})
         self._cache: dict[str, str | None] = {}
         self._cache_size = cache_size
-        self._static = (
-            "" if len(templates) == 1 and not templates[0].tags and not topic_tag else None
-        )
+        static = len(templates) == 1 and not templates[0].tags and not topic_tag
+        self._static = tag_set(self.constant_tags) if static else None
 
     @property
     def subscriptions(self) -> list[str]:
@@ -119,6 +120,7 @@ class TopicRouter:
         for template in self.templates:
             tags = template.match(topic)
             if tags is not None:
+                tags.update(self.constant_tags)
                 if self.topic_tag:
                     tags[self.topic_tag] = topic
                 result = tag_set(tags)

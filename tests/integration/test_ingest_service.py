@@ -162,10 +162,12 @@ def test_two_instances_on_a_shared_subscription_store_each_message_once(
     first = ingester_factory(share_group=group)
     second = ingester_factory(share_group=group)
     count = 200
-    for seq in range(count):
-        body = {"value": seq % 101, "ts": 1_700_000_000_000 + seq, "seq": seq}
-        mqtt_capture.publish(f"{unique_topic}/pot", json.dumps(body))
+    for seq in range(count):  # plain integers: receive-time stamps from two processes
+        mqtt_capture.publish(f"{unique_topic}/pot", str(seq % 101))
     wait_count(influxdb, count, ingester=first)
     received = (first.stats["received"], second.stats["received"])
     assert sum(received) == count  # type: ignore[arg-type]
     assert min(received) > 0  # type: ignore[type-var]
+    rows = influxdb.query('SELECT "value", "ingester" FROM "pot"')
+    assert {row["ingester"] for row in rows} == {first.cfg.client_id, second.cfg.client_id}
+    assert sorted(row["value"] for row in rows) == sorted(s % 101 for s in range(count))

@@ -23,6 +23,15 @@ def test_defaults_follow_the_seed() -> None:
     assert cfg.dead_letter_path == cfg.spool_path / "dead-letter.jsonl"
 
 
+def test_shared_subscriptions_tag_points_with_the_instance() -> None:
+    assert IngesterConfig(MQTT, INFLUX).effective_instance_tag is None
+    assert IngesterConfig(MQTT, INFLUX, share_group="g").effective_instance_tag == "ingester"
+    assert IngesterConfig(MQTT, INFLUX, topics=["$share/g/x"]).effective_instance_tag == "ingester"
+    assert IngesterConfig(MQTT, INFLUX, instance_tag="node").effective_instance_tag == "node"
+    with pytest.raises(ConfigError):
+        IngesterConfig(MQTT, INFLUX, share_group="g", client_id="a\\b")
+
+
 @pytest.mark.parametrize(
     "overrides",
     [

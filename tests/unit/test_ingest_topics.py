@@ -71,3 +71,10 @@ def test_router_refuses_unrepresentable_tag_values() -> None:
         router.tags_for("s/a\\b/pot")
     with pytest.raises(EncodeError):
         router.tags_for("s//pot")
+
+
+def test_constant_tags_join_every_point() -> None:
+    static = TopicRouter([parse_template("/pot")], constant_tags={"ingester": "i-1"})
+    assert static.tags_for("/pot") == ",ingester=i-1"
+    templated = TopicRouter([parse_template("s/{device}/pot")], constant_tags={"ingester": "i-1"})
+    assert templated.tags_for("s/a/pot") == ",device=a,ingester=i-1"
