@@ -73,7 +73,7 @@ class Proc:
                 return got
             if got.get("event") == "progress":
                 print(f"      ... {got}", flush=True)
-        raise RuntimeError(f"no {event!r} from {self.popen.args} within {timeout} s")
+        raise RuntimeError(f"no {event!r} from {self.popen.args!r} within {timeout} s")
 
     def finish(self) -> None:
         """Close the child's stdin (a C publisher then ends) and wait for it."""
@@ -304,10 +304,8 @@ def main(argv: list[str]) -> int:
     results: dict[str, dict[str, Any]] = {}
     # The broker must be able to queue the whole run for a subscriber that falls behind.
     queue = max(100_000, 2 * max(args.count, args.seed_count))
-    with (
-        NativeStack(max_queued_messages=queue) as stack,
-        tempfile.TemporaryDirectory(prefix="bench-spool-") as spool,
-    ):
+    stack = NativeStack(max_queued_messages=queue)
+    with stack, tempfile.TemporaryDirectory(prefix="bench-spool-") as spool:
         if "a" in runs:
             print(f"(a) raw paho counting subscriber, {args.count} messages", flush=True)
             results["a"] = with_server_cpu(stack, run_counter, args.count)

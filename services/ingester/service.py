@@ -15,6 +15,7 @@ import threading
 import time
 from collections import Counter
 from types import TracebackType
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -183,9 +184,9 @@ class Ingester:
         return self._metrics_server.url if self._metrics_server else None
 
     @property
-    def stats(self) -> dict[str, object]:
+    def stats(self) -> dict[str, Any]:
         """Counters and gauges (a snapshot): received, spooled, written, acked, rejected, ..."""
-        out: dict[str, object] = {
+        out: dict[str, Any] = {
             name: self._counts[name]
             for name in (
                 "received",

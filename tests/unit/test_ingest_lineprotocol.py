@@ -47,7 +47,7 @@ def parse_line(line: str) -> tuple[str, dict[str, str], str, str, int]:
 
 
 names = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\\\n\r"),
+    alphabet=st.characters(codec="utf-8", exclude_characters="\\\n\r"),
     min_size=1,
     max_size=20,
 )
