@@ -13,13 +13,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import TextIO
 
 import serial
 
 from services.common.deadline import Deadline
 from services.common.errors import AlertloopError, TimeoutExpired
+from services.common.lifecycle import Lifecycle
 from sim.serial_log import SerialEvent, SerialLine, parse_event
 
 __all__ = ["SerialMonitor", "SerialMonitorError"]
@@ -29,7 +29,7 @@ class SerialMonitorError(AlertloopError):
     """The port cannot be opened or written."""
 
 
-class SerialMonitor:
+class SerialMonitor(Lifecycle):
     """Lines and events from ``port`` (a device path or a pyserial URL such as ``loop://``)."""
 
     def __init__(
@@ -73,14 +73,6 @@ class SerialMonitor:
             self._serial.close()
         if self._log is not None:
             self._log.close()
-
-    def __enter__(self) -> SerialMonitor:
-        return self.start()
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def _open(self) -> serial.SerialBase:
         try:

@@ -9,18 +9,18 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from types import TracebackType
 from typing import Self
 
 from hil.boards.protocol import BoardNotStarted, LedChange, LedState, Published
 from services.common.deadline import wait_until
+from services.common.lifecycle import Lifecycle
 
 __all__ = ["BoardLifecycle", "IndicatorRecorder", "SensorRecorder"]
 
 HISTORY_LIMIT = 100_000
 
 
-class BoardLifecycle:
+class BoardLifecycle(Lifecycle):
     """``start()``/``stop()`` plus a context manager that cleans up even when start fails."""
 
     name = "board"
@@ -43,21 +43,6 @@ class BoardLifecycle:
     def _describe(self) -> str:
         """A short description of the board's state for timeout messages."""
         return self.name
-
-    def __enter__(self) -> Self:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class SensorRecorder(BoardLifecycle):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import abc
-from types import TracebackType
 from typing import Protocol
 
 from services.common.config import InfluxSettings, MqttSettings
 from services.common.errors import AlertloopError
+from services.common.lifecycle import Lifecycle
 
 
 class StackError(AlertloopError):
@@ -43,7 +43,7 @@ class ServerControl(Protocol):
     def log_tail(self, lines: int = 30) -> str: ...
 
 
-class Stack(abc.ABC):
+class Stack(Lifecycle, abc.ABC):
     """A running broker + database (+ Grafana), used as a context manager.
 
     ``__enter__`` starts it and cleans up even when starting fails half way.
@@ -109,17 +109,6 @@ class Stack(abc.ABC):
     @property
     def started(self) -> bool:
         return self._started
-
-    def __enter__(self) -> Stack:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} backend={self.backend} mqtt={self.mqtt.safe_url} influx={self.influx.url}>"

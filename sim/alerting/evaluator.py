@@ -17,12 +17,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from services.common.config import InfluxSettings
 from services.common.deadline import wait_until
 from services.common.errors import ConfigError
+from services.common.lifecycle import Lifecycle
 from sim.alerting import payloads
 from sim.alerting.errors import AlertingError, QueryError
 from sim.alerting.expressions import reduce_series, threshold_met
@@ -54,7 +54,7 @@ ENV_WEBHOOK_PASSWORD = "ALERTLOOP_WEBHOOK_PASSWORD"
 PAYLOADS = ("unified", "legacy")
 
 
-class AlertEvaluator:
+class AlertEvaluator(Lifecycle):
     """Evaluates one provisioned rule on its own thread and notifies the webhook.
 
     ``webhook_url``/``user``/``password`` fill the contact point's ``$ALERTLOOP_WEBHOOK_*``
@@ -309,17 +309,6 @@ class AlertEvaluator:
                 self.evaluate_once()
             except Exception:
                 log.exception("evaluation of rule %s failed", self.rule.title)
-
-    def __enter__(self) -> AlertEvaluator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"<AlertEvaluator rule={self.rule.uid} every {self.interval:g}s state={self.state.value}>"
