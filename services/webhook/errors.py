@@ -23,3 +23,11 @@ class PublishError(WebhookError):
 
 class PublisherNotStarted(PublishError):
     """``publish`` was called on a publisher that is not started (or already stopped)."""
+
+
+class SessionError(WebhookError):
+    """The MQTT session failed: refused, malformed traffic, or the connection was lost."""
+
+
+class SessionTimeout(SessionError):
+    """The broker did not answer (CONNACK, acknowledgement) in time."""

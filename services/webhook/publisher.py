@@ -6,32 +6,29 @@ state, or of a newer one accepted after it, has been acknowledged by the broker 
 commit): under concurrent load several requests share one round trip, and the broker can
 never retain an older state after a newer one.
 
-The paho client runs without its network thread: the request that sends a publish also reads
-the acknowledgement (``client.loop()``), and a keeper thread connects, reconnects with backoff
-and services the connection (keepalive, disconnect detection) between requests. Both drive the
-client under one I/O lock. This saves two thread hand-overs per request, which is most of the
-cost of a publish under load. Every (re)connection uses a fresh client, so a publish that
-failed (and was answered 503) can never be sent later, after a newer state.
+The MQTT session (``services.webhook.session``, MQTT 5 over a plain or TLS socket) has no
+network thread: the request that sends a publish also reads the acknowledgement, and a keeper
+thread connects, reconnects with backoff and services the connection (keepalive, disconnect
+detection) between requests. Both drive the session under one I/O lock. Every (re)connection
+is a fresh clean-start session, so a publish that failed (and was answered 503) can never be
+sent later, after a newer state.
 """
 
 from __future__ import annotations
 
 import logging
-import select
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
-
-import paho.mqtt.client as mqtt
+from typing import Literal, Protocol
 
 from services.common.config import MqttSettings
 from services.common.deadline import Deadline, wait_until
-from services.common.mqtt import make_client
-from services.webhook.errors import PublisherNotStarted, PublishError
+from services.webhook.errors import PublisherNotStarted, PublishError, SessionError, SessionTimeout
 from services.webhook.guard import StateGuard
 from services.webhook.payloads import Decision
+from services.webhook.session import MqttSession
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +96,7 @@ class MqttPublisher:
         self.last_event: ConnectionEvent | None = None
         self._lock = threading.Lock()  # guards the sequence numbers and the guard
         self._changed = threading.Condition(self._lock)
-        self._io = threading.Lock()  # guards every call into the paho client
+        self._io = threading.Lock()  # guards every use of the session
         self._accepted = 0  # sequence number of the newest accepted decision
         self._acked = 0  # newest sequence number covered by an acknowledged publish
         self._failed = 0  # newest sequence number covered by a failed publish
@@ -111,7 +108,7 @@ class MqttPublisher:
         self._history: deque[tuple[int, str]] = deque(maxlen=256)  # (upto, value) acknowledged
         self._connected = threading.Event()
         self._stopping = threading.Event()
-        self._client: mqtt.Client | None = None
+        self._session: MqttSession | None = None
         self._keeper: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -151,67 +148,73 @@ class MqttPublisher:
             hint="is the broker running, and are the credentials right?",
         )
 
-    # -- the connection (keeper thread; every paho call under self._io) -----------------
+    # -- the connection (keeper thread) -------------------------------------------------
     def _keep(self) -> None:
         delay = self.reconnect_delay[0]
         while not self._stopping.is_set():
-            if self._connected.is_set():
-                self._stopping.wait(self.service_interval)
+            try:
+                if self._connected.is_set():
+                    self._stopping.wait(self.service_interval)
+                    self._service()
+                    continue
+                if self._connect():
+                    delay = self.reconnect_delay[0]
+                    continue
+            except Exception:  # a bug here must not end reconnecting for good
+                log.exception("mqtt keeper error")
                 with self._io:
-                    if self._client is not None:
-                        self._client.loop(timeout=0)
-            elif self._connect():
-                delay = self.reconnect_delay[0]
-            else:
-                self._stopping.wait(delay)
-                delay = min(delay * 2, self.reconnect_delay[1])
+                    self._lost("keeper error")
+            self._stopping.wait(delay)
+            delay = min(delay * 2, self.reconnect_delay[1])
+
+    def _service(self) -> None:
+        """Keepalive and disconnect detection between publishes."""
+        with self._io:
+            if self._session is not None:
+                try:
+                    self._session.service()
+                except (SessionError, OSError) as exc:
+                    self._lost(str(exc) or type(exc).__name__)
 
     def _connect(self) -> bool:
-        """One connection attempt with a fresh client; True once the broker accepted it."""
+        """One connection attempt with a fresh session; True once the broker accepted it."""
+        try:
+            session = MqttSession.open(
+                self.settings,
+                self.client_id,
+                keepalive=self.keepalive,
+                timeout=self.timeout,
+                qos=self.qos,
+            )
+        except (SessionError, OSError) as exc:
+            self.last_event = ConnectionEvent(False, f"connect failed: {exc}")
+            log.warning(
+                "mqtt connect failed", extra={"broker": self.settings.safe_url, "error": str(exc)}
+            )
+            return False
         with self._io:
             self._drop()
-            client = make_client(self.settings, self.client_id)
-            client.on_connect = self._on_connect
-            client.on_disconnect = self._on_disconnect
-            try:
-                client.connect(self.settings.host, self.settings.port, keepalive=self.keepalive)
-            except (OSError, ValueError) as exc:
-                self.last_event = ConnectionEvent(False, f"connect failed: {exc}")
+            if self._stopping.is_set():
+                session.close()
                 return False
-            self._client = client
-            deadline = Deadline(self.timeout)
-            while not self._connected.is_set() and not deadline.expired:
-                if client.loop(timeout=min(0.1, deadline.remaining)) != mqtt.MQTT_ERR_SUCCESS:
-                    break
-            if not self._connected.is_set():
-                self._drop()
-            return self._connected.is_set()
+            self._session = session
+            self.last_event = ConnectionEvent(True, "Success")
+            self._connected.set()
+        log.info("mqtt connect", extra={"broker": self.settings.safe_url, "reason": "Success"})
+        return True
 
     def _drop(self) -> None:
-        """Forget the current client and close its socket (``_io`` held)."""
-        client, self._client = self._client, None
+        """Forget the current session and close it (``_io`` held)."""
+        session, self._session = self._session, None
         self._connected.clear()
-        if client is None:
-            return
-        sock = client.socket()
-        client.on_disconnect = None
-        client.disconnect()
-        if sock is not None:
-            sock.close()
+        if session is not None:
+            session.close()
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        ok = not reason.is_failure
-        self.last_event = ConnectionEvent(ok, str(reason))
-        if ok:
-            self._connected.set()
-        log.info("mqtt connect", extra={"broker": self.settings.safe_url, "reason": str(reason)})
-
-    def _on_disconnect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        self._connected.clear()
-        self.last_event = ConnectionEvent(False, str(reason))
-        log.warning(
-            "mqtt disconnected", extra={"broker": self.settings.safe_url, "reason": str(reason)}
-        )
+    def _lost(self, reason: str) -> None:
+        """The connection failed (``_io`` held): drop it and say so."""
+        self._drop()
+        self.last_event = ConnectionEvent(False, reason)
+        log.warning("mqtt disconnected", extra={"broker": self.settings.safe_url, "reason": reason})
 
     # -- publishing --------------------------------------------------------------------
     def publish(self, decision: Decision) -> PublishResult:
@@ -293,38 +296,23 @@ class MqttPublisher:
             log.warning("publish failed, dropping the connection", extra={"error": error})
         self._changed.notify_all()
 
-    @staticmethod
-    def _readable(sock: Any, timeout: float) -> bool:
-        try:
-            return bool(select.select([sock], [], [], min(timeout, 1.0))[0])
-        except (OSError, ValueError):
-            return True  # let loop_read report the broken socket
-
     def _publish_and_wait(self, value: str, deadline: Deadline) -> str | None:
-        """Send and read until acknowledged; the error text, or None on success."""
+        """Send and wait for the acknowledgement; the error text, or None on success."""
         if not self._io.acquire(timeout=deadline.remaining):
             return self._no_ack_message()
         try:
-            client = self._client
-            if client is None or not self._connected.is_set():
+            session = self._session
+            if session is None or not self._connected.is_set():
                 return f"not connected to the broker {self.settings.safe_url}"
-            info = client.publish(self.topic, value, qos=self.qos, retain=True)
-            error: str | None = None
-            if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                error = f"publish refused: {mqtt.error_string(info.rc)}"
-            sock = client.socket()
-            while error is None and not info.is_published():
-                # paho's external-loop API: cheaper than loop(), which also polls its wake-up pipe.
-                if client.want_write():
-                    client.loop_write()
-                if deadline.expired:
-                    error = self._no_ack_message()
-                elif sock is None or not self._readable(sock, deadline.remaining):
-                    continue
-                elif (rc := client.loop_read()) != mqtt.MQTT_ERR_SUCCESS:
-                    error = f"connection lost: {mqtt.error_string(rc)}"
-            if error is not None:
-                self._drop()
+            try:
+                session.publish(self.topic, value.encode(), self.qos, deadline.remaining)
+            except SessionTimeout:
+                error = self._no_ack_message()
+            except (SessionError, OSError) as exc:
+                error = f"connection lost: {exc}" if not isinstance(exc, SessionError) else str(exc)
+            else:
+                return None
+            self._lost(error)
             return error
         finally:
             self._io.release()
