@@ -4,6 +4,7 @@ from services.ingester.config import IngesterConfig
 from services.ingester.errors import (
     EncodeError,
     IngesterError,
+    MqttError,
     PayloadRejected,
     SpoolError,
     SpoolFull,
@@ -17,6 +18,7 @@ __all__ = [
     "Ingester",
     "IngesterConfig",
     "IngesterError",
+    "MqttError",
     "PayloadRejected",
     "SpoolError",
     "SpoolFull",

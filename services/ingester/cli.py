@@ -55,10 +55,9 @@ _TYPES: dict[str, Callable[[str], object]] = {
 }
 _HELP = {
     "client_id": "fixed MQTT client id (the persistent session is kept under it)",
-    "qos": "subscription QoS (1 for at-least-once)",
-    "mqtt_version": "MQTT protocol: 5, or 4 for 3.1.1",
-    "receive_maximum": "MQTT 5: most unacknowledged messages the broker may send at once",
-    "session_expiry": "MQTT 5: seconds the broker keeps the session while disconnected",
+    "qos": "subscription QoS: 1 (at least once) or 0",
+    "receive_maximum": "most unacknowledged messages the broker may send at once",
+    "session_expiry": "seconds the broker keeps the session while disconnected",
     "share_group": "subscribe through $share/<group>/<filter> so several instances split the stream",
     "measurement": "InfluxDB measurement",
     "field": "integer field name",
@@ -81,7 +80,7 @@ _HELP = {
     "dead_letter_topic": "also publish dead letters to this MQTT topic",
     "dead_letter_max_bytes": "rotate the dead-letter file at this size",
     "metrics_bind": "serve /metrics and /healthz on host:port",
-    "queue_size": "receive queue bound (keep above the broker's max_inflight_messages)",
+    "queue_size": "receive queue bound in messages (not below --receive-maximum)",
     "keepalive": "MQTT keepalive (s)",
     "reconnect_min": "first reconnect delay (s)",
     "reconnect_max": "largest reconnect delay (s)",

@@ -45,3 +45,7 @@ class WriteRejected(WriteError):
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
         self.message = message
+
+
+class MqttError(IngesterError):
+    """The broker refused the connection or subscription, or sent something unusable."""

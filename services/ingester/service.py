@@ -1,10 +1,11 @@
 """The running ingester: MQTT in, spool, InfluxDB out.
 
-Threads: paho's network thread turns each message into a :class:`Received` and puts it on a
-bounded queue (it never blocks); the *pipeline* thread converts, appends to the spool or the
-dead-letter store and only then acknowledges; the *writer* thread writes what the spool holds
-to InfluxDB, as soon as the previous write has finished (so batches grow with the load and a
-lone message is stored within milliseconds).
+Threads: the MQTT network thread (:class:`~services.ingester.transport.MqttSession`) decodes
+each chunk read from the socket into a list of :class:`Received` and puts it on a queue (it never
+blocks); the *pipeline* thread converts, appends to the spool or the dead-letter store and only
+then acknowledges (one write of PUBACKs per run); the *writer* thread writes what the spool
+holds to InfluxDB, as soon as the previous write has finished (so batches grow with the load and
+a lone message is stored within milliseconds).
 """
 
 from __future__ import annotations
@@ -17,13 +18,7 @@ from collections import Counter
 from types import TracebackType
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
 from services.common.deadline import Deadline, wait_until
-from services.common.errors import TimeoutExpired
-from services.common.mqtt import make_client
 from services.ingester.config import IngesterConfig
 from services.ingester.convert import Converter, Received
 from services.ingester.deadletter import DeadLetter, DeadLetterStore
@@ -33,6 +28,7 @@ from services.ingester.metrics import IngesterMetrics, MetricsServer
 from services.ingester.payload import PayloadRules
 from services.ingester.spool import Spool
 from services.ingester.topics import TopicRouter
+from services.ingester.transport import MqttSession
 from services.ingester.writer import Backoff, InfluxWriter
 
 __all__ = ["Ingester"]
@@ -41,9 +37,6 @@ log = logging.getLogger("alertloop.ingester")
 
 _DRAIN_MAX = 1000  # messages converted and acknowledged together
 _IDLE_PING = 5.0  # seconds without writes after which the writer pings InfluxDB
-_GATHER_MAX = 0.002  # longest wait for a run of messages to finish arriving (s)
-_GATHER_STEP = 0.0003  # the queue is "no longer growing" when it did not grow in this time (s)
-_pause = threading.Event().wait  # a bounded pause (nothing sets this event)
 
 
 class Ingester:
@@ -62,12 +55,11 @@ class Ingester:
             LineEncoder(cfg.measurement, cfg.field),
             PayloadRules(cfg.min_value, cfg.max_value, cfg.max_payload_bytes),
         )
-        self._queue: queue.SimpleQueue[Received | None] = queue.SimpleQueue()  # None: wake up
+        self._queue: queue.SimpleQueue[list[Received] | None] = queue.SimpleQueue()  # None: wake
+        self._enqueued = 0  # messages put on the queue (network thread)
+        self._dequeued = 0  # messages taken from it (pipeline thread)
         self._counts: Counter[str] = Counter()
         self._rejected: Counter[str] = Counter()
-        self._session = 0
-        self._subscribe_mid: int | None = None
-        self._connected = False
         self._influx_ok = False
         self._accepting = False
         self._started = False
@@ -81,15 +73,17 @@ class Ingester:
             segment_bytes=cfg.spool_segment_bytes,
             fsync_interval=cfg.spool_fsync_interval,
         )
-        protocol = mqtt.MQTTv5 if cfg.mqtt_version == 5 else mqtt.MQTTv311
-        self._client = make_client(
-            cfg.mqtt, cfg.client_id, clean_session=False, manual_ack=True, protocol=protocol
+        self._mqtt = MqttSession(
+            cfg.mqtt,
+            cfg.client_id,
+            self._router.subscriptions,
+            self._on_messages,
+            qos=cfg.qos,
+            keepalive=cfg.keepalive,
+            session_expiry=cfg.session_expiry,
+            receive_maximum=cfg.receive_maximum,
+            reconnect=(cfg.reconnect_min, cfg.reconnect_max),
         )
-        self._client.reconnect_delay_set(cfg.reconnect_min, cfg.reconnect_max)  # type: ignore[arg-type]
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_subscribe = self._on_subscribe
-        self._client.on_message = self._on_message
         self._dead = DeadLetterStore(
             cfg.dead_letter_path,
             max_bytes=cfg.dead_letter_max_bytes,
@@ -123,8 +117,7 @@ class Ingester:
                 thread = threading.Thread(target=target, name=f"ingester-{name}", daemon=True)
                 thread.start()
                 self._threads.append(thread)
-            self._connect()
-            self._client.loop_start()
+            self._mqtt.start()
         except BaseException:
             self._shutdown(flush=False)
             raise
@@ -139,18 +132,6 @@ class Ingester:
             },
         )
         return self
-
-    def _connect(self) -> None:
-        cfg = self.cfg
-        if cfg.mqtt_version != 5:
-            self._client.connect_async(cfg.mqtt.host, cfg.mqtt.port, cfg.keepalive)
-            return
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = cfg.session_expiry
-        properties.ReceiveMaximum = cfg.receive_maximum
-        self._client.connect_async(
-            cfg.mqtt.host, cfg.mqtt.port, cfg.keepalive, clean_start=False, properties=properties
-        )
 
     def stop(self) -> None:
         """Stop taking messages, store and acknowledge what was taken, disconnect, then write
@@ -177,7 +158,7 @@ class Ingester:
     @property
     def connected(self) -> bool:
         """Connected to the broker and subscribed."""
-        return self._connected
+        return self._mqtt.connected
 
     @property
     def metrics_url(self) -> str | None:
@@ -204,83 +185,44 @@ class Ingester:
         out["rejected_by_reason"] = dict(self._rejected)
         out["spool_bytes"] = self._spool.pending_bytes
         out["spool_lines"] = self._spool.pending_lines
-        out["queue_depth"] = self._queue.qsize()
-        out["mqtt_connected"] = int(self._connected)
+        out["queue_depth"] = self._enqueued - self._dequeued
+        out["mqtt_connected"] = int(self._mqtt.connected)
         out["influx_reachable"] = int(self._influx_ok)
         return out
 
     def health(self) -> tuple[bool, dict[str, object]]:
         """``(ok, details)``: ok while connected to the broker and InfluxDB answers."""
+        connected = self._mqtt.connected
         details: dict[str, object] = {
-            "mqtt_connected": self._connected,
+            "mqtt_connected": connected,
             "influx_reachable": self._influx_ok,
             "spool_bytes": self._spool.pending_bytes,
             "spool_lines": self._spool.pending_lines,
             "spool_full": not self._spool.has_room(1),
         }
-        return self._connected and self._influx_ok, details
+        return connected and self._influx_ok, details
 
     def wait_connected(self, timeout: float = 10.0) -> None:
         """Wait until subscribed to the broker. Raises TimeoutExpired."""
         wait_until(
-            lambda: self._connected,
+            lambda: self._mqtt.connected,
             timeout,
             what="the ingester to connect to the broker",
             hint=f"is the broker at {self.cfg.mqtt.safe_url} running?",
         )
 
-    # -- MQTT callbacks (paho's thread: never block here) --------------------------------
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        userdata: object,
-        flags: mqtt.ConnectFlags,
-        reason: object,
-        properties: object,
-    ) -> None:
-        if getattr(reason, "is_failure", False):
-            log.warning("broker refused the connection", extra={"reason": str(reason)})
-            return
-        self._session += 1
-        self._subscribe_mid = client.subscribe(
-            [(sub, self.cfg.qos) for sub in self._router.subscriptions]
-        )[1]
-        log.info("connected to the broker", extra={"session_present": flags.session_present})
-
-    def _on_subscribe(
-        self, client: mqtt.Client, userdata: object, mid: int, reasons: object, properties: object
-    ) -> None:
-        if mid == self._subscribe_mid:
-            self._connected = True
-
-    def _on_disconnect(
-        self,
-        client: mqtt.Client,
-        userdata: object,
-        flags: object,
-        reason: object,
-        properties: object,
-    ) -> None:
-        self._connected = False
-        if self._accepting:
-            log.warning("disconnected from the broker; reconnecting", extra={"reason": str(reason)})
-
-    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+    # -- MQTT network thread (never block here) ----------------------------------------
+    def _on_messages(self, messages: list[Received]) -> None:
         if not self._accepting:
-            return  # not acknowledged: the broker delivers it again
-        if self._queue.qsize() >= self.cfg.queue_size:
-            self._counts["queue_overflow"] += 1
+            return  # not acknowledged: the broker delivers them again
+        if self._enqueued - self._dequeued >= self.cfg.queue_size:
+            self._counts["queue_overflow"] += len(messages)
             return
-        try:
-            topic = msg.topic
-        except UnicodeDecodeError:
-            topic = repr(msg._topic)
-        self._queue.put(
-            Received(topic, msg.payload, msg.qos, msg.mid, time.time_ns(), self._session)  # type: ignore[arg-type]
-        )
+        self._enqueued += len(messages)
+        self._queue.put(messages)
 
     def _publish_dead_letter(self, topic: str, payload: bytes) -> None:
-        self._client.publish(topic, payload, qos=1)
+        self._mqtt.publish(topic, payload)
 
     # -- pipeline thread: convert, store, acknowledge ------------------------------------
     def _run_pipeline(self) -> None:
@@ -298,34 +240,19 @@ class Ingester:
                 if self._stop_pipeline.is_set() and self._queue.empty():
                     return
                 continue
-            self._gather()
-            taken = [first]
+            taken = first
             get_nowait = self._queue.get_nowait
             try:
                 while len(taken) < _DRAIN_MAX:
-                    item = get_nowait()
-                    if item is not None:
-                        taken.append(item)
+                    more = get_nowait()
+                    if more is not None:
+                        taken.extend(more)
             except queue.Empty:
                 pass
+            self._dequeued += len(taken)
             if not self._store(taken):
                 return
             self._spool.maybe_sync()
-
-    def _gather(self) -> None:
-        """Let the network thread finish reading what the broker sent before converting it.
-
-        Taking each message the moment it arrives makes the two threads trade the GIL once per
-        message; waiting until the queue stops growing (at most about 2 ms) takes it in runs.
-        """
-        qsize, pause = self._queue.qsize, _pause
-        seen, deadline = qsize(), time.monotonic() + _GATHER_MAX
-        while time.monotonic() < deadline:
-            pause(_GATHER_STEP)
-            now = qsize()
-            if now == seen:
-                return
-            seen = now
 
     def _store(self, taken: list[Received]) -> bool:
         """Store ``taken`` and acknowledge it. False when stopping before it could be stored."""
@@ -353,12 +280,12 @@ class Ingester:
                 self._dead.add(letter)
             self._dead.flush()
             self._counts["dead_lettered"] += len(converted.letters)
-        ack, session, acked = self._client.ack, self._session, 0
+        by_session: dict[int, list[int]] = {}
         for message in taken:
-            if message.qos and message.session == session:
-                ack(message.mid, message.qos)
-                acked += 1
-        self._counts["acked"] += acked
+            if message.qos:
+                by_session.setdefault(message.session, []).append(message.mid)
+        for session, packet_ids in by_session.items():
+            self._counts["acked"] += self._mqtt.ack(session, packet_ids)
         return True
 
     # -- writer thread: spool to InfluxDB ------------------------------------------------
@@ -436,16 +363,10 @@ class Ingester:
         pipeline = [t for t in self._threads if t.name == "ingester-pipeline"]
         for thread in pipeline:
             thread.join()
-        if flush and self._connected:
-            try:  # let the acknowledgements reach the broker before disconnecting
-                wait_until(
-                    lambda: not self._client.want_write(), 2.0, what="acknowledgements to be sent"
-                )
-            except TimeoutExpired:
-                log.warning("acknowledgements not all sent; the broker will deliver those again")
-        self._client.disconnect()
-        self._client.loop_stop()
-        self._connected = False
+        # let the acknowledgements reach the broker before disconnecting
+        if flush and self._mqtt.connected and not self._mqtt.flush(2.0):
+            log.warning("acknowledgements not all sent; the broker will deliver those again")
+        self._mqtt.stop()
         self._stop_writer.set()
         self._spool.wake()
         for thread in self._threads:
