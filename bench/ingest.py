@@ -92,13 +92,15 @@ class Proc:
 
 
 PUBLISHER = "publish-c"
+WINDOW = 1000  # the publisher's in-flight window (QoS 1 messages not yet acknowledged)
 
 
 def publisher(stack: NativeStack, topic: str, count: int) -> tuple[Proc, float]:
     """A started publisher process and the time it began publishing."""
     proc = Proc(
-        [*CLIENTS, PUBLISHER, "--mqtt-url", stack.mqtt.url, "--topic", topic, "--count", str(count)]
-    )
+        [*CLIENTS, PUBLISHER, "--mqtt-url", stack.mqtt.url, "--topic", topic, "--count", str(count),
+         "--window", str(WINDOW)]
+    )  # fmt: skip
     proc.expect("ready", 30)
     return proc, time.time()
 
@@ -295,9 +297,16 @@ def main(argv: list[str]) -> int:
         default="c",
         help="mosquitto_pub (C) or a paho publisher; a Python publisher needs a core of its own",
     )
+    parser.add_argument(
+        "--publisher-window",
+        type=int,
+        default=1000,
+        help="publisher in-flight window (mosquitto_pub -M); 20 is libmosquitto's default",
+    )
     args = parser.parse_args(argv)
-    global PUBLISHER
+    global PUBLISHER, WINDOW
     PUBLISHER = "publish-c" if args.publisher == "c" else "publish"
+    WINDOW = args.publisher_window
     runs = args.only or ["a", "b", "c"]
     load = os.getloadavg()[0]
     print(f"load average before start: {load:.2f} on {os.cpu_count()} CPUs", flush=True)
