@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -61,6 +60,20 @@ class Publisher(Protocol):
     def publish(self, decision: Decision) -> PublishResult: ...
 
 
+class _Waiter:
+    """A request waiting for a publish that covers its sequence number (woken by ``wake``)."""
+
+    __slots__ = ("covering", "error", "send", "seq", "wake")
+
+    def __init__(self, seq: int) -> None:
+        self.seq = seq
+        self.wake = threading.Lock()
+        self.wake.acquire()
+        self.covering = ""  # the value of the publish that covered it
+        self.error: str | None = None
+        self.send = False  # handed the sending role instead
+
+
 @dataclass(frozen=True)
 class ConnectionEvent:
     """The last change of the broker connection."""
@@ -94,18 +107,14 @@ class MqttPublisher:
         self.service_interval = service_interval
         self.guard = StateGuard()
         self.last_event: ConnectionEvent | None = None
-        self._lock = threading.Lock()  # guards the sequence numbers and the guard
-        self._changed = threading.Condition(self._lock)
+        self._lock = threading.Lock()  # guards the sequence numbers, the waiters and the guard
         self._io = threading.Lock()  # guards every use of the session
         self._accepted = 0  # sequence number of the newest accepted decision
         self._acked = 0  # newest sequence number covered by an acknowledged publish
-        self._failed = 0  # newest sequence number covered by a failed publish
-        self._failure = ""
-        self._sending = False
-        self.publishes = (
-            0  # publishes acknowledged by the broker (fewer than notifications under load)
-        )
-        self._history: deque[tuple[int, str]] = deque(maxlen=256)  # (upto, value) acknowledged
+        self._sending = False  # a request thread holds the sending role
+        self._waiters: list[_Waiter] = []  # requests waiting for a publish that covers them
+        self._last_logged: str | None = None  # owned by the sending role
+        self.publishes = 0  # acknowledged by the broker (fewer than notifications under load)
         self._connected = threading.Event()
         self._stopping = threading.Event()
         self._session: MqttSession | None = None
@@ -239,62 +248,80 @@ class MqttPublisher:
                 raise PublishError(f"not connected to the broker {self.settings.safe_url}")
             self.guard.record(decision)
             self._accepted += 1
-            mine = self._accepted
-            while self._acked < mine:
-                if self._failed >= mine:
-                    raise PublishError(self._failure)
-                if deadline.expired:
-                    raise PublishError(self._no_ack_message())
-                if self._sending:
-                    self._changed.wait(deadline.remaining)
-                else:
-                    self._send_newest(deadline)
-            covering = self._covering_value(mine, decision.value)
+            waiter = None
+            if self._sending:
+                waiter = _Waiter(self._accepted)
+                self._waiters.append(waiter)
+            else:
+                self._sending = True
         finally:
             self._lock.release()
+        if waiter is not None:
+            self._wait(waiter, deadline)
+            if waiter.error is not None:
+                raise PublishError(waiter.error)
+            covering = waiter.covering
+        if waiter is None or waiter.send:
+            covering = self._send_round()
         outcome: Outcome = "published" if covering == decision.value else "superseded"
         return PublishResult(outcome, decision.value, self.topic, time.perf_counter() - started)
 
-    def _covering_value(self, seq: int, default: str) -> str:
-        """The value of the first acknowledged publish that covered sequence number ``seq``."""
-        value = default
-        for upto, published in reversed(self._history):
-            if upto < seq:
-                break
-            value = published
-        return value
+    def _wait(self, waiter: _Waiter, deadline: Deadline) -> None:
+        """Wait until a publish covering ``waiter`` ended, or it is handed the sending role."""
+        if waiter.wake.acquire(timeout=max(deadline.remaining, 0.0)):
+            return
+        with self._lock:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+                raise PublishError(self._no_ack_message())
+        waiter.wake.acquire()  # taken off the list in the meantime: released at once
 
     def _no_ack_message(self) -> str:
         return f"no acknowledgement from {self.settings.safe_url} within {self.timeout:.1f} s"
 
-    def _send_newest(self, deadline: Deadline) -> None:
-        """Publish the newest accepted value and wait for its ack (``_lock`` held on entry/exit)."""
-        value, upto = self.guard.value, self._accepted
-        self._sending = True
-        self._lock.release()
-        try:
-            error = self._publish_and_wait(value or "", deadline)
-        finally:
-            self._lock.acquire()
-            self._sending = False
-        if error is None:
-            if not self._history or self._history[-1][1] != value:
-                log.info(
-                    "state published",
-                    extra={
-                        "topic": self.topic,
-                        "value": value,
-                        "notifications": upto - self._acked,
-                    },
-                )
-            self._acked = max(self._acked, upto)
-            self.publishes += 1
-            self._history.append((upto, value or ""))
-        else:
-            self._failed, self._failure = max(self._failed, upto), error
-            self.guard.forget()
-            log.warning("publish failed, dropping the connection", extra={"error": error})
-        self._changed.notify_all()
+    def _send_round(self) -> str:
+        """Publish the newest accepted value, wait for its ack, answer the requests it covers
+        and hand the sending role to the oldest request it does not cover (the caller holds
+        the role). Returns the published value; raises PublishError when it failed.
+        """
+        with self._lock:
+            value, upto = self.guard.value or "", self._accepted
+        error = self._publish_and_wait(value, Deadline(self.timeout))
+        changed = error is None and value != self._last_logged
+        self._last_logged = value if error is None else None
+        with self._lock:
+            covers = upto - self._acked
+            if error is None:
+                self._acked = max(self._acked, upto)
+                self.publishes += 1
+            else:
+                # Nothing is known about the broker's state any more, and the session is
+                # gone: every waiting request fails (Grafana retries), none is sent later.
+                self.guard.forget()
+                upto = self._accepted
+            covered = [w for w in self._waiters if w.seq <= upto]
+            self._waiters = [w for w in self._waiters if w.seq > upto]
+            heir = self._waiters.pop(0) if self._waiters else None
+            self._sending = heir is not None
+        for waiter in covered:
+            waiter.covering, waiter.error = value, error
+            waiter.wake.release()
+        if heir is not None:
+            heir.send = True
+            heir.wake.release()
+        # Logged after the hand-over, so that the next publish does not wait for the write;
+        # ``seq`` orders the lines should two ever be written out of order.
+        if error is not None:
+            log.warning(
+                "publish failed, dropping the connection", extra={"error": error, "seq": upto}
+            )
+            raise PublishError(error)
+        if changed:
+            log.info(
+                "state published",
+                extra={"topic": self.topic, "value": value, "notifications": covers, "seq": upto},
+            )
+        return value
 
     def _publish_and_wait(self, value: str, deadline: Deadline) -> str | None:
         """Send and wait for the acknowledgement; the error text, or None on success."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import struct
 import time
 from typing import TypeVar
 
@@ -21,6 +22,9 @@ from services.webhook.errors import SessionError, SessionTimeout
 
 _FAILURE = 0x80  # MQTT 5 reason codes from 0x80 on are failures
 
+_READ_SLICE = 0.05  # seconds a blocking read waits before its caller checks the deadline
+_SEND_TIMEOUT = 5.0
+
 _Ack = TypeVar("_Ack", mqtt5.PubAckPacket, mqtt5.PubRecPacket, mqtt5.PubCompPacket)
 
 
@@ -29,6 +33,15 @@ class MqttSession:
 
     def __init__(self, sock: socket.socket, keepalive: int, broker: str) -> None:
         self._sock = sock
+        # A plain socket stays in blocking mode with kernel timeouts (SO_RCVTIMEO slices, so
+        # a wait can check its deadline), so that a send or a read is one system call: each
+        # call releases the GIL, and under load every release can cost a thread switch.
+        # A TLS socket cannot take recv flags; it uses Python's socket timeouts instead.
+        self._plain = not isinstance(sock, ssl.SSLSocket)
+        if self._plain:
+            sock.settimeout(None)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(_READ_SLICE))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(_SEND_TIMEOUT))
         self.keepalive = keepalive
         self.broker = broker
         self._buffer = bytearray()
@@ -168,7 +181,8 @@ class MqttSession:
 
     # -- bytes ---------------------------------------------------------------------------
     def _send(self, data: bytes) -> None:
-        self._sock.settimeout(5.0)
+        if not self._plain:
+            self._sock.settimeout(_SEND_TIMEOUT)
         self._sock.sendall(data)
         self._last_sent = time.monotonic()
 
@@ -181,26 +195,32 @@ class MqttSession:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise SessionTimeout(f"no acknowledgement from {self.broker} in time")
-            self._sock.settimeout(remaining)
             try:
-                self._fill()
-            except TimeoutError:
-                raise SessionTimeout(f"no acknowledgement from {self.broker} in time") from None
+                if self._plain:
+                    self._fill()  # returns or fails within one read slice
+                else:
+                    self._sock.settimeout(remaining)
+                    self._fill()
+            except (BlockingIOError, TimeoutError):
+                continue  # the deadline is checked above
         return packet
 
     def _poll(self) -> mqtt5.Packet | None:
         """The next packet if a whole one has arrived, without waiting."""
         if (packet := self._parse()) is not None:
             return packet
-        self._sock.settimeout(0.0)
         try:
-            self._fill()
+            if self._plain:
+                self._fill(socket.MSG_DONTWAIT)
+            else:
+                self._sock.settimeout(0.0)
+                self._fill()
         except (BlockingIOError, ssl.SSLWantReadError):
             return None
         return self._parse()
 
-    def _fill(self) -> None:
-        data = self._sock.recv(4096)
+    def _fill(self, flags: int = 0) -> None:
+        data = self._sock.recv(4096, flags)
         if not data:
             raise SessionError(f"{self.broker} closed the connection")
         self._buffer += data
@@ -219,6 +239,11 @@ class MqttSession:
             raise SessionError(f"malformed packet from {self.broker}: {exc}") from None
         del buffer[:size]
         return packet
+
+
+def _timeval(seconds: float) -> bytes:
+    whole = int(seconds)
+    return struct.pack("@ll", whole, int((seconds - whole) * 1_000_000))
 
 
 def _reason(code: int) -> str:

@@ -1,0 +1,113 @@
+"""The publisher's group commit, without a broker: one publish in flight, newest state wins.
+
+The round trip is replaced by a gate the test opens, so that requests arrive while a publish
+is in flight; everything is waited for by condition, never by time.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pytest
+
+from services.common.config import MqttSettings
+from services.common.deadline import Deadline, wait_until
+from services.webhook.errors import PublishError
+from services.webhook.payloads import Decision
+from services.webhook.publisher import MqttPublisher, PublishResult
+
+
+class GatedPublisher(MqttPublisher):
+    """A publisher whose round trips wait for the test: ``answers`` holds None (acknowledged)
+    or an error text for each publish, in order."""
+
+    def __init__(self, timeout: float = 10.0) -> None:
+        super().__init__(MqttSettings("127.0.0.1"), "t/alert", timeout=timeout)
+        self.sent: list[str] = []
+        self.in_flight = threading.Event()
+        self.answers: queue.Queue[str | None] = queue.Queue()
+        self._connected.set()
+        self._keeper = threading.current_thread()  # counts as started; no connection is made
+
+    def _publish_and_wait(self, value: str, deadline: Deadline) -> str | None:
+        self.sent.append(value)
+        self.in_flight.set()
+        answer = self.answers.get(timeout=10)
+        self.in_flight.clear()
+        return answer
+
+
+def _legacy(value: str) -> Decision:
+    return Decision("legacy", value, f"state {value}")
+
+
+@pytest.fixture
+def pool() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(4) as executor:
+        yield executor
+
+
+def _submit_waiting(
+    pool: ThreadPoolExecutor, pub: GatedPublisher, value: str, waiters: int
+) -> Future[PublishResult]:
+    future = pool.submit(pub.publish, _legacy(value))
+    wait_until(lambda: len(pub._waiters) == waiters, 5, what=f"{waiters} waiting request(s)")
+    return future
+
+
+def test_requests_during_a_publish_share_the_next_one_and_the_newest_wins(
+    pool: ThreadPoolExecutor,
+) -> None:
+    pub = GatedPublisher()
+    first = pool.submit(pub.publish, _legacy("1"))
+    assert pub.in_flight.wait(5)
+    second = _submit_waiting(pool, pub, "0", 1)
+    third = _submit_waiting(pool, pub, "1", 2)
+    pub.answers.put(None)  # the first publish ("1") is acknowledged
+    pub.answers.put(None)  # one more publish covers the two that waited
+    assert first.result(5).outcome == "published"
+    assert second.result(5).outcome == "superseded"  # covered by the newer "1"
+    assert third.result(5).outcome == "published"
+    assert pub.sent == ["1", "1"]
+    assert pub.publishes == 2 and pub._waiters == [] and not pub._sending
+
+
+def test_a_failed_publish_fails_every_waiting_request(pool: ThreadPoolExecutor) -> None:
+    pub = GatedPublisher()
+    first = pool.submit(pub.publish, _legacy("1"))
+    assert pub.in_flight.wait(5)
+    second = _submit_waiting(pool, pub, "0", 1)
+    pub.answers.put("connection lost")
+    for request in (first, second):
+        with pytest.raises(PublishError, match="connection lost"):
+            request.result(5)
+    # Nothing waits to be sent after the failure (never an empty or stale value later).
+    assert pub.sent == ["1"] and not pub._sending and pub.guard.value is None
+    pub.answers.put(None)
+    assert pub.publish(_legacy("0")).outcome == "published"
+    assert pub.sent == ["1", "0"]
+
+
+def test_a_waiter_gives_up_at_its_deadline(pool: ThreadPoolExecutor) -> None:
+    pub = GatedPublisher(timeout=0.3)
+    first = pool.submit(pub.publish, _legacy("1"))
+    assert pub.in_flight.wait(5)
+    second = pool.submit(pub.publish, _legacy("0"))
+    with pytest.raises(PublishError, match="no acknowledgement"):
+        second.result(5)
+    assert pub._waiters == []
+    pub.answers.put(None)
+    assert first.result(5).outcome == "published"
+    assert not pub._sending
+
+
+def test_unchanged_and_not_connected_never_publish() -> None:
+    pub = GatedPublisher()
+    assert pub.publish(Decision("legacy", None, "pending")).outcome == "unchanged"
+    pub._connected.clear()
+    with pytest.raises(PublishError, match="not connected"):
+        pub.publish(_legacy("1"))
+    assert pub.sent == []
