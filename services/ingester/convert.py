@@ -19,7 +19,7 @@ DEAD_LETTER_REASONS = (*REASONS, "bad_topic", "influx_rejected")
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """One MQTT message as taken from paho's callback; ``session`` numbers the connection."""
+    """One MQTT message as decoded from a PUBLISH; ``session`` numbers the connection."""
 
     topic: str
     payload: bytes
