@@ -11,6 +11,7 @@ Servers, each in its own process, on a broker started here (hil.stack.native.Nat
   (c) a Flask endpoint that does nothing, served exactly like (a) (bench/webhook_empty.py).
 The same load generator (threads, one keep-alive http.client connection each) sends a fixed
 number of legacy notifications (alternating alerting/ok) from 1 and from 8 clients.
+Also printed: the server process's CPU per request (user + system, median of the rounds).
 Targets: no errors; (a) p99 < 20 ms; (a) at 8 clients >= 0.7 x (c); (a) at 1 client >= (b).
 """
 
@@ -52,6 +53,7 @@ class Result:
     seconds: float
     errors: int
     latencies: list[float]
+    cpu_us: float = float("nan")  # server CPU (user + system) per request
 
     @property
     def rate(self) -> float:
@@ -64,6 +66,12 @@ class Result:
             if ordered
             else float("nan")
         )
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -208,11 +216,14 @@ def main() -> int:
                 if round_no % 2 == 0:
                     order.reverse()
                 for name, (_, port, credentials) in order:
+                    pid = procs[list(servers).index(name)].pid
                     for clients in (1, 8):
+                        cpu_before = process_cpu(pid)
                         result = load(port, credentials, clients, args.requests, name)
+                        result.cpu_us = (process_cpu(pid) - cpu_before) / result.requests * 1e6
                         runs.setdefault((name, clients), []).append(result)
                         print(
-                            f"round {round_no}/{args.rounds} {name:16} {clients} client(s): {result.rate:6.0f} req/s, {result.errors} errors",
+                            f"round {round_no}/{args.rounds} {name:16} {clients} client(s): {result.rate:6.0f} req/s, {result.errors} errors, server CPU {result.cpu_us:4.0f} us/request",
                             flush=True,
                         )
         finally:
@@ -224,11 +235,11 @@ def main() -> int:
         f"\nmedian of {args.rounds} rounds, {args.requests} notifications a run, waitress threads {args.threads}"
     )
     print(
-        f"{'server':17} {'clients':>7} {'req/s':>8} {'errors':>7} {'p50 ms':>7} {'p99 ms':>7} {'mean ms':>8}"
+        f"{'server':17} {'clients':>7} {'req/s':>8} {'errors':>7} {'p50 ms':>7} {'p99 ms':>7} {'mean ms':>8} {'CPU us/req':>10}"
     )
     for r in results.values():
         print(
-            f"{r.name:17} {r.clients:7} {r.rate:8.0f} {r.errors:7} {r.pct(0.5):7.2f} {r.pct(0.99):7.2f} {statistics.fmean(r.latencies) * 1000:8.2f}"
+            f"{r.name:17} {r.clients:7} {r.rate:8.0f} {r.errors:7} {r.pct(0.5):7.2f} {r.pct(0.99):7.2f} {statistics.fmean(r.latencies) * 1000:8.2f} {statistics.median(x.cpu_us for x in runs[r.name, r.clients]):10.0f}"
         )
     a1, a8 = results["(a) webhook", 1], results["(a) webhook", 8]
     b1, b8, c8 = (
@@ -251,6 +262,11 @@ def main() -> int:
     for text, ok, value in checks:
         print(f"{'PASS' if ok else 'MISS'}  {text}: {value}")
     print(f"(b) errors at 8 clients (median run): {b8.errors}")
+    cpu = {key: statistics.median(r.cpu_us for r in rs) for key, rs in runs.items()}
+    print(
+        "server CPU per request at 8 clients, (c)/(a) (the ratio a GIL-bound server reaches):"
+        f" {cpu['(c) empty Flask', 8] / cpu['(a) webhook', 8]:.2f}"
+    )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0
 
