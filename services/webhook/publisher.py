@@ -7,7 +7,9 @@ commit): under concurrent load several requests share one round trip, and the br
 never retain an older state after a newer one.
 
 The MQTT session (``services.webhook.session``, MQTT 5 over a plain or TLS socket) has no
-network thread: the request that sends a publish also reads the acknowledgement, and a keeper
+network thread: the request that sends a publish also reads the acknowledgement. Requests
+arriving meanwhile wait, each on a lock of its own; the publish that covers them wakes them,
+and the oldest one it does not cover is handed the sending role. A keeper
 thread connects, reconnects with backoff and services the connection (keepalive, disconnect
 detection) between requests. Both drive the session under one I/O lock. Every (re)connection
 is a fresh clean-start session, so a publish that failed (and was answered 503) can never be
