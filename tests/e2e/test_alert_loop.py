@@ -9,6 +9,7 @@ import pytest
 
 from hil.capture import MqttCapture
 from hil.pytest_plugin.pipeline_fixtures import Pipeline
+from services.common.deadline import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -27,6 +28,16 @@ def _turn_red_then_green(pipeline: Pipeline, mqtt_capture: MqttCapture) -> None:
 
     pipeline.esp32.set_knob(LOW)
     pipeline.nodemcu.wait_for_led("green", timeout=pipeline.loop_timeout)
+    notifier = pipeline.alerting.notifier
+    assert notifier is not None
+    # The retained message can reach the LED board before the evaluator has read the
+    # webhook's answer, so wait for both answers to be recorded.
+    wait_until(
+        lambda: len(notifier.deliveries) >= 2,
+        5.0,
+        what="the webhook's answers to both notifications",
+        state=lambda: notifier.deliveries,
+    )
     mqtt_capture.wait_for(pipeline.alert_topic, lambda m: m.payload == b"0", timeout=1.0)
     assert pipeline.alerting.state == "Normal"
 
