@@ -171,7 +171,9 @@ def main() -> int:
     rng = random.Random(args.seed)
     print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores)", flush=True)
     phases = []
-    with ExitStack() as resources, tempfile.TemporaryDirectory() as workdir:
+    with ExitStack() as resources:
+        # entered first so that it is removed last, after the ingester has closed its spool
+        workdir = resources.enter_context(tempfile.TemporaryDirectory())
         stack = resources.enter_context(NativeStack())
         ingester = Ingester(
             IngesterConfig(

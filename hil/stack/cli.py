@@ -42,8 +42,8 @@ def main(argv: list[str]) -> int:
     def _on_signal(signum: int, _frame: object) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, _on_signal)
     try:
         stack = create_stack(
             backend,

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from services.common.errors import AlertloopError
@@ -55,6 +59,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """Treat SIGTERM and SIGHUP (a closed terminal) like Ctrl-C, so the stack is always cleaned up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level, "text")
@@ -79,7 +101,8 @@ def main(argv: list[str]) -> int:
     if view is not None and not view.tty:
         print("alertloop demo: starting the stack, services and boards...", flush=True)
     try:
-        result = runner.run(view.update if view else None)
+        with _signals_interrupt():
+            result = runner.run(view.update if view else None)
     except AlertloopError as exc:
         print(f"alertloop demo: {exc}", file=sys.stderr)
         return EXIT_ERROR
