@@ -37,6 +37,7 @@ log = logging.getLogger("alertloop.ingester")
 
 _DRAIN_MAX = 1000  # messages converted and acknowledged together
 _IDLE_PING = 5.0  # seconds without writes after which the writer pings InfluxDB
+_SPOOL_BYTES_PER_MESSAGE = 256  # run cap: spool_max_bytes / this many messages
 _GATHER_MAX = 0.002  # longest wait for a run of small chunks to finish arriving (s)
 _GATHER_STEP = 0.0003  # the queue is "no longer growing" when it did not grow in this time (s)
 _GATHER_BELOW = 200  # gather only after a chunk of fewer messages than this
@@ -278,7 +279,20 @@ class Ingester:
             seen = now
 
     def _store(self, taken: list[Received]) -> bool:
-        """Store ``taken`` and acknowledge it. False when stopping before it could be stored."""
+        """Store ``taken`` and acknowledge it, in runs small enough for the spool's bound.
+
+        A run enters the spool whole (an empty spool always takes one), so runs are capped at
+        one message per 256 bytes of ``spool_max_bytes``. False when stopping first.
+        """
+        limit = max(1, self.cfg.spool_max_bytes // _SPOOL_BYTES_PER_MESSAGE)
+        if len(taken) <= limit:
+            return self._store_run(taken)
+        return all(
+            self._store_run(taken[start : start + limit]) for start in range(0, len(taken), limit)
+        )
+
+    def _store_run(self, taken: list[Received]) -> bool:
+        """Store one run and acknowledge it. False when stopping before it could be stored."""
         self._counts["received"] += len(taken)
         converted = self._converter.convert(taken)
         backoff: Backoff | None = None
