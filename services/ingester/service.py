@@ -15,10 +15,10 @@ import queue
 import threading
 import time
 from collections import Counter
-from types import TracebackType
 from typing import Any
 
 from services.common.deadline import Deadline, wait_until
+from services.common.lifecycle import Lifecycle
 from services.ingester.config import IngesterConfig
 from services.ingester.convert import Converter, Received
 from services.ingester.deadletter import DeadLetter, DeadLetterStore
@@ -46,7 +46,7 @@ _LINGER = 0.02  # pause after a write of at least _LINGER_FROM points (s)
 _LINGER_FROM = 16
 
 
-class Ingester:
+class Ingester(Lifecycle):
     """Subscribes, stores and acknowledges; use ``start()``/``stop()`` or ``with Ingester(cfg):``."""
 
     def __init__(self, cfg: IngesterConfig) -> None:
@@ -149,17 +149,6 @@ class Ingester:
         self._started = False
         self._shutdown(flush=True)
         log.info("ingester stopped", extra={"stats": self.stats})
-
-    def __enter__(self) -> Ingester:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- what a user reads ---------------------------------------------------------------
     @property

@@ -10,6 +10,7 @@ from flask import Flask
 from waitress.channel import HTTPChannel
 from waitress.server import create_server
 
+from services.common.lifecycle import Lifecycle
 from services.webhook.app import create_app
 from services.webhook.config import WebhookConfig
 from services.webhook.errors import WebhookError
@@ -69,7 +70,7 @@ class WsgiThread:
                 dispatcher.close()
 
 
-class WebhookServer:
+class WebhookServer(Lifecycle):
     """The webhook service: MQTT publisher + Flask app + waitress, with start/stop.
 
     ``start()`` raises WebhookConfigError for an unusable configuration and WebhookError when
@@ -141,9 +142,3 @@ class WebhookServer:
         if self._own_publisher and self.publisher is not None:
             self.publisher.stop()
             self.publisher = None
-
-    def __enter__(self) -> WebhookServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
