@@ -16,6 +16,7 @@ from services.common.errors import AlertloopError
 
 __all__ = [
     "LED_STATE_NAMES",
+    "Board",
     "BoardError",
     "BoardNotStarted",
     "IndicatorBoard",
@@ -99,8 +100,8 @@ Signal = Callable[[float], float]
 
 
 @runtime_checkable
-class SensorBoard(Protocol):
-    """A board that reads a knob (0..100 %) and publishes it."""
+class Board(Protocol):
+    """What every board is: started and stopped, or used as a context manager."""
 
     def start(self) -> Self: ...
 
@@ -115,6 +116,11 @@ class SensorBoard(Protocol):
         tb: TracebackType | None,
         /,
     ) -> None: ...
+
+
+@runtime_checkable
+class SensorBoard(Board, Protocol):
+    """A board that reads a knob (0..100 %) and publishes it."""
 
     def set_knob(self, percent: float) -> None:
         """Turn the knob to ``percent`` (0..100) and leave it there."""
@@ -135,22 +141,8 @@ class SensorBoard(Protocol):
 
 
 @runtime_checkable
-class IndicatorBoard(Protocol):
+class IndicatorBoard(Board, Protocol):
     """A board that shows the alert state on a red and a green LED."""
-
-    def start(self) -> Self: ...
-
-    def stop(self) -> None: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-        /,
-    ) -> None: ...
 
     @property
     def led(self) -> LedState:
