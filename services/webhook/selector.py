@@ -212,4 +212,3 @@ def _env(text: str) -> str:
         return os.environ.get(match.group(1) or match.group(2), "")
 
     return _ENV.sub(replace, text)
-

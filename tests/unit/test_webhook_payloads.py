@@ -20,10 +20,14 @@ from services.webhook.examples import (
     unified_alert,
 )
 from services.webhook.payloads import Action, Policy, decide, parse_time
+from services.webhook.selector import Selector, build_selector
 
 
-def test_unified_doc_example_is_alerting() -> None:
+def test_unified_doc_example_names_another_rule() -> None:
     decision = decide(UNIFIED_DOC_EXAMPLE)
+    assert (decision.kind, decision.value, decision.ignored) == ("unified", None, "no_match")
+    selector = build_selector(["alertname=High memory usage"])
+    decision = decide(UNIFIED_DOC_EXAMPLE, selector=selector)
     assert (decision.kind, decision.value, decision.alerts, decision.firing) == (
         "unified",
         "1",
@@ -72,7 +76,9 @@ def test_unified_decides_by_alerts_not_by_top_level_status() -> None:
 
 def test_unified_extra_fields_and_missing_optional_fields() -> None:
     body: dict[str, Any] = {"alerts": [{"status": "firing"}], "futureField": {"x": [1, 2]}}
-    decision = decide(body)
+    decision = decide(body)  # no labels: not the loop's alert
+    assert decision.ignored == "no_match"
+    decision = decide(body, selector=Selector(({},)))  # an empty label set matches anything
     assert (decision.value, decision.event_time, decision.rule) == ("1", None, None)
     body = unified(unified_alert("resolved", ends=at(30)), enrichments={"a": 1}, appVersion="12.0")
     del body["title"], body["state"], body["message"], body["orgId"]

@@ -31,7 +31,14 @@ OUTCOMES = (
     "ignored-policy",
     "422",
 )
-CONFIG_KEYS = ("match", "legacy_rules", "accept_test", "error_action", "nodata_action", "legacy_actions")
+CONFIG_KEYS = (
+    "match",
+    "legacy_rules",
+    "accept_test",
+    "error_action",
+    "nodata_action",
+    "legacy_actions",
+)
 
 
 @dataclass(frozen=True)
