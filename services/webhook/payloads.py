@@ -174,7 +174,7 @@ def _decide_unified(body: dict[str, Any], policy: Policy, selector: Selector) ->
             raise PayloadError(f"alerts[{index}] must be an object")
         if alert.get("status") not in ("firing", "resolved"):
             raise PayloadError(f"alerts[{index}].status must be 'firing' or 'resolved'")
-        if not isinstance(alert.get("labels", {}), dict):
+        if not isinstance(alert.get("labels") or {}, dict):
             raise PayloadError(f"alerts[{index}].labels must be an object")
     if not alerts:
         return _ignored("unified", "no_alerts", "no alerts in the notification")
