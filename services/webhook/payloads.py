@@ -169,18 +169,25 @@ def _decide_unified(body: dict[str, Any], policy: Policy, selector: Selector) ->
     alerts = body["alerts"]
     if not isinstance(alerts, list):
         raise PayloadError("'alerts' must be a list")
+    matching: list[tuple[dict[str, Any], Mapping[str, Any]]] = []
+    tests = 0
     for index, alert in enumerate(alerts):
         if not isinstance(alert, dict):
             raise PayloadError(f"alerts[{index}] must be an object")
         if alert.get("status") not in ("firing", "resolved"):
             raise PayloadError(f"alerts[{index}].status must be 'firing' or 'resolved'")
-        if not isinstance(alert.get("labels") or {}, dict):
+        labels = alert.get("labels") or {}
+        if not isinstance(labels, dict):
             raise PayloadError(f"alerts[{index}].labels must be an object")
+        if is_test_alert(labels):
+            tests += 1
+            if selector.accept_test:
+                matching.append((alert, labels))
+        elif selector.matches(labels):
+            matching.append((alert, labels))
     if not alerts:
         return _ignored("unified", "no_alerts", "no alerts in the notification")
-    labelled = [(a, a.get("labels") or {}) for a in alerts]
-    tests = [a for a, labels in labelled if is_test_alert(labels)]
-    if len(tests) == len(alerts) and not selector.accept_test:
+    if tests == len(alerts) and not selector.accept_test:
         return _ignored(
             "unified",
             "test",
@@ -188,12 +195,6 @@ def _decide_unified(body: dict[str, Any], policy: Policy, selector: Selector) ->
             "ignored; --accept-test-notifications publishes them",
             len(alerts),
         )
-    matching = [
-        (a, labels)
-        for a, labels in labelled
-        if (selector.accept_test and is_test_alert(labels))
-        or (not is_test_alert(labels) and selector.matches(labels))
-    ]
     if not matching:
         return _ignored(
             "unified",
@@ -201,30 +202,35 @@ def _decide_unified(body: dict[str, Any], policy: Policy, selector: Selector) ->
             f"no alert matches the selector {selector.describe()}",
             len(alerts),
         )
-    counted = [(a, lb, s) for a, lb in matching if (s := _counted_status(a, policy)) is not None]
-    if not counted:
+    rules: list[RuleNews] = []
+    names: set[str] = set()
+    for alert, labels in matching:
+        status = _counted_status(alert, policy)
+        if status is None:
+            continue
+        when = parse_time(alert.get("endsAt")) if status == "resolved" else None
+        rules.append(
+            RuleNews(
+                _rule_key(alert, labels),
+                status == "firing",
+                when or parse_time(alert.get("startsAt")),
+            )
+        )
+        if isinstance(name := labels.get("alertname"), str):
+            names.add(name)
+    if not rules:
         return _ignored(
             "unified",
             "policy",
             "only DatasourceNoData/DatasourceError alerts, which the policy ignores",
             len(alerts),
         )
-    rules = tuple(
-        RuleNews(
-            _rule_key(alert, labels),
-            status == "firing",
-            (parse_time(alert.get("endsAt")) if status == "resolved" else None)
-            or parse_time(alert.get("startsAt")),
-        )
-        for alert, labels, status in counted
-    )
     times = [r.time for r in rules if r.time is not None]
     firing = sum(1 for r in rules if r.firing)
     if firing:
-        value, reason = ALERTING, f"{firing} of {len(counted)} matching alerts firing"
+        value, reason = ALERTING, f"{firing} of {len(rules)} matching alerts firing"
     else:
-        value, reason = OK, f"all {len(counted)} matching alerts resolved"
-    names = sorted({n for _, lb, _ in counted if isinstance(n := lb.get("alertname"), str)})
+        value, reason = OK, f"all {len(rules)} matching alerts resolved"
     return Decision(
         kind="unified",
         value=value,
@@ -232,8 +238,8 @@ def _decide_unified(body: dict[str, Any], policy: Policy, selector: Selector) ->
         event_time=max(times) if times else None,
         alerts=len(alerts),
         firing=firing,
-        rule=", ".join(names) or None,
-        rules=rules,
+        rule=", ".join(sorted(names)) or None,
+        rules=tuple(rules),
     )
 
 
@@ -242,14 +248,15 @@ def _decide_legacy(body: dict[str, Any], policy: Policy, selector: Selector) -> 
     if state not in LEGACY_STATES:
         raise PayloadError(f"'state' must be one of {', '.join(LEGACY_STATES)}")
     rule_id, name = body.get("ruleId"), body.get("ruleName")
-    if is_legacy_test(body) and not selector.accept_test:
+    test = is_legacy_test(body)
+    if test and not selector.accept_test:
         return _ignored(
             "legacy",
             "test",
             "legacy test notification (ruleId 0): recognised and ignored; "
             "--accept-test-notifications publishes them",
         )
-    if not is_legacy_test(body) and not selector.matches_legacy(rule_id, name):
+    if not test and not selector.matches_legacy(rule_id, name):
         return _ignored(
             "legacy",
             "no_match",

@@ -31,7 +31,7 @@ from services.webhook.errors import WebhookConfigError
 
 NODATA_ALERT = "DatasourceNoData"
 ERROR_ALERT = "DatasourceError"
-TEST_LABELS = {"alertname": "TestAlert", "instance": "Grafana"}
+STAND_INS = (NODATA_ALERT, ERROR_ALERT)
 _ENV = re.compile(r"\$(?:\$|\{(\w+)\}|(\w+))")
 
 
@@ -42,7 +42,7 @@ def default_provisioning_dir() -> Path:
 
 def is_test_alert(labels: Mapping[str, Any]) -> bool:
     """True for the contact point's Test button alert (``alertname=TestAlert, instance=Grafana``)."""
-    return all(labels.get(k) == v for k, v in TEST_LABELS.items())
+    return labels.get("alertname") == "TestAlert" and labels.get("instance") == "Grafana"
 
 
 def is_legacy_test(body: Mapping[str, Any]) -> bool:
@@ -64,15 +64,13 @@ class Selector:
 
     def matches(self, labels: Mapping[str, Any]) -> bool:
         """True when ``labels`` (one alert's) match one of the label sets."""
-        candidates = [labels]
+        for wanted in self.label_sets:
+            if all(labels.get(k) == v for k, v in wanted.items()):
+                return True
         rule = labels.get("rulename")
-        if labels.get("alertname") in (NODATA_ALERT, ERROR_ALERT) and isinstance(rule, str):
-            candidates.append({**labels, "alertname": rule})
-        return any(
-            all(candidate.get(k) == v for k, v in wanted.items())
-            for wanted in self.label_sets
-            for candidate in candidates
-        )
+        if labels.get("alertname") in STAND_INS and isinstance(rule, str):
+            return self.matches({**labels, "alertname": rule, "rulename": None})
+        return False
 
     def matches_legacy(self, rule_id: object, rule_name: object) -> bool:
         """True when a legacy rule counts: all do unless ``legacy_rules`` names some."""
