@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -67,3 +69,38 @@ def test_envelope_without_alerts_is_refused_and_publishes_nothing(
     assert response.status_code == 422
     assert "alerts" in response.json()["error"]["message"]
     assert read_retained(webhook.topic).payload == b"1"
+
+
+def _at(entry: CorpusEntry, starts: str, ends: str | None = None) -> dict[str, Any]:
+    body = copy.deepcopy(entry.body)
+    body["alerts"][0]["startsAt"] = starts
+    if ends is not None:
+        body["alerts"][0]["endsAt"] = ends
+    return body
+
+
+def test_a_start_in_the_year_9999_does_not_block_later_notifications(
+    read_retained: Any, webhook: Any
+) -> None:
+    """Times after the webhook's clock count as "now" (issue 11, case 8)."""
+    firing, resolved = CORPUS["unified-loop-firing"], CORPUS["unified-loop-resolved"]
+    now = datetime.now(UTC)
+    far = _at(firing, "9999-12-31T23:59:59Z")
+    assert post_body(webhook, far).json()["status"] == "published"
+    assert read_retained(webhook.topic).payload == b"1"
+    # A resolve Grafana sends a little later, with times of its own clock: applied.
+    later = _at(resolved, iso(now - timedelta(seconds=30)), iso(now + timedelta(seconds=2)))
+    assert post_body(webhook, later).json()["status"] == "published"
+    assert read_retained(webhook.topic).payload == b"0"
+    # News older than what was accepted is still stale.
+    old = _at(firing, iso(now - timedelta(hours=1)))
+    assert post_body(webhook, old).json()["status"] == "stale"
+    assert read_retained(webhook.topic).payload == b"0"
+
+
+def post_body(hook: Any, body: dict[str, Any]) -> requests.Response:
+    return requests.post(hook.alert_url, json=body, auth=hook.auth, timeout=10)
+
+
+def iso(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
