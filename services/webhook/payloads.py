@@ -15,7 +15,9 @@ policy: ``ignore`` (the default: they say nothing about the threshold, the LED k
 Legacy alerting (Grafana 4-10) sends ``state``: ``alerting`` -> ``1``, ``ok`` -> ``0``;
 ``no_data``, ``pending``, ``paused`` and ``unknown`` follow the policy (default: no change).
 
-Every other JSON value raises PayloadError, which the app answers with 422.
+Every other JSON value raises PayloadError, which the app answers with 422; so does a unified
+envelope (``receiver``, ``groupKey`` or ``version``) without an ``alerts`` list, which is not
+read as a legacy notification just because it carries the deprecated ``state``.
 """
 
 from __future__ import annotations
