@@ -27,7 +27,7 @@ from services.webhook.config import WebhookConfig
 from services.webhook.errors import PayloadError, PublishError
 from services.webhook.openapi import openapi_document
 from services.webhook.passwords import PasswordVerifier
-from services.webhook.payloads import decide
+from services.webhook.payloads import Decision, decide
 from services.webhook.publisher import MqttPublisher, Publisher
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,13 @@ class Metrics:
             "alertloop_webhook_publish_seconds",
             "Time from publishing the state to the broker's acknowledgement",
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0, 5.0),
+            registry=self.registry,
+        )
+        self.ignored = Counter(
+            "alertloop_webhook_ignored_notifications",
+            "Notifications answered 200 without publishing, by payload kind and reason "
+            "(test, no_match, no_alerts, policy)",
+            ["kind", "reason"],
             registry=self.registry,
         )
         self._children: dict[tuple[str, str], Any] = {}
@@ -170,10 +177,12 @@ def _alert(config: WebhookConfig, publisher: Publisher, metrics: Metrics, user: 
         metrics.count("invalid", "bad_request")
         raise BadRequest(f"body is not JSON: {exc}") from None
     try:
-        decision = decide(body, config.policy)
+        decision = decide(body, config.policy, config.selector)
     except PayloadError as exc:
         metrics.count("invalid", "unprocessable")
         raise UnprocessableEntity(str(exc)) from None
+    if decision.ignored is not None:
+        return _ignored(decision, publisher.topic, metrics, user)
     try:
         result = publisher.publish(decision)
     except PublishError as exc:
@@ -205,6 +214,26 @@ def _alert(config: WebhookConfig, publisher: Publisher, metrics: Metrics, user: 
         result.outcome, decision.kind, decision.value, result.topic, decision.reason
     )
     return Response(body, mimetype="application/json")
+
+
+def _ignored(decision: Decision, topic: str, metrics: Metrics, user: Any) -> Response:
+    """A notification in which nothing counts: 200, nothing published, counted by reason."""
+    reason = decision.ignored or "no_match"
+    metrics.count(decision.kind, "ignored")
+    metrics.ignored.labels(decision.kind, reason).inc()
+    log.info(
+        "notification ignored",
+        extra={"user": user, "kind": decision.kind, "ignored": reason, "reason": decision.reason},
+    )
+    fields = {
+        "status": "ignored",
+        "kind": decision.kind,
+        "value": None,
+        "topic": topic,
+        "reason": decision.reason,
+        "ignored": reason,
+    }
+    return Response(json.dumps(fields), mimetype="application/json")
 
 
 @functools.lru_cache(maxsize=256)

@@ -12,6 +12,7 @@ from services.common.mqtt import new_client_id
 from services.webhook.errors import WebhookConfigError
 from services.webhook.passwords import load_users_file, parse_users
 from services.webhook.payloads import LEGACY_CONFIGURABLE, Action, Policy
+from services.webhook.selector import Selector, build_selector
 
 ENV_BIND = "ALERTLOOP_WEBHOOK_BIND"
 ENV_TOPIC = "ALERTLOOP_ALERT_TOPIC"
@@ -25,6 +26,10 @@ ENV_LEGACY = "ALERTLOOP_WEBHOOK_LEGACY_ACTIONS"
 ENV_TIMEOUT = "ALERTLOOP_WEBHOOK_PUBLISH_TIMEOUT"
 ENV_MAX_BODY = "ALERTLOOP_WEBHOOK_MAX_BODY"
 ENV_THREADS = "ALERTLOOP_WEBHOOK_THREADS"
+ENV_MATCH = "ALERTLOOP_WEBHOOK_MATCH"
+ENV_LEGACY_RULES = "ALERTLOOP_WEBHOOK_LEGACY_RULES"
+ENV_ACCEPT_TEST = "ALERTLOOP_WEBHOOK_ACCEPT_TEST_NOTIFICATIONS"
+ENV_PROVISIONING = "ALERTLOOP_WEBHOOK_PROVISIONING_DIR"
 
 DEFAULT_BIND = "127.0.0.1:5000"
 DEFAULT_TOPIC = "/alert"
@@ -41,6 +46,7 @@ class WebhookConfig:
     qos: int = 1
     insecure_plaintext_users: bool = False
     policy: Policy = field(default_factory=Policy)
+    selector: Selector = field(default_factory=build_selector)
     publish_timeout: float = 5.0
     max_body_bytes: int = 1024 * 1024
     threads: int = 8
@@ -136,6 +142,33 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"legacy no_data|pending|paused|unknown -> ignore|alerting|ok, repeatable (${ENV_LEGACY}, comma-separated; default ignore)",
     )
     p.add_argument(
+        "--match",
+        action="append",
+        default=[],
+        metavar="LABEL=VALUE",
+        help=f"count only alerts with these labels, repeatable (${ENV_MATCH}, comma-separated; "
+        "default: the provisioned rule's alertname and labels)",
+    )
+    p.add_argument(
+        "--provisioning-dir",
+        help=f"Grafana provisioning directory the default selector is read from (${ENV_PROVISIONING}, "
+        "default: the package's services/grafana/provisioning)",
+    )
+    p.add_argument(
+        "--legacy-rule",
+        action="append",
+        default=[],
+        metavar="NAME_OR_ID",
+        help=f"count only these legacy rules, repeatable (${ENV_LEGACY_RULES}, comma-separated; "
+        "default: every legacy rule)",
+    )
+    p.add_argument(
+        "--accept-test-notifications",
+        action="store_true",
+        help=f"publish the contact point's test notifications too (${ENV_ACCEPT_TEST}=1; "
+        "default: answered 200 and ignored)",
+    )
+    p.add_argument(
         "--publish-timeout",
         type=float,
         help=f"seconds to wait for the broker's ack (${ENV_TIMEOUT}, default 5)",
@@ -163,6 +196,14 @@ def _number(flag: object, env: str, default: str, kind: type[int] | type[float])
         raise WebhookConfigError(f"{env}={text!r}: not a {kind.__name__}") from None
 
 
+def _env_list(name: str) -> list[str]:
+    return [e for e in os.environ.get(name, "").split(",") if e.strip()]
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
 def config_from_args(args: argparse.Namespace) -> WebhookConfig:
     """A validated config from parsed flags and the environment.
 
@@ -177,11 +218,7 @@ def config_from_args(args: argparse.Namespace) -> WebhookConfig:
         if name in users:
             raise WebhookConfigError(f"user {name!r} is both in the users file and ${ENV_USERS}")
         users[name] = secret
-    insecure = args.insecure_plaintext_users or os.environ.get(ENV_INSECURE, "") in (
-        "1",
-        "true",
-        "yes",
-    )
+    insecure = args.insecure_plaintext_users or _env_flag(ENV_INSECURE)
     legacy = list(args.legacy_action) or [
         e for e in os.environ.get(ENV_LEGACY, "").split(",") if e.strip()
     ]
@@ -190,7 +227,14 @@ def config_from_args(args: argparse.Namespace) -> WebhookConfig:
         error = args.error_action or _action(os.environ.get(ENV_ERROR, "ignore"))
     except argparse.ArgumentTypeError as exc:
         raise WebhookConfigError(f"{ENV_NODATA}/{ENV_ERROR}: {exc}") from None
+    match = list(args.match) or _env_list(ENV_MATCH)
+    legacy_rules = list(args.legacy_rule) or _env_list(ENV_LEGACY_RULES)
+    accept_test = args.accept_test_notifications or _env_flag(ENV_ACCEPT_TEST)
+    selector = build_selector(
+        match, legacy_rules, accept_test, setting(args.provisioning_dir, ENV_PROVISIONING)
+    )
     return WebhookConfig(
+        selector=selector,
         mqtt=MqttSettings.from_url(setting(args.mqtt_url, ENV_MQTT_URL, DEFAULT_MQTT_URL) or ""),
         users=users,
         bind=setting(args.bind, ENV_BIND, DEFAULT_BIND) or DEFAULT_BIND,

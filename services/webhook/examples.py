@@ -83,7 +83,7 @@ def iso(when: datetime) -> str:
 def unified_alert(
     status: str,
     *,
-    name: str = "pot mean above threshold",
+    name: str = "PotMeanHigh",
     starts: datetime | None = None,
     ends: datetime | None = None,
     **labels: str,
@@ -93,13 +93,13 @@ def unified_alert(
     alert = copy.deepcopy(UNIFIED_DOC_EXAMPLE["alerts"][0])
     alert.update(
         status=status,
-        labels={"alertname": name, "grafana_folder": "alertloop", **labels},
+        labels={"alertname": name, "grafana_folder": "alertloop", "loop": "alertloop", **labels},
         startsAt=iso(starts),
         endsAt=iso(ends) if ends else ZERO_TIME,
         fingerprint=hashlib.sha1(repr((name, sorted(labels.items()))).encode()).hexdigest()[:16],
     )
     if name in ("DatasourceNoData", "DatasourceError"):
-        alert["labels"]["rulename"] = "pot mean above threshold"
+        alert["labels"]["rulename"] = "PotMeanHigh"
     return alert
 
 
@@ -111,7 +111,7 @@ def unified(*alerts: dict[str, Any], **extra: Any) -> dict[str, Any]:
         alerts=list(alerts),
         status="firing" if firing else "resolved",
         state="alerting" if firing else "ok",
-        title=f"[{'FIRING' if firing else 'RESOLVED'}:{len(alerts)}] pot mean above threshold",
+        title=f"[{'FIRING' if firing else 'RESOLVED'}:{len(alerts)}] PotMeanHigh",
     )
     body.update(extra)
     return body

@@ -59,11 +59,17 @@ def openapi_document(max_body_bytes: int) -> dict[str, Any]:
                 "Result": {
                     "type": "object",
                     "properties": {
-                        "status": {"enum": ["published", "superseded", "unchanged", "stale"]},
+                        "status": {
+                            "enum": ["published", "superseded", "unchanged", "stale", "ignored"]
+                        },
                         "kind": {"enum": ["unified", "legacy"]},
                         "value": {"enum": ["1", "0", None]},
                         "topic": {"type": "string"},
                         "reason": {"type": "string"},
+                        "ignored": {
+                            "description": "why nothing was published (status ignored)",
+                            "enum": ["test", "no_match", "no_alerts", "policy"],
+                        },
                     },
                 },
                 "Error": {

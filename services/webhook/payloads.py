@@ -1,5 +1,9 @@
 """Grafana notifications (unified and legacy) turned into one decision: publish ``1``, ``0``, or nothing.
 
+Only the alerts that the selector (``services.webhook.selector``) matches count; test
+notifications are recognised and ignored unless the selector accepts them. A notification in
+which nothing counts is ignored, with a reason (``Decision.ignored``).
+
 Unified alerting (Grafana 8+, the only kind from Grafana 11 on) sends ``alerts[]`` whose items
 carry ``status`` ``firing`` or ``resolved``: the decision is ``1`` when any counted alert fires and
 ``0`` when every counted alert is resolved. ``DatasourceNoData`` and ``DatasourceError`` alerts
@@ -11,7 +15,9 @@ policy: ``ignore`` (the default: they say nothing about the threshold, the LED k
 Legacy alerting (Grafana 4-10) sends ``state``: ``alerting`` -> ``1``, ``ok`` -> ``0``;
 ``no_data``, ``pending``, ``paused`` and ``unknown`` follow the policy (default: no change).
 
-Every other JSON value raises PayloadError, which the app answers with 422.
+Every other JSON value raises PayloadError, which the app answers with 422; so does a unified
+envelope (``receiver``, ``groupKey`` or ``version``) without an ``alerts`` list, which is not
+read as a legacy notification just because it carries the deprecated ``state``.
 """
 
 from __future__ import annotations
@@ -23,11 +29,19 @@ from datetime import datetime
 from typing import Any, Literal
 
 from services.webhook.errors import PayloadError
+from services.webhook.selector import (
+    ERROR_ALERT,
+    NODATA_ALERT,
+    Selector,
+    build_selector,
+    is_legacy_test,
+    is_test_alert,
+)
 
 ALERTING = "1"
 OK = "0"
-NODATA_ALERT = "DatasourceNoData"
-ERROR_ALERT = "DatasourceError"
+UNIFIED_ENVELOPE = ("receiver", "groupKey", "version")
+IGNORED_REASONS = ("test", "no_match", "no_alerts", "policy")
 LEGACY_STATES = ("alerting", "ok", "no_data", "pending", "paused", "unknown")
 LEGACY_CONFIGURABLE = ("no_data", "pending", "paused", "unknown")
 
@@ -55,18 +69,32 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class RuleNews:
+    """What one notification says about one rule instance."""
+
+    key: str
+    firing: bool
+    time: datetime | None
+
+
+@dataclass(frozen=True)
 class Decision:
     """What one notification asks for.
 
-    ``value`` is ``"1"``, ``"0"`` or None (leave the state alone). ``event_time`` is the newest
-    ``startsAt``/``endsAt`` the notification reports (None for legacy payloads, which carry no
-    times); the publisher uses it so that an older notification never undoes a newer state.
+    ``value`` is ``"1"``, ``"0"`` or None (leave the state alone). ``ignored`` says why nothing
+    counts (one of IGNORED_REASONS) when value is None. ``rules`` holds, per counted rule
+    instance, its key (the alert's fingerprint, or its labels; ``legacy:<id>``), whether it
+    fires, and the time of the news (``endsAt`` when resolved, else ``startsAt``; None for
+    legacy payloads, which carry no times): the guard compares each rule only with newer news
+    of the same rule. ``event_time`` is the newest of those times.
     """
 
     kind: Literal["unified", "legacy"]
     value: str | None
     reason: str
     event_time: datetime | None = None
+    ignored: str | None = None
+    rules: tuple[RuleNews, ...] = ()
     alerts: int = 0
     firing: int = 0
     rule: str | None = None
@@ -86,18 +114,26 @@ def parse_time(text: object) -> datetime | None:
     return when
 
 
-def decide(body: Any, policy: Policy | None = None) -> Decision:
-    """The decision for a decoded JSON body.
+def decide(body: Any, policy: Policy | None = None, selector: Selector | None = None) -> Decision:
+    """The decision for a decoded JSON body under ``policy`` and ``selector`` (defaults: the
+    provisioned rules, test notifications ignored).
 
-    Raises PayloadError when the body is neither a unified nor a legacy notification.
+    Raises PayloadError when the body is neither a unified nor a legacy notification, or is a
+    unified envelope without an ``alerts`` list.
     """
     policy = policy or Policy()
+    selector = selector or build_selector()
     if not isinstance(body, dict):
         raise PayloadError(f"expected a JSON object, got {type(body).__name__}")
     if "alerts" in body:
-        return _decide_unified(body, policy)
+        return _decide_unified(body, policy, selector)
+    present = [k for k in UNIFIED_ENVELOPE if k in body]
+    if present:
+        raise PayloadError(
+            f"a unified notification ({', '.join(present)}) without an 'alerts' list"
+        )
     if "state" in body:
-        return _decide_legacy(body, policy)
+        return _decide_legacy(body, policy, selector)
     raise PayloadError("neither a unified notification (alerts[]) nor a legacy one (state)")
 
 
@@ -118,34 +154,85 @@ def _counted_status(alert: Mapping[str, Any], policy: Policy) -> str | None:
     return None
 
 
-def _decide_unified(body: dict[str, Any], policy: Policy) -> Decision:
+def _ignored(
+    kind: Literal["unified", "legacy"], why: str, reason: str, alerts: int = 0
+) -> Decision:
+    return Decision(kind=kind, value=None, reason=reason, ignored=why, alerts=alerts)
+
+
+def _rule_key(alert: Mapping[str, Any], labels: Mapping[str, Any]) -> str:
+    fingerprint = alert.get("fingerprint")
+    if isinstance(fingerprint, str) and fingerprint:
+        return fingerprint
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def _decide_unified(body: dict[str, Any], policy: Policy, selector: Selector) -> Decision:
     alerts = body["alerts"]
     if not isinstance(alerts, list):
         raise PayloadError("'alerts' must be a list")
+    matching: list[tuple[dict[str, Any], Mapping[str, Any]]] = []
+    tests = 0
     for index, alert in enumerate(alerts):
         if not isinstance(alert, dict):
             raise PayloadError(f"alerts[{index}] must be an object")
         if alert.get("status") not in ("firing", "resolved"):
             raise PayloadError(f"alerts[{index}].status must be 'firing' or 'resolved'")
-    counted = [(a, s) for a in alerts if (s := _counted_status(a, policy)) is not None]
-    times = [
-        t
-        for alert, status in counted
-        for t in (
-            parse_time(alert.get("startsAt")),
-            parse_time(alert.get("endsAt")) if status == "resolved" else None,
+        labels = alert.get("labels") or {}
+        if not isinstance(labels, dict):
+            raise PayloadError(f"alerts[{index}].labels must be an object")
+        if is_test_alert(labels):
+            tests += 1
+            if selector.accept_test:
+                matching.append((alert, labels))
+        elif selector.matches(labels):
+            matching.append((alert, labels))
+    if not alerts:
+        return _ignored("unified", "no_alerts", "no alerts in the notification")
+    if tests == len(alerts) and not selector.accept_test:
+        return _ignored(
+            "unified",
+            "test",
+            "test notification (alertname=TestAlert, instance=Grafana): recognised and "
+            "ignored; --accept-test-notifications publishes them",
+            len(alerts),
         )
-        if t is not None
-    ]
-    firing = sum(1 for _, status in counted if status == "firing")
-    if not counted:
-        value, reason = None, "no alert counts (empty, or only ignored no-data/error alerts)"
-    elif firing:
-        value, reason = ALERTING, f"{firing} of {len(counted)} counted alerts firing"
+    if not matching:
+        return _ignored(
+            "unified",
+            "no_match",
+            f"no alert matches the selector {selector.describe()}",
+            len(alerts),
+        )
+    rules: list[RuleNews] = []
+    names: set[str] = set()
+    for alert, labels in matching:
+        status = _counted_status(alert, policy)
+        if status is None:
+            continue
+        when = parse_time(alert.get("endsAt")) if status == "resolved" else None
+        rules.append(
+            RuleNews(
+                _rule_key(alert, labels),
+                status == "firing",
+                when or parse_time(alert.get("startsAt")),
+            )
+        )
+        if isinstance(name := labels.get("alertname"), str):
+            names.add(name)
+    if not rules:
+        return _ignored(
+            "unified",
+            "policy",
+            "only DatasourceNoData/DatasourceError alerts, which the policy ignores",
+            len(alerts),
+        )
+    times = [r.time for r in rules if r.time is not None]
+    firing = sum(1 for r in rules if r.firing)
+    if firing:
+        value, reason = ALERTING, f"{firing} of {len(rules)} matching alerts firing"
     else:
-        value, reason = OK, f"all {len(counted)} counted alerts resolved"
-    labels = body.get("commonLabels")
-    rule = labels.get("alertname") if isinstance(labels, dict) else None
+        value, reason = OK, f"all {len(rules)} matching alerts resolved"
     return Decision(
         kind="unified",
         value=value,
@@ -153,14 +240,31 @@ def _decide_unified(body: dict[str, Any], policy: Policy) -> Decision:
         event_time=max(times) if times else None,
         alerts=len(alerts),
         firing=firing,
-        rule=rule if isinstance(rule, str) else None,
+        rule=", ".join(sorted(names)) or None,
+        rules=tuple(rules),
     )
 
 
-def _decide_legacy(body: dict[str, Any], policy: Policy) -> Decision:
+def _decide_legacy(body: dict[str, Any], policy: Policy, selector: Selector) -> Decision:
     state = body["state"]
     if state not in LEGACY_STATES:
         raise PayloadError(f"'state' must be one of {', '.join(LEGACY_STATES)}")
+    rule_id, name = body.get("ruleId"), body.get("ruleName")
+    test = is_legacy_test(body)
+    if test and not selector.accept_test:
+        return _ignored(
+            "legacy",
+            "test",
+            "legacy test notification (ruleId 0): recognised and ignored; "
+            "--accept-test-notifications publishes them",
+        )
+    if not test and not selector.matches_legacy(rule_id, name):
+        return _ignored(
+            "legacy",
+            "no_match",
+            f"legacy rule {name!r} (id {rule_id}) is not one of "
+            f"{', '.join(sorted(selector.legacy_rules))}",
+        )
     if state == "alerting":
         value: str | None = ALERTING
     elif state == "ok":
@@ -168,12 +272,15 @@ def _decide_legacy(body: dict[str, Any], policy: Policy) -> Decision:
     else:
         action = policy.legacy_action(state)
         value = {Action.ALERTING: ALERTING, Action.OK: OK}.get(action)
-    rule = body.get("ruleName")
+    if value is None:
+        return _ignored("legacy", "policy", f"legacy state {state!r}, which the policy ignores")
     url = body.get("ruleUrl", body.get("rule_url"))
+    key = rule_id if isinstance(rule_id, int) and not isinstance(rule_id, bool) else name
     return Decision(
         kind="legacy",
         value=value,
         reason=f"legacy state {state!r}",
-        rule=rule if isinstance(rule, str) else None,
+        rule=name if isinstance(name, str) else None,
         rule_url=url if isinstance(url, str) else None,
+        rules=(RuleNews(f"legacy:{key}", value == ALERTING, None),),
     )

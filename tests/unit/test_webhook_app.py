@@ -91,12 +91,12 @@ def _error_of(response: Any, status: int) -> str:
 @pytest.mark.parametrize(
     ("body", "value", "kind"),
     [
-        (UNIFIED_DOC_EXAMPLE, "1", "unified"),
+        (unified(unified_alert("firing")), "1", "unified"),
         (LEGACY_DOC_EXAMPLE, "1", "legacy"),
         (legacy("ok"), "0", "legacy"),
         (unified(unified_alert("resolved")), "0", "unified"),
     ],
-    ids=["unified-doc", "legacy-doc", "legacy-ok", "unified-resolved"],
+    ids=["unified-firing", "legacy-doc", "legacy-ok", "unified-resolved"],
 )
 def test_notification_published(
     client: FlaskClient, publisher: FakePublisher, body: dict[str, Any], value: str, kind: str
@@ -113,10 +113,12 @@ def test_notification_published(
     assert publisher.decisions[-1].value == value
 
 
-def test_no_change_answers_200_unchanged(client: FlaskClient) -> None:
+def test_no_change_answers_200_ignored(client: FlaskClient, publisher: FakePublisher) -> None:
     response = client.post("/alert", json=legacy("paused"), headers=_auth())
     assert response.status_code == 200
-    assert response.get_json()["status"] == "unchanged"
+    assert response.get_json()["status"] == "ignored"
+    assert response.get_json()["ignored"] == "policy"
+    assert publisher.decisions == []
 
 
 @pytest.mark.parametrize(
@@ -197,7 +199,8 @@ def test_healthz(client: FlaskClient, publisher: FakePublisher) -> None:
 
 
 def test_metrics_count_kinds_and_outcomes(client: FlaskClient, publisher: FakePublisher) -> None:
-    client.post("/alert", json=UNIFIED_DOC_EXAMPLE, headers=_auth())
+    client.post("/alert", json=unified(unified_alert("firing")), headers=_auth())
+    client.post("/alert", json=UNIFIED_DOC_EXAMPLE, headers=_auth())  # another rule
     client.post("/alert", json=legacy("paused"), headers=_auth())
     client.post("/alert", json={"x": 1}, headers=_auth())
     client.post("/alert", json={"x": 1}, headers=_auth(password="no"))
@@ -206,7 +209,10 @@ def test_metrics_count_kinds_and_outcomes(client: FlaskClient, publisher: FakePu
     text = client.get("/metrics").get_data(as_text=True)
     for line in (
         'alertloop_webhook_notifications_total{kind="unified",outcome="published"} 1.0',
-        'alertloop_webhook_notifications_total{kind="legacy",outcome="unchanged"} 1.0',
+        'alertloop_webhook_notifications_total{kind="legacy",outcome="ignored"} 1.0',
+        'alertloop_webhook_notifications_total{kind="unified",outcome="ignored"} 1.0',
+        'alertloop_webhook_ignored_notifications_total{kind="unified",reason="no_match"} 1.0',
+        'alertloop_webhook_ignored_notifications_total{kind="legacy",reason="policy"} 1.0',
         'alertloop_webhook_notifications_total{kind="invalid",outcome="unprocessable"} 1.0',
         'alertloop_webhook_notifications_total{kind="unknown",outcome="unauthorized"} 1.0',
         'alertloop_webhook_notifications_total{kind="legacy",outcome="unavailable"} 1.0',

@@ -122,3 +122,40 @@ def test_bad_env_number(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_action_flag_is_an_argparse_error() -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--nodata-action", "explode"])
+
+
+def test_selector_defaults_to_the_provisioned_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_USERS", f"grafana:{HASH}")
+    selector = _config([]).selector
+    assert selector.label_sets == ({"alertname": "PotMeanHigh", "loop": "alertloop"},)
+    assert not selector.legacy_rules and not selector.accept_test
+
+
+def test_selector_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_USERS", f"grafana:{HASH}")
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_MATCH", "alertname=FromEnv")
+    argv = ["--match", "alertname=Memory (copy)", "--match", "debug=true"]
+    argv += ["--legacy-rule", "4", "--legacy-rule", "pot high", "--accept-test-notifications"]
+    selector = _config(argv).selector
+    assert selector.label_sets == ({"alertname": "Memory (copy)", "debug": "true"},)
+    assert selector.legacy_rules == {"4", "pot high"} and selector.accept_test
+
+
+def test_selector_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_USERS", f"grafana:{HASH}")
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_MATCH", "loop=alertloop,site=lab")
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_LEGACY_RULES", "3,pot")
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_ACCEPT_TEST_NOTIFICATIONS", "1")
+    selector = _config([]).selector
+    assert selector.label_sets == ({"loop": "alertloop", "site": "lab"},)
+    assert selector.legacy_rules == {"3", "pot"} and selector.accept_test
+
+
+def test_bad_selector_settings_are_config_errors(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_USERS", f"grafana:{HASH}")
+    with pytest.raises(WebhookConfigError, match="LABEL=VALUE"):
+        _config(["--match", "loop"])
+    with pytest.raises(WebhookConfigError, match="does not exist"):
+        _config(["--provisioning-dir", str(tmp_path / "missing")])

@@ -20,10 +20,14 @@ from services.webhook.examples import (
     unified_alert,
 )
 from services.webhook.payloads import Action, Policy, decide, parse_time
+from services.webhook.selector import Selector, build_selector
 
 
-def test_unified_doc_example_is_alerting() -> None:
+def test_unified_doc_example_names_another_rule() -> None:
     decision = decide(UNIFIED_DOC_EXAMPLE)
+    assert (decision.kind, decision.value, decision.ignored) == ("unified", None, "no_match")
+    selector = build_selector(["alertname=High memory usage"])
+    decision = decide(UNIFIED_DOC_EXAMPLE, selector=selector)
     assert (decision.kind, decision.value, decision.alerts, decision.firing) == (
         "unified",
         "1",
@@ -72,7 +76,9 @@ def test_unified_decides_by_alerts_not_by_top_level_status() -> None:
 
 def test_unified_extra_fields_and_missing_optional_fields() -> None:
     body: dict[str, Any] = {"alerts": [{"status": "firing"}], "futureField": {"x": [1, 2]}}
-    decision = decide(body)
+    decision = decide(body)  # no labels: not the loop's alert
+    assert decision.ignored == "no_match"
+    decision = decide(body, selector=Selector(({},)))  # an empty label set matches anything
     assert (decision.value, decision.event_time, decision.rule) == ("1", None, None)
     body = unified(unified_alert("resolved", ends=at(30)), enrichments={"a": 1}, appVersion="12.0")
     del body["title"], body["state"], body["message"], body["orgId"]
@@ -206,3 +212,89 @@ def test_decide_only_ever_raises_payload_error(body: Any) -> None:
     except PayloadError:
         return
     assert decision.value in ("1", "0", None)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"receiver": "alertloop-webhook", "status": "firing", "state": "alerting"},
+        {"groupKey": "{}:{}", "state": "ok"},
+        {"version": "1", "state": "alerting", "title": "[FIRING:1] PotMeanHigh"},
+    ],
+    ids=["receiver", "groupKey", "version"],
+)
+def test_unified_envelope_without_alerts_is_refused(body: dict[str, Any]) -> None:
+    with pytest.raises(PayloadError, match="without an 'alerts' list"):
+        decide(body)
+
+
+def test_alerts_with_bad_labels_are_refused_null_labels_are_not() -> None:
+    with pytest.raises(PayloadError, match="labels"):
+        decide({"alerts": [{"status": "firing", "labels": ["alertname"]}]})
+    assert decide({"alerts": [{"status": "firing", "labels": None}]}).ignored == "no_match"
+
+
+TEST_ALERT = {"alertname": "TestAlert", "instance": "Grafana"}
+
+
+def test_unified_test_notification_is_ignored_unless_accepted() -> None:
+    body = unified(unified_alert("firing", **{"instance": "Grafana"}))
+    body["alerts"][0]["labels"] = dict(TEST_ALERT)
+    decision = decide(body)
+    assert (decision.value, decision.ignored) == (None, "test")
+    assert "recognised and ignored" in decision.reason
+    accepted = decide(body, selector=build_selector(accept_test=True))
+    assert (accepted.value, accepted.ignored) == ("1", None)
+
+
+def test_a_test_alert_beside_the_loops_alert_does_not_count() -> None:
+    test = unified_alert("firing")
+    test["labels"] = dict(TEST_ALERT)
+    body = unified(test, unified_alert("resolved", ends=at(60)))
+    assert decide(body).value == "0"
+
+
+def test_other_rules_never_count_whatever_their_status() -> None:
+    other = unified_alert("firing", name="Memory (copy)")
+    body = unified(other, unified_alert("resolved", ends=at(60)))
+    decision = decide(body)
+    assert (decision.value, decision.firing, decision.rule) == ("0", 0, "PotMeanHigh")
+    decision = decide(unified(other))
+    assert (decision.value, decision.ignored) == (None, "no_match")
+    assert "alertname=PotMeanHigh" in decision.reason
+
+
+def test_empty_alerts_and_ignored_special_alerts_have_their_reasons() -> None:
+    assert decide(unified()).ignored == "no_alerts"
+    nodata = unified(unified_alert("firing", name="DatasourceNoData"))
+    assert decide(nodata).ignored == "policy"
+    assert decide(nodata, Policy(nodata=Action.ALERTING)).value == "1"
+
+
+def test_legacy_test_notification_and_rule_narrowing() -> None:
+    test = legacy("alerting", ruleId=0, title="[Alerting] Test notification")
+    assert decide(test).ignored == "test"
+    assert decide(test, selector=build_selector(accept_test=True)).value == "1"
+    narrowed = build_selector(legacy_rules=["7"])
+    assert decide(legacy("alerting", ruleId=7), selector=narrowed).value == "1"
+    other = decide(legacy("alerting", ruleId=8), selector=narrowed)
+    assert (other.value, other.ignored) == (None, "no_match")
+    # A test notification is a test, not another rule, whatever --legacy-rule says.
+    assert decide(test, selector=narrowed).ignored == "test"
+
+
+def test_legacy_decisions_name_their_rule_as_news_without_time() -> None:
+    decision = decide(legacy("ok", ruleId=4))
+    assert [(n.key, n.firing, n.time) for n in decision.rules] == [("legacy:4", False, None)]
+
+
+@given(st.one_of(json_values, _mutations()), st.booleans())
+def test_decide_with_any_selector_only_ever_raises_payload_error(
+    body: Any, accept_test: bool
+) -> None:
+    selector = Selector(({},), frozenset({"1"}), accept_test)
+    try:
+        decision = decide(body, selector=selector)
+    except PayloadError:
+        return
+    assert (decision.value is None) == (decision.ignored is not None)

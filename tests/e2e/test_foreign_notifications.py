@@ -1,0 +1,61 @@
+"""The whole loop with real Grafana bodies of other rules and of the Test button thrown in: only
+the loop's own alert moves the LED."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from hil.capture import MqttCapture
+from hil.pytest_plugin.pipeline_fixtures import Pipeline
+from tests.conformance.grafana.corpus import load_corpus
+
+pytestmark = pytest.mark.e2e
+
+HIGH, LOW = 80, 0
+CORPUS = {entry.name: entry for entry in load_corpus()}
+# What a Grafana shared with other alerts sends the contact point besides the loop's alert.
+FOREIGN = (
+    "unified-g9-resolved",  # another rule resolves
+    "unified-g9-mixed",
+    "unified-g11-other-rule-firing",  # another rule fires
+    "unified-g9-testalert-firing",  # the Test button
+    "unified-g9-testalert-resolved",
+    "unified-datasource-error",  # other rules' query errors
+    "legacy-test-ok",
+)
+
+
+def _send_foreign(pipeline: Pipeline) -> None:
+    for name in FOREIGN:
+        response = requests.post(
+            pipeline.webhook.alert_url,
+            json=CORPUS[name].body,
+            auth=pipeline.webhook.auth,
+            timeout=10,
+        )
+        assert response.status_code == 200, (name, response.text)
+        assert response.json()["status"] == "ignored", (name, response.text)
+
+
+def test_other_rules_and_the_test_button_leave_the_led_alone(
+    pipeline: Pipeline, mqtt_capture: MqttCapture
+) -> None:
+    mqtt_capture.subscribe(pipeline.alert_topic)
+    pipeline.esp32.set_knob(HIGH)
+    pipeline.nodemcu.wait_for_led("red", timeout=pipeline.loop_timeout)
+    mqtt_capture.wait_for(pipeline.alert_topic, lambda m: m.payload == b"1", timeout=1.0)
+    red_changes = len(pipeline.nodemcu.history)
+
+    _send_foreign(pipeline)
+    mqtt_capture.assert_no_message(pipeline.alert_topic, within=1.0)
+    assert pipeline.nodemcu.led.name == "red"
+    assert len(pipeline.nodemcu.history) == red_changes
+
+    pipeline.esp32.set_knob(LOW)
+    pipeline.nodemcu.wait_for_led("green", timeout=pipeline.loop_timeout)
+    green_changes = len(pipeline.nodemcu.history)
+    _send_foreign(pipeline)
+    mqtt_capture.assert_no_message(pipeline.alert_topic, within=1.0)
+    assert pipeline.nodemcu.led.name == "green"
+    assert len(pipeline.nodemcu.history) == green_changes
