@@ -21,6 +21,7 @@ def _create_from_options(config: pytest.Config) -> Stack:
         influx_url=config.getoption("--influx-url"),
         database=config.getoption("--influx-db"),
         grafana_url=config.getoption("--grafana-url"),
+        grafana=config.getoption("--alerting", default="sim") == "grafana",
     )
 
 
@@ -32,6 +33,9 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         the_stack.start()
     except DockerUnavailable as exc:
         pytest.skip(f"docker stack backend unavailable: {exc}")
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"alertloop stack: {the_stack.describe()}")
     try:
         yield the_stack
     finally:

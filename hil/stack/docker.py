@@ -128,7 +128,8 @@ class DockerStack(Stack):
         engine = self.engine.describe() if self.engine else "no engine"
         images = self.images.describe() if self.images else "no images"
         grafana = self.grafana_unavailable or ("grafana " + GRAFANA_IMAGE if self._grafana else "")
-        return f"{engine}; {images}" + (f"; {grafana}" if grafana else "")
+        where = f"docker: mqtt {self.mqtt.safe_url}, influxdb {self.influx.url}"
+        return f"{where}; {engine}; {images}" + (f"; {grafana}" if grafana else "")
 
     # -- lifecycle -----------------------------------------------------------------------
     def _start(self) -> None:

@@ -57,8 +57,7 @@ def candidate_urls() -> list[str]:
     runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
     urls.append(f"unix://{runtime}/podman/podman.sock")
     urls.append(f"unix://{engine_state_dir() / 'podman.sock'}")
-    seen: set[str] = set()
-    return [u for u in urls if not (u in seen or seen.add(u))]
+    return list(dict.fromkeys(urls))
 
 
 def _probe(url: str, timeout: float) -> Engine:
