@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start/status: print `export DOCKER_HOST=...` for a shell to eval",
     )
+    engine.add_argument(
+        "--check-clean",
+        action="store_true",
+        help="stop: fail if any container of an alertloop stack is left (and remove it)",
+    )
     images = sub.add_parser(
         "images", help="build the local mosquitto/InfluxDB images (Debian packages) if missing"
     )
@@ -64,8 +69,15 @@ def _engine(args: argparse.Namespace) -> int:
 
     try:
         if args.what == "stop":
+            left = _remove_leftovers() if args.check_clean else []
             stopped = stop_service()
             print("podman service stopped" if stopped else "no podman service of alertloop runs")
+            if left:
+                print(
+                    f"alertloop stack engine: containers left behind (removed now): {', '.join(left)}",
+                    file=sys.stderr,
+                )
+                return 1
             return 0
         if args.what == "start":
             try:
@@ -83,6 +95,27 @@ def _engine(args: argparse.Namespace) -> int:
         own = running_service()
         print(engine.describe() + (f" (alertloop's podman service, pid {own})" if own else ""))
     return 0
+
+
+def _remove_leftovers() -> list[str]:
+    """Names of the containers of alertloop stacks still on the engine, removed (or [])."""
+    import docker
+
+    from hil.stack.docker import LABEL
+    from hil.stack.engine import find_engine
+
+    try:
+        engine = find_engine()
+    except StackError:
+        return []
+    client = docker.DockerClient(base_url=engine.url)
+    try:
+        left = client.containers.list(all=True, filters={"label": LABEL})
+        for container in left:
+            container.remove(force=True, v=True)
+        return [c.name for c in left]
+    finally:
+        client.close()
 
 
 def _images(args: argparse.Namespace) -> int:

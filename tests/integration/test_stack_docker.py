@@ -134,7 +134,9 @@ def test_two_stacks_at_once_on_their_own_ports(docker_stack: DockerStack) -> Non
 
 
 @needs_engine
-def test_a_failed_start_leaves_no_container(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_start_leaves_no_container(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import hil.stack.docker as docker_module
 
     monkeypatch.setattr(docker_module, "influx_ping_ok", lambda url, timeout=1.0: False)
@@ -194,7 +196,6 @@ def test_grafana_runs_where_its_image_can_be_had(engine: Engine) -> None:
     finally:
         client.close()
     with DockerStack(grafana=True) as the_stack:
-
         assert the_stack.grafana_url is not None
         health = requests.get(f"{the_stack.grafana_url}/api/health", timeout=10)
         assert health.status_code == 200
