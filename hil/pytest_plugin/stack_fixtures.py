@@ -11,7 +11,9 @@ from hil.influx import TestDatabase
 from hil.stack import DockerUnavailable, NativeStack, Stack, create_stack
 from services.common.config import MqttSettings
 
-__all__ = ["influxdb", "mqtt_broker", "native_stack_factory", "stack"]
+__all__ = ["STACKS_USED", "influxdb", "mqtt_broker", "native_stack_factory", "stack"]
+
+STACKS_USED = pytest.StashKey[list[str]]()  # what each session stack ran on, for the summary
 
 
 def _create_from_options(config: pytest.Config) -> Stack:
@@ -33,9 +35,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         the_stack.start()
     except DockerUnavailable as exc:
         pytest.skip(f"docker stack backend unavailable: {exc}")
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"alertloop stack: {the_stack.describe()}")
+    request.config.stash.setdefault(STACKS_USED, []).append(the_stack.describe())
     try:
         yield the_stack
     finally:
