@@ -8,15 +8,27 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.alertloop-installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup system-packages venv demo test lint tox clean
+.PHONY: help setup system-packages container-engine venv demo test test-docker lint tox clean
 
 help:
 	@echo "make demo    run the whole alert loop with simulated boards (sets everything up first)"
 	@echo "make test    run the test suite (sets everything up first)"
+	@echo "make test-docker  only the docker-backend and end-to-end tests on containers"
 	@echo "make setup   only install what is missing (packages, .venv)"
 	@echo "make lint    ruff and mypy"
 
 setup: system-packages venv
+
+# Installs the Debian packages named in $$missing (as root, or with sudo), or says how.
+APT_INSTALL = \
+	echo "installing system packages:$$missing"; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+	else echo "error: need$$missing; run as root or install sudo, or install them yourself (apt-get install$$missing)" >&2; exit 1; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "error: no apt-get here; install$$missing with your package manager" >&2; exit 1; fi; \
+	$$sudo apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null
 
 # mosquitto and influxd from the distribution's packages, only when the binaries are missing.
 system-packages:
@@ -25,18 +37,21 @@ system-packages:
 	{ command -v mosquitto_pub; } >/dev/null 2>&1 || missing="$$missing mosquitto-clients"; \
 	{ command -v influxd || test -x /usr/bin/influxd; } >/dev/null 2>&1 || missing="$$missing influxdb"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
-	echo "installing system packages:$$missing"; \
-	if [ "$$(id -u)" = 0 ]; then sudo=""; \
-	elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
-	else echo "error: need$$missing; run as root or install sudo, or install them yourself (apt-get install$$missing)" >&2; exit 1; fi; \
-	if ! command -v apt-get >/dev/null 2>&1; then \
-	  echo "error: no apt-get here; install$$missing with your package manager" >&2; exit 1; fi; \
-	$$sudo apt-get update -qq && \
-	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	$(APT_INSTALL); \
 	for unit in mosquitto influxdb; do \
 	  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet $$unit 2>/dev/null; then \
 	    echo "note: the system $$unit service is running; alertloop never uses it (it starts its own on free ports)"; fi; \
 	done
+
+# A container engine for the docker backend: Docker if one answers, else Podman (installed with
+# runc, and debootstrap for the local images, when missing).
+container-engine: venv
+	@if $(BIN)/alertloop stack engine status >/dev/null 2>&1; then exit 0; fi; \
+	missing=""; \
+	for p in podman runc debootstrap; do \
+	  { command -v $$p || test -x /usr/sbin/$$p; } >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	$(APT_INSTALL)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,8 +66,21 @@ venv: $(STAMP)
 demo: setup
 	$(BIN)/alertloop demo $(DEMO_ARGS)
 
-test: setup
-	$(BIN)/pytest $(PYTEST_ARGS)
+# The suite on the native stack, then the end-to-end tests again on the docker stack, with a
+# container engine (and the local images) set up for the run and the engine stopped after it.
+test: setup container-engine
+	@engine=$$($(BIN)/alertloop stack engine start --print-env) || exit 1; eval "$$engine"; \
+	trap 'status=$$?; $(BIN)/alertloop stack engine stop --check-clean || status=1; exit $$status' EXIT; \
+	$(BIN)/alertloop stack images && \
+	$(BIN)/pytest --stack native $(PYTEST_ARGS) && \
+	$(BIN)/pytest --stack docker -m e2e tests/e2e
+
+# Only the docker-backend tests and the end-to-end suite on the docker stack.
+test-docker: setup container-engine
+	@engine=$$($(BIN)/alertloop stack engine start --print-env) || exit 1; eval "$$engine"; \
+	trap 'status=$$?; $(BIN)/alertloop stack engine stop --check-clean || status=1; exit $$status' EXIT; \
+	$(BIN)/alertloop stack images && \
+	$(BIN)/pytest --stack docker tests/integration/test_stack_docker.py tests/e2e
 
 lint: venv
 	$(BIN)/ruff check sim services hil tests bench

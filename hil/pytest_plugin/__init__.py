@@ -7,7 +7,11 @@ re-exported here so pytest finds them through the entry point.
 from hil.pytest_plugin.board_fixtures import *  # noqa: F401,F403
 from hil.pytest_plugin.capture_fixtures import *  # noqa: F401,F403
 from hil.pytest_plugin.ingester_fixtures import *  # noqa: F401,F403
-from hil.pytest_plugin.options import pytest_addoption, pytest_configure  # noqa: F401
+from hil.pytest_plugin.options import (  # noqa: F401
+    pytest_addoption,
+    pytest_configure,
+    pytest_terminal_summary,
+)
 from hil.pytest_plugin.pipeline_fixtures import *  # noqa: F401,F403
 from hil.pytest_plugin.stack_fixtures import *  # noqa: F401,F403
 from hil.pytest_plugin.webhook_fixtures import *  # noqa: F401,F403

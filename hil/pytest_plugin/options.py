@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from hil.stack.factory import BACKENDS
@@ -51,3 +53,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Names the stack the session ran on (backend, engine, images), for the run's record."""
+    from hil.pytest_plugin.stack_fixtures import STACKS_USED
+
+    for line in config.stash.get(STACKS_USED, []):
+        terminalreporter.write_line(f"alertloop stack: {line}")

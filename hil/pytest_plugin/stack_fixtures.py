@@ -11,7 +11,9 @@ from hil.influx import TestDatabase
 from hil.stack import DockerUnavailable, NativeStack, Stack, create_stack
 from services.common.config import MqttSettings
 
-__all__ = ["influxdb", "mqtt_broker", "native_stack_factory", "stack"]
+__all__ = ["STACKS_USED", "influxdb", "mqtt_broker", "native_stack_factory", "stack"]
+
+STACKS_USED = pytest.StashKey[list[str]]()  # what each session stack ran on, for the summary
 
 
 def _create_from_options(config: pytest.Config) -> Stack:
@@ -21,6 +23,7 @@ def _create_from_options(config: pytest.Config) -> Stack:
         influx_url=config.getoption("--influx-url"),
         database=config.getoption("--influx-db"),
         grafana_url=config.getoption("--grafana-url"),
+        grafana=config.getoption("--alerting", default="sim") == "grafana",
     )
 
 
@@ -32,6 +35,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         the_stack.start()
     except DockerUnavailable as exc:
         pytest.skip(f"docker stack backend unavailable: {exc}")
+    request.config.stash.setdefault(STACKS_USED, []).append(the_stack.describe())
     try:
         yield the_stack
     finally:

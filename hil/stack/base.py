@@ -75,6 +75,10 @@ class Stack(Lifecycle, abc.ABC):
         """The servers this stack started, by name (``mqtt``, ``influxdb``); empty if none."""
         return {}
 
+    def describe(self) -> str:
+        """Where the servers run, in one line (for logs and test reports)."""
+        return f"{self.backend}: mqtt {self.mqtt.safe_url}, influxdb {self.influx.url}"
+
     def env(self) -> dict[str, str]:
         """The ``ALERTLOOP_*`` variables that point every component at this stack."""
         out = {

@@ -1,4 +1,6 @@
-"""``alertloop stack up``: start a stack, print its ``ALERTLOOP_*`` URLs, run until SIGINT/SIGTERM."""
+"""``alertloop stack``: ``up`` starts a stack, prints its ``ALERTLOOP_*`` URLs and runs until
+SIGINT/SIGTERM; ``engine`` starts or stops a Podman API service for the docker backend;
+``images`` builds the local server images where the official ones cannot be pulled."""
 
 from __future__ import annotations
 
@@ -31,11 +33,113 @@ def _parser() -> argparse.ArgumentParser:
         "--no-grafana", action="store_true", help="docker backend: do not start Grafana"
     )
     up.add_argument("--env-file", help="also write the variables to this file (shell syntax)")
+    engine = sub.add_parser(
+        "engine", help="the container engine of the docker backend: status, start, stop"
+    )
+    engine.add_argument("what", choices=("status", "start", "stop"))
+    engine.add_argument(
+        "--print-env",
+        action="store_true",
+        help="start/status: print `export DOCKER_HOST=...` for a shell to eval",
+    )
+    engine.add_argument(
+        "--check-clean",
+        action="store_true",
+        help="stop: fail if any container of an alertloop stack is left (and remove it)",
+    )
+    images = sub.add_parser(
+        "images", help="build the local mosquitto/InfluxDB images (Debian packages) if missing"
+    )
+    images.add_argument("--force", action="store_true", help="rebuild even if present")
     return parser
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    if args.action == "engine":
+        return _engine(args)
+    if args.action == "images":
+        return _images(args)
+    return _up(args)
+
+
+def _engine(args: argparse.Namespace) -> int:
+    from hil.stack.engine import find_engine
+    from hil.stack.podman_service import running_service, start_service, stop_service
+
+    try:
+        if args.what == "stop":
+            left = _remove_leftovers() if args.check_clean else []
+            stopped = stop_service()
+            print("podman service stopped" if stopped else "no podman service of alertloop runs")
+            if left:
+                print(
+                    f"alertloop stack engine: containers left behind (removed now): {', '.join(left)}",
+                    file=sys.stderr,
+                )
+                return 1
+            return 0
+        if args.what == "start":
+            try:
+                engine = find_engine()
+            except StackError:
+                engine = start_service()
+        else:
+            engine = find_engine()
+    except StackError as exc:
+        print(f"alertloop stack engine: {exc}", file=sys.stderr)
+        return 1
+    if args.print_env:
+        print(f"export DOCKER_HOST={engine.url}")
+    else:
+        own = running_service()
+        print(engine.describe() + (f" (alertloop's podman service, pid {own})" if own else ""))
+    return 0
+
+
+def _remove_leftovers() -> list[str]:
+    """Names of the containers of alertloop stacks still on the engine, removed (or [])."""
+    import docker
+
+    from hil.stack.docker import LABEL
+    from hil.stack.engine import find_engine
+
+    try:
+        engine = find_engine()
+    except StackError:
+        return []
+    client = docker.DockerClient(base_url=engine.url)
+    try:
+        left = client.containers.list(all=True, filters={"label": LABEL})
+        for container in left:
+            container.remove(force=True, v=True)
+        return [c.name for c in left]
+    finally:
+        client.close()
+
+
+def _images(args: argparse.Namespace) -> int:
+    import docker
+
+    from hil.stack.engine import find_engine
+    from hil.stack.images import build_local_images
+
+    try:
+        engine = find_engine()
+        client = docker.DockerClient(base_url=engine.url)
+        try:
+            build_local_images(
+                client, force=args.force, progress=lambda m: print(f"# {m}", flush=True)
+            )
+        finally:
+            client.close()
+    except StackError as exc:
+        print(f"alertloop stack images: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
     backend = setting(args.backend, "ALERTLOOP_STACK", "auto") or "auto"
     stop = threading.Event()
 

@@ -42,7 +42,9 @@ def create_stack(backend: str = "auto", **options: Any) -> Stack:
             **{k: v for k, v in options.items() if k in ("mqtt_users", "database", "keep_logs")}
         )
     if concrete == "docker":
-        return DockerStack(**{k: v for k, v in options.items() if k in ("database", "grafana")})
+        return DockerStack(
+            **{k: v for k, v in options.items() if k in ("database", "grafana", "images")}
+        )
     mqtt_url, influx_url = options.get("mqtt_url"), options.get("influx_url")
     if not mqtt_url or not influx_url:
         raise ConfigError("the external backend needs --mqtt-url and --influx-url")
