@@ -49,7 +49,9 @@ class ProcessLock:
             holder = _read(fd)
             os.close(fd)
             pid = holder.get("pid", "unknown")
-            raise LockHeld(f"{describe} is in use by another ingester (pid {pid})", holder) from None
+            raise LockHeld(
+                f"{describe} is in use by another ingester (pid {pid})", holder
+            ) from None
         except BaseException:
             os.close(fd)
             raise

@@ -6,6 +6,12 @@ blocks); the *pipeline* thread converts, appends to the spool or the dead-letter
 then acknowledges (one write of PUBACKs per run); the *writer* thread writes what the spool
 holds to InfluxDB, as soon as the previous write has finished (so batches grow with the load and
 a lone message is stored within milliseconds).
+
+Failures inside the pipeline are conditions (see :mod:`services.ingester.health`): logged when
+they start and then at most every 30 s, shown in ``health()``, retried; what cannot be retried
+(a thread that died, a spool that stays unreadable) makes ``failed`` set, and the command exits
+non-zero. The spool directory, and the client id on this host, are locked for the process's
+life, so two ingesters can never share a spool or fight over one session here.
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ from typing import Any
 
 from services.common.deadline import Deadline, wait_until
 from services.common.lifecycle import Lifecycle
-from services.ingester.config import IngesterConfig
+from services.ingester.config import IngesterConfig, client_lock_path
 from services.ingester.convert import Converter, Received
 from services.ingester.deadletter import DeadLetter, DeadLetterStore
-from services.ingester.errors import IngesterError, SpoolError, WriteFailed
+from services.ingester.errors import IngesterError, LockHeld, SpoolError, SpoolFull, WriteFailed
+from services.ingester.health import Conditions
 from services.ingester.lineprotocol import LineEncoder
+from services.ingester.lock import ProcessLock
 from services.ingester.metrics import IngesterMetrics, MetricsServer
 from services.ingester.payload import PayloadRules
 from services.ingester.spool import Spool
@@ -44,6 +52,11 @@ _GATHER_BELOW = 200  # gather only after a chunk of fewer messages than this
 _pause = threading.Event().wait  # a bounded pause (nothing sets this event)
 _LINGER = 0.02  # pause after a write of at least _LINGER_FROM points (s)
 _LINGER_FROM = 16
+_READ_ATTEMPTS = 6  # consecutive spool read failures before the writer gives up
+_SEVERAL = (
+    "To run several ingesters, give each its own --client-id and --spool-dir, and the same "
+    "--share-group so that they split the stream (docs/ingester.md, 'Running several ingesters')."
+)
 
 
 class Ingester(Lifecycle):
@@ -67,6 +80,8 @@ class Ingester(Lifecycle):
         self._dequeued = 0  # messages taken from it (pipeline thread)
         self._counts: Counter[str] = Counter()
         self._rejected: Counter[str] = Counter()
+        self._conditions = Conditions(log)
+        self._client_lock = ProcessLock(client_lock_path(cfg.mqtt, cfg.client_id))
         self._influx_ok = False
         self._accepting = False
         self._started = False
@@ -105,13 +120,15 @@ class Ingester(Lifecycle):
     def start(self) -> Ingester:
         """Open the spool and dead-letter store, start the threads, connect (in the background).
 
-        Raises IngesterError when the spool or dead-letter file cannot be opened, OSError when
-        the metrics address is taken. The broker and InfluxDB may still be down: both are retried.
+        Raises LockHeld when another process has the spool directory or, on this host, the
+        client id (the message names its pid and says how to run several), IngesterError when
+        the spool or dead-letter file cannot be opened, OSError when the metrics address is
+        taken. The broker and InfluxDB may still be down: both are retried.
         """
         if self._started:
             raise IngesterError("ingester already started")
         try:
-            self._spool.open()
+            self._lock()
             self._dead.open()
             if self._spool.recovered_lines:
                 log.info("spool recovered", extra={"lines": self._spool.recovered_lines})
@@ -121,7 +138,9 @@ class Ingester(Lifecycle):
                 ).start()
             self._accepting = True
             for name, target in (("pipeline", self._run_pipeline), ("writer", self._run_writer)):
-                thread = threading.Thread(target=target, name=f"ingester-{name}", daemon=True)
+                thread = threading.Thread(
+                    target=self._guarded, args=(name, target), name=f"ingester-{name}", daemon=True
+                )
                 thread.start()
                 self._threads.append(thread)
             self._mqtt.start()
@@ -132,8 +151,8 @@ class Ingester(Lifecycle):
         log.info(
             "ingester started",
             extra={
-                "mqtt": self.cfg.mqtt.safe_url,
-                "influx": self.cfg.influx.url,
+                "mqtt": self.cfg.safe_mqtt_url,
+                "influx": self.cfg.safe_influx_url,
                 "database": self.cfg.influx.database,
                 "topics": self._router.subscriptions,
             },
@@ -150,7 +169,55 @@ class Ingester(Lifecycle):
         self._shutdown(flush=True)
         log.info("ingester stopped", extra={"stats": self.stats})
 
+    def _lock(self) -> None:
+        """Take the spool directory, then this client id on this host (see ``start``)."""
+        cfg = self.cfg
+        try:
+            self._spool.open(client_id=cfg.client_id, broker=cfg.safe_mqtt_url)
+        except LockHeld as exc:
+            raise LockHeld(
+                f"{_holder(exc)}. Each ingester needs a spool of its own. {_SEVERAL}", exc.holder
+            ) from None
+        try:
+            self._client_lock.path.parent.mkdir(parents=True, exist_ok=True)
+            self._client_lock.acquire(
+                f"the client id {cfg.client_id!r} at {cfg.safe_mqtt_url}",
+                client_id=cfg.client_id,
+                spool=str(cfg.spool_path),
+            )
+        except LockHeld as exc:
+            raise LockHeld(
+                f"{_holder(exc)}. The broker keeps one connection per client id: two would take "
+                f"the session from each other and split its messages. {_SEVERAL}",
+                exc.holder,
+            ) from None
+        except OSError as exc:  # best effort: the spool lock is the one that guards data
+            log.warning("cannot lock the client id on this host", extra={"error": str(exc)})
+
+    def _guarded(self, name: str, target: Any) -> None:
+        """Run a pipeline thread; if it dies, the ingester has failed (and says so)."""
+        try:
+            target()
+        except BaseException as exc:
+            log.exception(f"the {name} thread died")
+            self._fail(f"the {name} thread died: {exc!r}")
+
+    def _fail(self, reason: str) -> None:
+        """The ingester cannot go on: take nothing new (the broker keeps it), say why."""
+        self._accepting = False
+        self._conditions.fail(reason)
+
     # -- what a user reads ---------------------------------------------------------------
+    @property
+    def failed(self) -> threading.Event:
+        """Set when the ingester cannot go on (see ``failure``); the command exits non-zero."""
+        return self._conditions.failed
+
+    @property
+    def failure(self) -> str | None:
+        """Why the ingester failed, or None."""
+        return self._conditions.failure
+
     @property
     def connected(self) -> bool:
         """Connected to the broker and subscribed."""
@@ -175,6 +242,8 @@ class Ingester(Lifecycle):
                 "queue_overflow",
                 "batches",
                 "spool_full_waits",
+                "spool_errors",
+                "dead_letters_lost",
             )
         }
         out["rejected"] = sum(self._rejected.values())
@@ -184,19 +253,27 @@ class Ingester(Lifecycle):
         out["queue_depth"] = self._enqueued - self._dequeued
         out["mqtt_connected"] = int(self._mqtt.connected)
         out["influx_reachable"] = int(self._influx_ok)
+        out["healthy"] = int(self.health()[0])
         return out
 
     def health(self) -> tuple[bool, dict[str, object]]:
-        """``(ok, details)``: ok while connected to the broker and InfluxDB answers."""
+        """``(ok, details)``: ok while connected to the broker, InfluxDB answers and nothing in
+        the pipeline is failing; ``details["problems"]`` maps each problem to what is wrong."""
         connected = self._mqtt.connected
+        problems = self._conditions.snapshot()
+        if not connected:
+            problems["mqtt_disconnected"] = f"not subscribed at {self.cfg.safe_mqtt_url}"
+        if not self._influx_ok:
+            problems["influx_unreachable"] = f"InfluxDB at {self.cfg.influx.url} did not answer"
         details: dict[str, object] = {
             "mqtt_connected": connected,
             "influx_reachable": self._influx_ok,
             "spool_bytes": self._spool.pending_bytes,
             "spool_lines": self._spool.pending_lines,
-            "spool_full": not self._spool.has_room(1),
+            "spool_full": self._conditions.active("spool_full"),
+            "problems": problems,
         }
-        return connected and self._influx_ok, details
+        return not problems, details
 
     def wait_connected(self, timeout: float = 10.0) -> None:
         """Wait until subscribed to the broker. Raises TimeoutExpired."""
@@ -232,7 +309,7 @@ class Ingester(Lifecycle):
             except queue.Empty:
                 first = None
             if first is None:
-                self._spool.maybe_sync()
+                self._sync()
                 if self._stop_pipeline.is_set() and self._queue.empty():
                     return
                 continue
@@ -250,7 +327,15 @@ class Ingester(Lifecycle):
             self._dequeued += len(taken)
             if not self._store(taken):
                 return
+            self._sync()
+
+    def _sync(self) -> None:
+        try:
             self._spool.maybe_sync()
+            self._conditions.clear("spool_sync_failing")
+        except SpoolError as exc:  # tried again after the interval
+            self._counts["spool_errors"] += 1
+            self._conditions.set("spool_sync_failing", str(exc), logging.ERROR)
 
     def _gather(self) -> None:
         """Let the network thread read a few more chunks before converting (at most ~2 ms).
@@ -285,27 +370,35 @@ class Ingester(Lifecycle):
         self._counts["received"] += len(taken)
         converted = self._converter.convert(taken)
         backoff: Backoff | None = None
+        conditions = self._conditions
         while converted.lines:
             try:
                 self._spool.append(converted.data, converted.lines)
                 self._counts["spooled"] += converted.lines
+                if backoff is not None:
+                    conditions.clear("spool_full")
+                    conditions.clear("spool_write_failing")
                 break
-            except SpoolError as exc:
+            except SpoolFull as exc:  # backpressure: not acknowledged until there is room
                 if self._stop_pipeline.is_set():
                     return False  # not acknowledged: the broker keeps these messages
-                if self._spool.has_room(len(converted.data)):
-                    log.error("cannot append to the spool", extra={"error": str(exc)})
-                    backoff = backoff or Backoff(0.1, 5.0)
-                    self._stop_pipeline.wait(backoff.next_delay())
-                else:
-                    self._counts["spool_full_waits"] += 1
-                    self._spool.wait_for_room(len(converted.data), 0.5)
+                backoff = backoff or Backoff(0.1, 5.0)
+                self._counts["spool_full_waits"] += 1
+                conditions.set(
+                    "spool_full",
+                    f"{exc}; messages are not acknowledged until InfluxDB takes some",
+                    waiting=len(taken),
+                )
+                self._spool.wait_for_room(len(converted.data), 0.5)
+            except SpoolError as exc:
+                if self._stop_pipeline.is_set():
+                    return False
+                backoff = backoff or Backoff(0.1, 5.0)
+                self._counts["spool_errors"] += 1
+                conditions.set("spool_write_failing", str(exc), logging.ERROR, waiting=len(taken))
+                self._stop_pipeline.wait(backoff.next_delay())
         if converted.letters:
-            for letter in converted.letters:
-                self._rejected[letter.reason] += 1
-                self._dead.add(letter)
-            self._dead.flush()
-            self._counts["dead_lettered"] += len(converted.letters)
+            self._dead_letter(converted.letters)
         by_session: dict[int, list[int]] = {}
         for message in taken:
             if message.qos:
@@ -313,6 +406,29 @@ class Ingester(Lifecycle):
         for session, packet_ids in by_session.items():
             self._counts["acked"] += self._mqtt.ack(session, packet_ids)
         return True
+
+    def _dead_letter(self, letters: list[DeadLetter]) -> None:
+        """Record ``letters``; when the store fails they are counted lost and logged (bounded).
+
+        A bad payload never becomes good, so holding it unacknowledged would only take one of
+        the broker's in-flight slots until a reconnect; it is acknowledged like any other and
+        the failure shows in ``dead_letters_lost``, the log and ``health()`` instead.
+        """
+        for letter in letters:
+            self._rejected[letter.reason] += 1
+        try:
+            for letter in letters:
+                self._dead.add(letter)
+            self._dead.flush()
+        except IngesterError as exc:
+            self._counts["dead_letters_lost"] += len(letters)
+            first = letters[0].to_dict()  # bounded: a payload prefix, its size and sha256
+            self._conditions.set(
+                "dead_letter_failing", str(exc), logging.ERROR, lost=len(letters), first=first
+            )
+            return
+        self._counts["dead_lettered"] += len(letters)
+        self._conditions.clear("dead_letter_failing")
 
     # -- writer thread: spool to InfluxDB ------------------------------------------------
     def _run_writer(self) -> None:
@@ -324,19 +440,33 @@ class Ingester(Lifecycle):
             log.warning("InfluxDB not reachable yet", extra={"error": str(exc)})
         last_activity = time.monotonic()
         drain_deadline: Deadline | None = None
+        read_backoff = Backoff(self.cfg.retry_initial, self.cfg.retry_max)
         while True:
             if drain_deadline is None and self._stop_writer.is_set():
                 drain_deadline = Deadline(self._drain_timeout)
             if drain_deadline is not None and (
                 drain_deadline.expired or not self._spool.pending_bytes
             ):
+                if self._conditions.active("spool_read_failing"):
+                    self._give_up_reading()
                 return
             try:
                 batch = self._spool.read_batch(self.cfg.batch_size)
             except SpoolError as exc:
-                log.error("cannot read the spool", extra={"error": str(exc)})
-                self._stop_writer.wait(backoff.next_delay())
+                self._counts["spool_errors"] += 1
+                self._conditions.set("spool_read_failing", str(exc), logging.ERROR)
+                if read_backoff.attempts + 1 >= _READ_ATTEMPTS:
+                    self._give_up_reading()
+                    return
+                delay = read_backoff.next_delay()
+                if drain_deadline is None:
+                    self._stop_writer.wait(delay)
+                else:  # stopping: the stop event is set, so pause for real, within the drain
+                    time.sleep(min(delay, drain_deadline.remaining))
                 continue
+            if read_backoff.attempts:
+                read_backoff.reset()
+                self._conditions.clear("spool_read_failing")
             if batch is None:
                 if not self._spool.wait_for_data(self.cfg.flush_interval) and (
                     time.monotonic() - last_activity > _IDLE_PING
@@ -364,23 +494,32 @@ class Ingester(Lifecycle):
             self.metrics.write_latency.observe(time.perf_counter() - started)
             self.metrics.batch_size.observe(batch.lines)
             if refused:
-                for item in refused:
-                    self._rejected["influx_rejected"] += 1
-                    self._dead.add(
-                        DeadLetter(None, item.line, "influx_rejected", item.error, time.time_ns())
-                    )
-                self._dead.flush()
-                self._counts["dead_lettered"] += len(refused)
+                now = time.time_ns()
+                self._dead_letter(
+                    [DeadLetter(None, i.line, "influx_rejected", i.error, now) for i in refused]
+                )
                 log.warning(
                     "InfluxDB refused points",
                     extra={"count": len(refused), "error": refused[0].error},
                 )
-            self._spool.commit(batch)
+            try:
+                self._spool.commit(batch)
+                self._conditions.clear("spool_cursor_failing")
+            except SpoolError as exc:  # the points are stored; a restart may write them again
+                self._counts["spool_errors"] += 1
+                self._conditions.set("spool_cursor_failing", str(exc), logging.ERROR)
             self._counts["written"] += batch.lines - len(refused)
             self._counts["batches"] += 1
             if batch.lines >= _LINGER_FROM and drain_deadline is None:
                 # under load: let the next batch grow (InfluxDB's CPU per point falls with size)
                 self._stop_writer.wait(_LINGER)
+
+    def _give_up_reading(self) -> None:
+        lines = self._spool.pending_lines
+        self._fail(
+            f"the spool cannot be read; {lines} points stay in {self.cfg.spool_path} "
+            "for the next start"
+        )
 
     # -- shutdown ------------------------------------------------------------------------
     def _shutdown(self, flush: bool) -> None:
@@ -406,4 +545,19 @@ class Ingester(Lifecycle):
             self._metrics_server.stop()
         self._writer.close()
         self._dead.close()
-        self._spool.close()
+        try:
+            self._spool.close()
+        except SpoolError as exc:
+            self._fail(f"the spool was not closed cleanly: {exc}")
+        finally:
+            self._client_lock.release()
+
+
+def _holder(exc: LockHeld) -> str:
+    """The lock error with what the holder wrote about itself."""
+    about = [
+        f"{label} {exc.holder[key]}"
+        for key, label in (("client_id", "client id"), ("host", "host"), ("spool", "spool"))
+        if exc.holder.get(key)
+    ]
+    return f"{exc}{' [' + ', '.join(about) + ']' if about else ''}"
