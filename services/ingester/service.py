@@ -176,7 +176,9 @@ class Ingester(Lifecycle):
             self._spool.open(client_id=cfg.client_id, broker=cfg.safe_mqtt_url)
         except LockHeld as exc:
             raise LockHeld(
-                f"{_holder(exc)}. Each ingester needs a spool of its own. {_SEVERAL}", exc.holder
+                f"{_holder(exc, 'client_id', 'host')}. Each ingester needs a spool of its own. "
+                + _SEVERAL,
+                exc.holder,
             ) from None
         try:
             self._client_lock.path.parent.mkdir(parents=True, exist_ok=True)
@@ -187,8 +189,9 @@ class Ingester(Lifecycle):
             )
         except LockHeld as exc:
             raise LockHeld(
-                f"{_holder(exc)}. The broker keeps one connection per client id: two would take "
-                f"the session from each other and split its messages. {_SEVERAL}",
+                f"{_holder(exc, 'spool', 'host')}. The broker keeps one connection per client "
+                "id: two would take the session from each other and split its messages. "
+                + _SEVERAL,
                 exc.holder,
             ) from None
         except OSError as exc:  # best effort: the spool lock is the one that guards data
@@ -553,11 +556,8 @@ class Ingester(Lifecycle):
             self._client_lock.release()
 
 
-def _holder(exc: LockHeld) -> str:
-    """The lock error with what the holder wrote about itself."""
-    about = [
-        f"{label} {exc.holder[key]}"
-        for key, label in (("client_id", "client id"), ("host", "host"), ("spool", "spool"))
-        if exc.holder.get(key)
-    ]
+def _holder(exc: LockHeld, *keys: str) -> str:
+    """The lock error with what the holder wrote about itself (``keys`` of its record)."""
+    labels = {"client_id": "client id", "host": "host", "spool": "spool"}
+    about = [f"{labels[key]} {exc.holder[key]}" for key in keys if exc.holder.get(key)]
     return f"{exc}{' [' + ', '.join(about) + ']' if about else ''}"
