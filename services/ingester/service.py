@@ -3,15 +3,15 @@
 Threads: the MQTT network thread (:class:`~services.ingester.transport.MqttSession`) decodes
 each chunk read from the socket into a list of :class:`Received` and puts it on a queue (it never
 blocks); the *pipeline* thread converts, appends to the spool or the dead-letter store and only
-then acknowledges (one write of PUBACKs per run); the *writer* thread writes what the spool
-holds to InfluxDB, as soon as the previous write has finished (so batches grow with the load and
+then acknowledges (one write of PUBACKs per run); the *writer* thread
+(:class:`~services.ingester.writer_loop.WriterLoop`) writes what the spool holds to InfluxDB, as soon as the previous write has finished (so batches grow with the load and
 a lone message is stored within milliseconds).
 
 Failures inside the pipeline are conditions (see :mod:`services.ingester.health`): logged when
 they start and then at most every 30 s, shown in ``health()``, retried; what cannot be retried
 (a thread that died, a spool that stays unreadable) makes ``failed`` set, and the command exits
 non-zero. The spool directory, and the client id on this host, are locked for the process's
-life, so two ingesters can never share a spool or fight over one session here.
+life (:mod:`services.ingester.instance`), so two ingesters never share a spool.
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ import time
 from collections import Counter
 from typing import Any
 
-from services.common.deadline import Deadline, wait_until
+from services.common.deadline import wait_until
 from services.common.lifecycle import Lifecycle
 from services.ingester.config import IngesterConfig, client_lock_path
 from services.ingester.convert import Converter, Received
 from services.ingester.deadletter import DeadLetter, DeadLetterStore
-from services.ingester.errors import IngesterError, LockHeld, SpoolError, SpoolFull, WriteFailed
+from services.ingester.errors import IngesterError, SpoolError, SpoolFull
 from services.ingester.health import Conditions
+from services.ingester.instance import claim
 from services.ingester.lineprotocol import LineEncoder
 from services.ingester.lock import ProcessLock
 from services.ingester.metrics import IngesterMetrics, MetricsServer
@@ -38,25 +39,18 @@ from services.ingester.spool import Spool
 from services.ingester.topics import TopicRouter
 from services.ingester.transport import MqttSession
 from services.ingester.writer import Backoff, InfluxWriter
+from services.ingester.writer_loop import WriterLoop
 
 __all__ = ["Ingester"]
 
 log = logging.getLogger("alertloop.ingester")
 
 _DRAIN_MAX = 1000  # messages converted and acknowledged together
-_IDLE_PING = 5.0  # seconds without writes after which the writer pings InfluxDB
 _SPOOL_BYTES_PER_MESSAGE = 256  # run cap: spool_max_bytes / this many messages
 _GATHER_MAX = 0.002  # longest wait for a run of small chunks to finish arriving (s)
 _GATHER_STEP = 0.0003  # the queue is "no longer growing" when it did not grow in this time (s)
 _GATHER_BELOW = 200  # gather only after a chunk of fewer messages than this
 _pause = threading.Event().wait  # a bounded pause (nothing sets this event)
-_LINGER = 0.02  # pause after a write of at least _LINGER_FROM points (s)
-_LINGER_FROM = 16
-_READ_ATTEMPTS = 6  # consecutive spool read failures before the writer gives up
-_SEVERAL = (
-    "To run several ingesters, give each its own --client-id and --spool-dir, and the same "
-    "--share-group so that they split the stream (docs/ingester.md, 'Running several ingesters')."
-)
 
 
 class Ingester(Lifecycle):
@@ -82,13 +76,10 @@ class Ingester(Lifecycle):
         self._rejected: Counter[str] = Counter()
         self._conditions = Conditions(log)
         self._client_lock = ProcessLock(client_lock_path(cfg.mqtt, cfg.client_id))
-        self._influx_ok = False
         self._accepting = False
         self._started = False
         self._stop_pipeline = threading.Event()
-        self._stop_writer = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._drain_timeout = cfg.stop_timeout
         self._spool = Spool(
             cfg.spool_path,
             max_bytes=cfg.spool_max_bytes,
@@ -114,6 +105,16 @@ class Ingester(Lifecycle):
         )
         self._writer = InfluxWriter(cfg.influx, timeout=cfg.http_timeout, gzip=cfg.gzip)
         self.metrics = IngesterMetrics(lambda: self.stats)
+        self._loop = WriterLoop(
+            cfg,
+            self._spool,
+            self._writer,
+            conditions=self._conditions,
+            counts=self._counts,
+            metrics=self.metrics,
+            dead_letter=self._dead_letter,
+            fail=self._fail,
+        )
         self._metrics_server: MetricsServer | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -137,7 +138,7 @@ class Ingester(Lifecycle):
                     self.cfg.metrics_bind, self.metrics, self.health
                 ).start()
             self._accepting = True
-            for name, target in (("pipeline", self._run_pipeline), ("writer", self._run_writer)):
+            for name, target in (("pipeline", self._run_pipeline), ("writer", self._loop.run)):
                 thread = threading.Thread(
                     target=self._guarded, args=(name, target), name=f"ingester-{name}", daemon=True
                 )
@@ -171,31 +172,7 @@ class Ingester(Lifecycle):
 
     def _lock(self) -> None:
         """Take the spool directory, then this client id on this host (see ``start``)."""
-        cfg = self.cfg
-        try:
-            self._spool.open(client_id=cfg.client_id, broker=cfg.safe_mqtt_url)
-        except LockHeld as exc:
-            raise LockHeld(
-                f"{_holder(exc, 'client_id', 'host')}. Each ingester needs a spool of its own. "
-                + _SEVERAL,
-                exc.holder,
-            ) from None
-        try:
-            self._client_lock.path.parent.mkdir(parents=True, exist_ok=True)
-            self._client_lock.acquire(
-                f"the client id {cfg.client_id!r} at {cfg.safe_mqtt_url}",
-                client_id=cfg.client_id,
-                spool=str(cfg.spool_path),
-            )
-        except LockHeld as exc:
-            raise LockHeld(
-                f"{_holder(exc, 'spool', 'host')}. The broker keeps one connection per client "
-                "id: two would take the session from each other and split its messages. "
-                + _SEVERAL,
-                exc.holder,
-            ) from None
-        except OSError as exc:  # best effort: the spool lock is the one that guards data
-            log.warning("cannot lock the client id on this host", extra={"error": str(exc)})
+        claim(self.cfg, self._spool, self._client_lock)
 
     def _guarded(self, name: str, target: Any) -> None:
         """Run a pipeline thread; if it dies, the ingester has failed (and says so)."""
@@ -255,7 +232,7 @@ class Ingester(Lifecycle):
         out["spool_lines"] = self._spool.pending_lines
         out["queue_depth"] = self._enqueued - self._dequeued
         out["mqtt_connected"] = int(self._mqtt.connected)
-        out["influx_reachable"] = int(self._influx_ok)
+        out["influx_reachable"] = int(self._loop.influx_ok)
         out["healthy"] = int(self.health()[0])
         return out
 
@@ -266,11 +243,11 @@ class Ingester(Lifecycle):
         problems = self._conditions.snapshot()
         if not connected:
             problems["mqtt_disconnected"] = f"not subscribed at {self.cfg.safe_mqtt_url}"
-        if not self._influx_ok:
+        if not self._loop.influx_ok:
             problems["influx_unreachable"] = f"InfluxDB at {self.cfg.influx.url} did not answer"
         details: dict[str, object] = {
             "mqtt_connected": connected,
-            "influx_reachable": self._influx_ok,
+            "influx_reachable": self._loop.influx_ok,
             "spool_bytes": self._spool.pending_bytes,
             "spool_lines": self._spool.pending_lines,
             "spool_full": self._conditions.active("spool_full"),
@@ -433,102 +410,11 @@ class Ingester(Lifecycle):
         self._counts["dead_lettered"] += len(letters)
         self._conditions.clear("dead_letter_failing")
 
-    # -- writer thread: spool to InfluxDB ------------------------------------------------
-    def _run_writer(self) -> None:
-        backoff = Backoff(self.cfg.retry_initial, self.cfg.retry_max)
-        try:
-            self._writer.ensure_database()
-            self._influx_ok = True
-        except WriteFailed as exc:
-            log.warning("InfluxDB not reachable yet", extra={"error": str(exc)})
-        last_activity = time.monotonic()
-        drain_deadline: Deadline | None = None
-        read_backoff = Backoff(self.cfg.retry_initial, self.cfg.retry_max)
-        while True:
-            if drain_deadline is None and self._stop_writer.is_set():
-                drain_deadline = Deadline(self._drain_timeout)
-            if drain_deadline is not None and (
-                drain_deadline.expired or not self._spool.pending_bytes
-            ):
-                if self._conditions.active("spool_read_failing"):
-                    self._give_up_reading()
-                return
-            try:
-                batch = self._spool.read_batch(self.cfg.batch_size)
-            except SpoolError as exc:
-                self._counts["spool_errors"] += 1
-                self._conditions.set("spool_read_failing", str(exc), logging.ERROR)
-                if read_backoff.attempts + 1 >= _READ_ATTEMPTS:
-                    self._give_up_reading()
-                    return
-                delay = read_backoff.next_delay()
-                if drain_deadline is None:
-                    self._stop_writer.wait(delay)
-                else:  # stopping: the stop event is set, so pause for real, within the drain
-                    time.sleep(min(delay, drain_deadline.remaining))
-                continue
-            if read_backoff.attempts:
-                read_backoff.reset()
-                self._conditions.clear("spool_read_failing")
-            if batch is None:
-                if not self._spool.wait_for_data(self.cfg.flush_interval) and (
-                    time.monotonic() - last_activity > _IDLE_PING
-                ):
-                    self._influx_ok = self._writer.ping()
-                    last_activity = time.monotonic()
-                continue
-            started = time.perf_counter()
-            try:
-                refused = self._writer.write_isolating(batch.data)
-            except WriteFailed as exc:
-                self._counts["write_failures"] += 1
-                if self._influx_ok or backoff.attempts == 0:
-                    log.warning("InfluxDB write failed; will retry", extra={"error": str(exc)})
-                self._influx_ok = False
-                delay = backoff.next_delay()
-                if drain_deadline is None:
-                    self._stop_writer.wait(delay)  # stop() cuts the wait short
-                else:  # already stopping: keep retrying until the drain deadline
-                    time.sleep(min(delay, drain_deadline.remaining))
-                continue
-            self._influx_ok = True
-            backoff.reset()
-            last_activity = time.monotonic()
-            self.metrics.write_latency.observe(time.perf_counter() - started)
-            self.metrics.batch_size.observe(batch.lines)
-            if refused:
-                now = time.time_ns()
-                self._dead_letter(
-                    [DeadLetter(None, i.line, "influx_rejected", i.error, now) for i in refused]
-                )
-                log.warning(
-                    "InfluxDB refused points",
-                    extra={"count": len(refused), "error": refused[0].error},
-                )
-            try:
-                self._spool.commit(batch)
-                self._conditions.clear("spool_cursor_failing")
-            except SpoolError as exc:  # the points are stored; a restart may write them again
-                self._counts["spool_errors"] += 1
-                self._conditions.set("spool_cursor_failing", str(exc), logging.ERROR)
-            self._counts["written"] += batch.lines - len(refused)
-            self._counts["batches"] += 1
-            if batch.lines >= _LINGER_FROM and drain_deadline is None:
-                # under load: let the next batch grow (InfluxDB's CPU per point falls with size)
-                self._stop_writer.wait(_LINGER)
-
-    def _give_up_reading(self) -> None:
-        lines = self._spool.pending_lines
-        self._fail(
-            f"the spool cannot be read; {lines} points stay in {self.cfg.spool_path} "
-            "for the next start"
-        )
-
     # -- shutdown ------------------------------------------------------------------------
     def _shutdown(self, flush: bool) -> None:
         self._accepting = False
         if not flush:
-            self._drain_timeout = 0.0
+            self._loop.drain_timeout = 0.0
         self._stop_pipeline.set()
         self._queue.put(None)
         pipeline = [t for t in self._threads if t.name == "ingester-pipeline"]
@@ -538,7 +424,7 @@ class Ingester(Lifecycle):
         if flush and self._mqtt.connected and not self._mqtt.flush(2.0):
             log.warning("acknowledgements not all sent; the broker will deliver those again")
         self._mqtt.stop()
-        self._stop_writer.set()
+        self._loop.stopping.set()
         self._spool.wake()
         for thread in self._threads:
             if thread not in pipeline:
@@ -554,10 +440,3 @@ class Ingester(Lifecycle):
             self._fail(f"the spool was not closed cleanly: {exc}")
         finally:
             self._client_lock.release()
-
-
-def _holder(exc: LockHeld, *keys: str) -> str:
-    """The lock error with what the holder wrote about itself (``keys`` of its record)."""
-    labels = {"client_id": "client id", "host": "host", "spool": "spool"}
-    about = [f"{labels[key]} {exc.holder[key]}" for key in keys if exc.holder.get(key)]
-    return f"{exc}{' [' + ', '.join(about) + ']' if about else ''}"
