@@ -182,7 +182,7 @@ class DeadLetterStore:
 
 
 def _prefix(payload: bytes, size: int) -> bytes:
-    """At most ``size`` bytes of ``payload``, not ending inside a UTF-8 character when it is text."""
+    """At most ``size`` bytes of ``payload``, not ending inside a UTF-8 character of text."""
     head = payload[:size]
     try:
         head.decode("utf-8")

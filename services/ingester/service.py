@@ -4,8 +4,9 @@ Threads: the MQTT network thread (:class:`~services.ingester.transport.MqttSessi
 each chunk read from the socket into a list of :class:`Received` and puts it on a queue (it never
 blocks); the *pipeline* thread converts, appends to the spool or the dead-letter store and only
 then acknowledges (one write of PUBACKs per run); the *writer* thread
-(:class:`~services.ingester.writer_loop.WriterLoop`) writes what the spool holds to InfluxDB, as soon as the previous write has finished (so batches grow with the load and
-a lone message is stored within milliseconds).
+(:class:`~services.ingester.writer_loop.WriterLoop`) writes what the spool holds to InfluxDB,
+as soon as the previous write has finished (so batches grow with the load and a lone message
+is stored within milliseconds).
 
 Failures inside the pipeline are conditions (see :mod:`services.ingester.health`): logged when
 they start and then at most every 30 s, shown in ``health()``, retried; what cannot be retried
