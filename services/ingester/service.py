@@ -76,7 +76,9 @@ class Ingester(Lifecycle):
         self._counts: Counter[str] = Counter()
         self._rejected: Counter[str] = Counter()
         self._conditions = Conditions(log)
-        self._client_lock = ProcessLock(client_lock_path(cfg.mqtt, cfg.client_id))
+        self._client_lock = ProcessLock(
+            client_lock_path(cfg.mqtt, cfg.client_id), remove_on_release=True
+        )
         self._accepting = False
         self._started = False
         self._stop_pipeline = threading.Event()
