@@ -1,11 +1,13 @@
 """Failures inside the pipeline, on the real broker and database: a dead-letter file on a full
-device, a spool that cannot be read (while running, while stopping, in the real process), and
-payloads that must not be stored as they are (a device time of 1e-9 ms, a 1 MB payload)."""
+device, a spool that cannot be read (while running, while stopping, in the real process) or
+written (a process whose files may not grow), and payloads that must not be stored as they are (a device time of 1e-9 ms, a 1 MB payload)."""
 
 from __future__ import annotations
 
 import json
 import os
+import resource
+import signal
 import subprocess
 import sys
 import time
@@ -203,3 +205,72 @@ def test_implausible_device_times_and_huge_payloads_are_dead_lettered_in_bounds(
     assert big["truncated"] is True and big["payload_bytes"] == len(huge)
     assert big["payload"] == huge[:1024].decode()
     assert letters.stat().st_size < 4096
+
+
+def _small_files(limit: int) -> Callable[[], None]:
+    def apply() -> None:  # in the child, before exec: files it writes stop at ``limit`` bytes
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_a_spool_that_cannot_be_written_is_reported_and_loses_nothing(
+    mqtt_broker: MqttSettings,
+    mqtt_capture: MqttCapture,
+    influxdb: TestDatabase,
+    ingester_factory: Callable[..., Ingester],
+    unique_topic: str,
+    tmp_path: Path,
+) -> None:
+    spool, port, topic = tmp_path / "spool", free_port(), f"{unique_topic}/pot"
+    client_id = f"full-{port}"
+    argv = [sys.executable, "-m", "services.ingester", "--topic", topic, "--client-id", client_id]
+    argv += ["--spool-dir", str(spool), "--metrics-bind", f"127.0.0.1:{port}"]
+    argv += ["--mqtt-url", mqtt_broker.url, "--influx-url", influxdb.settings.url]
+    argv += ["--database", influxdb.name, "--log-format", "text"]
+    proc = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,  # a pipe: the file size limit applies to files only
+        preexec_fn=_small_files(8192),
+    )
+    health = f"http://127.0.0.1:{port}/healthz"
+    now_ms = time.time_ns() // 1_000_000
+    payloads = [
+        json.dumps({"value": i % 101, "ts": now_ms - 1000 + i, "seq": i}).encode()
+        for i in range(600)
+    ]
+    try:
+        wait_until(lambda: mqtt_connected(port), 15, what="the ingester subscribed")
+        for payload in payloads:
+            mqtt_capture.publish(topic, payload)
+
+        def failing() -> bool:
+            answer = requests.get(health, timeout=2)
+            return answer.status_code == 503 and "spool_write_failing" in answer.json()["problems"]
+
+        wait_until(failing, 15, what="/healthz to report the spool write failure")
+        assert (
+            "File too large"
+            in requests.get(health, timeout=2).json()["problems"]["spool_write_failing"]
+        )
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    log_lines = [line for line in err.decode().splitlines() if "spool_write_failing" in line]
+    assert 1 <= len(log_lines) <= 3, log_lines  # started (+ every 30 s), not once per retry
+    ingester_factory(client_id=client_id, spool_dir=spool)  # no limit: the rest comes now
+    wait_until(
+        lambda: influxdb.count() == len(payloads),
+        20,
+        what="every message stored, none lost",
+        state=lambda: influxdb.count(),
+    )
+    rows = influxdb.query('SELECT "value" FROM "pot"')
+    assert sorted(r["value"] for r in rows) == sorted(i % 101 for i in range(600))
