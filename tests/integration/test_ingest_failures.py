@@ -73,7 +73,7 @@ def test_a_dead_letter_file_on_a_full_device_keeps_the_pipeline_going(
     wait_until(lambda: influxdb.count() == 3, 10, what="a point after the failures")
     wait_until(lambda: ingester.stats["dead_letters_lost"] == 52, 10, what="52 lost letters")
     assert 1 <= condition_lines(caplog, "dead_letter_failing") <= 2  # started (+ once more in 30 s)
-    (first,) = [r for r in caplog.records if getattr(r, "condition", None) == "dead_letter_failing"]
+    first = [r for r in caplog.records if getattr(r, "condition", None) == "dead_letter_failing"][0]
     assert first.first["payload"] == "abc"  # type: ignore[attr-defined]
     assert not ingester.failed.is_set()
 

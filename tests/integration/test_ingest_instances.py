@@ -152,7 +152,7 @@ def test_a_second_instance_with_default_settings_refuses_and_nothing_is_lost(
     )
     assert first.healthy()
     assert first.stop() == 0
-    assert "Session taken over" not in first.tail() and "SESSION_TAKEN_OVER" not in first.tail()
+    assert "MQTT connection lost" not in first.log.read_text()  # never thrown off the broker
     db.drop()
 
 
@@ -205,6 +205,6 @@ def test_two_ingester_objects_on_one_spool(
     first = ingester_factory(spool_dir=spool)
     with pytest.raises(LockHeld, match=rf"pid {os.getpid()}\) \[client id {first.cfg.client_id}"):
         ingester_factory(spool_dir=spool)
-    assert first.health()[0]
+    wait_until(lambda: first.health()[0], 10, what="the first healthy", state=first.health)
     first.stop()
     ingester_factory(spool_dir=spool)  # released by stop
