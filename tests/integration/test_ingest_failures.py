@@ -274,3 +274,30 @@ def test_a_spool_that_cannot_be_written_is_reported_and_loses_nothing(
     )
     rows = influxdb.query('SELECT "value" FROM "pot"')
     assert sorted(r["value"] for r in rows) == sorted(i % 101 for i in range(600))
+
+
+def test_a_pipeline_thread_that_dies_fails_the_ingester_and_loses_nothing(
+    ingester_factory: Callable[..., Ingester],
+    mqtt_capture: MqttCapture,
+    influxdb: TestDatabase,
+    unique_topic: str,
+    tmp_path: Path,
+) -> None:
+    spool = tmp_path / "spool"
+    ingester = ingester_factory(spool_dir=spool)
+
+    def bug(messages: object) -> None:
+        raise RuntimeError("a bug in the converter")
+
+    ingester._converter.convert = bug  # type: ignore[method-assign,assignment]
+    mqtt_capture.publish(f"{unique_topic}/pot", "42")
+    wait_until(ingester.failed.is_set, 10, what="the ingester to fail")
+    assert "the pipeline thread died: RuntimeError('a bug in the converter')" in str(
+        ingester.failure
+    )
+    ok, details = ingester.health()
+    assert not ok and "failed" in details["problems"]  # type: ignore[operator]
+    assert ingester.stats["acked"] == 0  # the broker still has the message
+    ingester.stop()
+    ingester_factory(spool_dir=spool, client_id=ingester.cfg.client_id)
+    wait_until(lambda: influxdb.count() == 1, 10, what="the message stored by the next run")
