@@ -3,19 +3,22 @@
 Every flag ``--some-option`` also reads ``ALERTLOOP_INGEST_SOME_OPTION``; the shared ones read
 ``ALERTLOOP_MQTT_URL``, ``ALERTLOOP_INFLUX_URL`` and ``ALERTLOOP_INFLUX_DB``. ``--topic`` may be
 given several times (``ALERTLOOP_INGEST_TOPICS`` takes a comma-separated list). SIGTERM and
-SIGINT stop it cleanly: stop consuming, store and acknowledge what was taken, exit 0.
+SIGINT stop it cleanly: stop consuming, store and acknowledge what was taken, exit 0. It exits
+2 when it cannot start and 1 when it failed while running; error messages never show a password.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import re
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from services.common.config import (
     DEFAULT_INFLUX_URL,
@@ -33,7 +36,7 @@ from services.ingester.config import IngesterConfig
 from services.ingester.errors import IngesterError
 from services.ingester.service import Ingester
 
-__all__ = ["build_parser", "config_from_args", "main"]
+__all__ = ["build_parser", "config_from_args", "main", "redact"]
 
 log = logging.getLogger("alertloop.ingester")
 
@@ -150,13 +153,32 @@ def config_from_args(args: argparse.Namespace) -> IngesterConfig:
     return IngesterConfig(**kwargs)  # type: ignore[arg-type]
 
 
+def redact(text: str, urls: Sequence[str | None]) -> str:
+    """``text`` without the passwords of ``urls`` (as given and percent-decoded), and with the
+    password of any ``scheme://user:password@`` in it replaced by ``***``."""
+    for url in urls:
+        try:
+            password = urlsplit(url).password if url else None
+        except ValueError:
+            password = None
+        for secret in {password, unquote(password)} if password else ():
+            text = text.replace(secret, "***")
+    return _USERINFO.sub(r"\1***@", text)
+
+
+_USERINFO = re.compile(r"([a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s/@]+@", re.IGNORECASE)
+
+
 def main(argv: Sequence[str]) -> int:
-    """Run until SIGTERM/SIGINT. Returns 0 after a clean stop, 2 for a configuration error."""
+    """Run until SIGTERM/SIGINT. Returns 0 after a clean stop, 2 when it cannot start (a
+    configuration error, another ingester holding the spool or client id), 1 when it failed
+    while running (see ``Ingester.failure``)."""
     args = build_parser().parse_args(list(argv))
     configure_logging(
         setting(args.log_level, "ALERTLOOP_LOG_LEVEL", "INFO") or "INFO",
         setting(args.log_format, "ALERTLOOP_LOG_FORMAT", "json") or "json",
     )
+    urls = [setting(args.mqtt_url, ENV_MQTT_URL), setting(args.influx_url, ENV_INFLUX_URL)]
     try:
         cfg = config_from_args(args)
         ingester = Ingester(cfg)
@@ -165,12 +187,15 @@ def main(argv: Sequence[str]) -> int:
             signal.signal(signum, lambda *_: stop.set())
         ingester.start()
     except (ConfigError, IngesterError, OSError) as exc:
-        print(f"alertloop ingest: {exc}", file=sys.stderr)
+        print(f"alertloop ingest: {redact(str(exc), urls)}", file=sys.stderr)
         return 2
     if ingester.metrics_url:
         log.info("serving /metrics and /healthz", extra={"url": ingester.metrics_url})
-    while not stop.wait(1.0):
+    while not (stop.wait(0.5) or ingester.failed.is_set()):
         pass
     log.info("stopping")
     ingester.stop()
+    if ingester.failure:
+        print(f"alertloop ingest: {redact(ingester.failure, urls)}", file=sys.stderr)
+        return 1
     return 0

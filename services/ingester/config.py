@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from services.common.config import InfluxSettings, MqttSettings
 from services.common.errors import ConfigError
@@ -12,20 +13,42 @@ from services.ingester.errors import EncodeError
 from services.ingester.lineprotocol import LineEncoder, check_name
 from services.ingester.topics import TopicTemplate, parse_template
 
-__all__ = ["IngesterConfig", "default_spool_dir"]
+__all__ = ["IngesterConfig", "client_lock_path", "default_spool_dir", "redacted_url"]
 
 MiB = 1024 * 1024
 
 
+def _state_home() -> Path:
+    return Path(
+        os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    )
+
+
 def default_spool_dir(client_id: str) -> Path:
     """``$XDG_STATE_HOME/alertloop/ingester/<client id>`` (``~/.local/state`` when unset)."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "state"
-    )
-    return Path(base) / "alertloop" / "ingester" / client_id
+    return _state_home() / "alertloop" / "ingester" / client_id
 
 
-@dataclass(frozen=True)
+def client_lock_path(mqtt: MqttSettings, client_id: str) -> Path:
+    """The lock file that makes ``client_id`` at this broker one process's on this host:
+    ``$XDG_STATE_HOME/alertloop/ingester-clients/<host>-<port>-<client id>.lock``."""
+    name = f"{quote(mqtt.host, safe='')}-{mqtt.port}-{quote(client_id, safe='')}.lock"
+    return _state_home() / "alertloop" / "ingester-clients" / name
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with the password (if any) replaced by ``***``; unparsable input comes back
+    with everything between ``://`` and the last ``@`` replaced."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    netloc = f"{user}:***@{hostport}" if colon else f"{user}@{hostport}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True, repr=False)
 class IngesterConfig:
     """Everything the ingester needs; ``__post_init__`` raises ConfigError for unusable values.
 
@@ -115,6 +138,31 @@ class IngesterConfig:
         templates = self.templates  # raises ConfigError for malformed topics
         if not templates:
             raise ConfigError("at least one topic is needed")
+
+    def __repr__(self) -> str:
+        """Every field, with the broker and InfluxDB as URLs whose passwords are ``***``."""
+        shown = [f"mqtt={self.safe_mqtt_url!r}", f"influx={self.safe_influx_url!r}"]
+        shown += [
+            f"{spec.name}={getattr(self, spec.name)!r}"
+            for spec in fields(self)
+            if spec.name not in ("mqtt", "influx")
+        ]
+        return f"IngesterConfig({', '.join(shown)})"
+
+    @property
+    def safe_mqtt_url(self) -> str:
+        """The broker URL for logs and messages: user name kept, password ``***``."""
+        return redacted_url(self.mqtt.url)
+
+    @property
+    def safe_influx_url(self) -> str:
+        """The InfluxDB URL with user and database for logs and messages, password ``***``."""
+        user = ""
+        if self.influx.username:
+            user = quote(self.influx.username, safe="")
+            user += ":***@" if self.influx.password else "@"
+        scheme, _, hostport = self.influx.url.partition("://")
+        return f"{scheme}://{user}{hostport}/{self.influx.database}"
 
     @property
     def templates(self) -> list[TopicTemplate]:

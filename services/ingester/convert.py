@@ -69,7 +69,7 @@ class Converter:
         )
         for message in messages:
             try:
-                reading = parse_payload(message.payload, rules)
+                reading = parse_payload(message.payload, rules, message.time_ns)
                 tags = tags_for(message.topic)
                 if tags is None:
                     raise EncodeError(f"topic {message.topic!r} matches no configured template")

@@ -5,15 +5,25 @@ Records are JSON lines (to a file, to an MQTT topic, or both)::
     {"time": "2024-05-01T12:00:00.123456Z", "topic": "/pot", "reason": "not_a_number",
      "detail": "'abc' is not a number", "payload": "abc"}
 
-A payload that is not UTF-8 is given as ``"payload_b64"`` instead of ``"payload"``. The file is
-flushed before the messages it records are acknowledged; when it passes ``max_bytes`` it is
-renamed to ``<name>.1`` (replacing the previous one) and a new file is started.
+A payload that is not UTF-8 is given as ``"payload_b64"`` instead of ``"payload"``. A payload
+longer than :data:`PAYLOAD_KEEP` bytes is cut to that prefix (at a character boundary), and the
+record says so: ``"truncated": true`` with the whole payload's ``"payload_bytes"`` and
+``"payload_sha256"``. ``detail`` is cut to :data:`DETAIL_KEEP` characters.
+
+The file is flushed before the messages it records are acknowledged; when it passes
+``max_bytes`` it is renamed to ``<name>.1`` (replacing the previous one) and a new file is
+started. When a write fails (disk full), what was buffered is dropped with the file object and
+the next ``add`` opens the file again, so one failure does not poison the records after it.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import hashlib
 import json
+import os
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +33,12 @@ from typing import BinaryIO
 
 from services.ingester.errors import IngesterError
 
-__all__ = ["DeadLetter", "DeadLetterStore"]
+__all__ = ["DETAIL_KEEP", "PAYLOAD_KEEP", "DeadLetter", "DeadLetterStore"]
+
+#: Most payload bytes a record keeps; longer payloads are cut and fingerprinted.
+PAYLOAD_KEEP = 1024
+#: Most characters of ``detail`` a record keeps.
+DETAIL_KEEP = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +58,19 @@ class DeadLetter:
             "time": stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "topic": self.topic,
             "reason": self.reason,
-            "detail": self.detail,
+            "detail": self.detail[:DETAIL_KEEP],
         }
+        payload, cut = self.payload, len(self.payload) > PAYLOAD_KEEP
+        if cut:
+            payload = _prefix(payload, PAYLOAD_KEEP)
         try:
-            record["payload"] = self.payload.decode("utf-8")
+            record["payload"] = payload.decode("utf-8")
         except UnicodeDecodeError:
-            record["payload_b64"] = base64.b64encode(self.payload).decode("ascii")
+            record["payload_b64"] = base64.b64encode(payload).decode("ascii")
+        if cut:
+            record["truncated"] = True
+            record["payload_bytes"] = len(self.payload)
+            record["payload_sha256"] = hashlib.sha256(self.payload).hexdigest()
         return record
 
     def to_json(self) -> bytes:
@@ -76,6 +98,7 @@ class DeadLetterStore:
         self._lock = threading.Lock()
         self._file: BinaryIO | None = None
         self._size = 0
+        self._regular = True
         self.count = 0
 
     def open(self) -> DeadLetterStore:
@@ -83,8 +106,7 @@ class DeadLetterStore:
         if self.path is not None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(self.path, "ab")  # noqa: SIM115
-                self._size = self._file.tell()
+                self._open_locked()
             except OSError as exc:
                 raise IngesterError(f"cannot open dead-letter file {self.path}: {exc}") from exc
         return self
@@ -92,40 +114,64 @@ class DeadLetterStore:
     def add(self, letter: DeadLetter) -> None:
         """Record one dead letter (buffered; call ``flush`` before acknowledging).
 
-        Raises IngesterError when the file cannot be written.
+        The MQTT copy is published first, so it goes out even when the file fails. Raises
+        IngesterError when the file cannot be written.
         """
         data = letter.to_json()
-        with self._lock:
-            self.count += 1
-            if self._file is not None:
-                try:
-                    if self._size + len(data) + 1 > self.max_bytes and self._size > 0:
-                        self._rotate()
-                    self._file.write(data + b"\n")
-                    self._size += len(data) + 1
-                except OSError as exc:
-                    raise IngesterError(
-                        f"cannot write dead-letter file {self.path}: {exc}"
-                    ) from exc
         if self.topic and self._publish is not None:
             self._publish(self.topic, data)
+        with self._lock:
+            self.count += 1
+            if self.path is None:
+                return
+            try:
+                if self._file is None:  # dropped after a failure: try again
+                    self._open_locked()
+                assert self._file is not None
+                if self._regular and self._size + len(data) + 1 > self.max_bytes and self._size > 0:
+                    self._rotate()
+                self._file.write(data + b"\n")
+                self._size += len(data) + 1
+            except OSError as exc:
+                self._drop_locked()
+                raise IngesterError(f"cannot write dead-letter file {self.path}: {exc}") from exc
 
     def flush(self) -> None:
-        """Hand buffered records to the operating system. Raises IngesterError on failure."""
+        """Hand buffered records to the operating system. Raises IngesterError on failure (the
+        records buffered since the last flush are then dropped)."""
         with self._lock:
             if self._file is not None:
                 try:
                     self._file.flush()
                 except OSError as exc:
+                    self._drop_locked()
                     raise IngesterError(
                         f"cannot flush dead-letter file {self.path}: {exc}"
                     ) from exc
 
     def close(self) -> None:
+        """Flush and close the file; a failing flush is not raised here (``flush`` reports it)."""
         with self._lock:
             if self._file is not None:
-                self._file.close()
+                with contextlib.suppress(OSError):
+                    self._file.close()
                 self._file = None
+
+    def _open_locked(self) -> None:
+        assert self.path is not None
+        self._file = open(self.path, "ab")  # noqa: SIM115
+        self._size = self._file.tell()
+        # only a regular file is rotated (never rename a device such as /dev/stderr)
+        self._regular = stat.S_ISREG(os.fstat(self._file.fileno()).st_mode)
+
+    def _drop_locked(self) -> None:
+        """Forget the file object and what it buffered (closing would try to write it again)."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._file.fileno())
+            with contextlib.suppress(OSError, ValueError):
+                self._file.close()
+            self._file = None
 
     def _rotate(self) -> None:
         assert self._file is not None and self.path is not None
@@ -133,3 +179,14 @@ class DeadLetterStore:
         self.path.replace(self.path.with_name(self.path.name + ".1"))
         self._file = open(self.path, "ab")  # noqa: SIM115
         self._size = 0
+
+
+def _prefix(payload: bytes, size: int) -> bytes:
+    """At most ``size`` bytes of ``payload``, not ending inside a UTF-8 character of text."""
+    head = payload[:size]
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= size - 3 and exc.reason == "unexpected end of data":
+            return head[: exc.start]
+    return head

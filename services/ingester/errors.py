@@ -49,3 +49,15 @@ class WriteRejected(WriteError):
 
 class MqttError(IngesterError):
     """The broker refused the connection or subscription, or sent something unusable."""
+
+
+class LockHeld(IngesterError):
+    """Another process holds the lock on a spool directory or a client id.
+
+    ``holder`` is what that process wrote into the lock file (``pid``, ``client_id``, ``host``,
+    ``spool``), empty when it could not be read.
+    """
+
+    def __init__(self, message: str, holder: dict[str, object]) -> None:
+        super().__init__(message)
+        self.holder = holder

@@ -27,6 +27,9 @@ _COUNTERS = {
     "batches": "batches written to InfluxDB",
     "write_failures": "InfluxDB writes that failed and will be retried",
     "queue_overflow": "messages not taken because the receive queue was full",
+    "spool_full_waits": "waits of the pipeline for room in a full spool (0.5 s each at most)",
+    "spool_errors": "failed spool appends, reads, fsyncs and cursor saves",
+    "dead_letters_lost": "rejected messages or points the dead-letter store could not record",
 }
 _GAUGES = {
     "spool_bytes": "bytes in the spool not yet stored in InfluxDB",
@@ -34,6 +37,7 @@ _GAUGES = {
     "queue_depth": "messages received and not yet spooled",
     "mqtt_connected": "1 while connected to the broker",
     "influx_reachable": "1 while the last InfluxDB request succeeded",
+    "healthy": "1 while /healthz answers 200",
 }
 
 

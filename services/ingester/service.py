@@ -3,9 +3,16 @@
 Threads: the MQTT network thread (:class:`~services.ingester.transport.MqttSession`) decodes
 each chunk read from the socket into a list of :class:`Received` and puts it on a queue (it never
 blocks); the *pipeline* thread converts, appends to the spool or the dead-letter store and only
-then acknowledges (one write of PUBACKs per run); the *writer* thread writes what the spool
-holds to InfluxDB, as soon as the previous write has finished (so batches grow with the load and
-a lone message is stored within milliseconds).
+then acknowledges (one write of PUBACKs per run); the *writer* thread
+(:class:`~services.ingester.writer_loop.WriterLoop`) writes what the spool holds to InfluxDB,
+as soon as the previous write has finished (so batches grow with the load and a lone message
+is stored within milliseconds).
+
+Failures inside the pipeline are conditions (see :mod:`services.ingester.health`): logged when
+they start and then at most every 30 s, shown in ``health()``, retried; what cannot be retried
+(a thread that died, a spool that stays unreadable) makes ``failed`` set, and the command exits
+non-zero. The spool directory, and the client id on this host, are locked for the process's
+life (:mod:`services.ingester.instance`), so two ingesters never share a spool.
 """
 
 from __future__ import annotations
@@ -17,33 +24,34 @@ import time
 from collections import Counter
 from typing import Any
 
-from services.common.deadline import Deadline, wait_until
+from services.common.deadline import wait_until
 from services.common.lifecycle import Lifecycle
-from services.ingester.config import IngesterConfig
+from services.ingester.config import IngesterConfig, client_lock_path
 from services.ingester.convert import Converter, Received
 from services.ingester.deadletter import DeadLetter, DeadLetterStore
-from services.ingester.errors import IngesterError, SpoolError, WriteFailed
+from services.ingester.errors import IngesterError, SpoolError, SpoolFull
+from services.ingester.health import Conditions
+from services.ingester.instance import claim
 from services.ingester.lineprotocol import LineEncoder
+from services.ingester.lock import ProcessLock
 from services.ingester.metrics import IngesterMetrics, MetricsServer
 from services.ingester.payload import PayloadRules
 from services.ingester.spool import Spool
 from services.ingester.topics import TopicRouter
 from services.ingester.transport import MqttSession
 from services.ingester.writer import Backoff, InfluxWriter
+from services.ingester.writer_loop import WriterLoop
 
 __all__ = ["Ingester"]
 
 log = logging.getLogger("alertloop.ingester")
 
 _DRAIN_MAX = 1000  # messages converted and acknowledged together
-_IDLE_PING = 5.0  # seconds without writes after which the writer pings InfluxDB
 _SPOOL_BYTES_PER_MESSAGE = 256  # run cap: spool_max_bytes / this many messages
 _GATHER_MAX = 0.002  # longest wait for a run of small chunks to finish arriving (s)
 _GATHER_STEP = 0.0003  # the queue is "no longer growing" when it did not grow in this time (s)
 _GATHER_BELOW = 200  # gather only after a chunk of fewer messages than this
 _pause = threading.Event().wait  # a bounded pause (nothing sets this event)
-_LINGER = 0.02  # pause after a write of at least _LINGER_FROM points (s)
-_LINGER_FROM = 16
 
 
 class Ingester(Lifecycle):
@@ -67,13 +75,14 @@ class Ingester(Lifecycle):
         self._dequeued = 0  # messages taken from it (pipeline thread)
         self._counts: Counter[str] = Counter()
         self._rejected: Counter[str] = Counter()
-        self._influx_ok = False
+        self._conditions = Conditions(log)
+        self._client_lock = ProcessLock(
+            client_lock_path(cfg.mqtt, cfg.client_id), remove_on_release=True
+        )
         self._accepting = False
         self._started = False
         self._stop_pipeline = threading.Event()
-        self._stop_writer = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._drain_timeout = cfg.stop_timeout
         self._spool = Spool(
             cfg.spool_path,
             max_bytes=cfg.spool_max_bytes,
@@ -99,19 +108,31 @@ class Ingester(Lifecycle):
         )
         self._writer = InfluxWriter(cfg.influx, timeout=cfg.http_timeout, gzip=cfg.gzip)
         self.metrics = IngesterMetrics(lambda: self.stats)
+        self._loop = WriterLoop(
+            cfg,
+            self._spool,
+            self._writer,
+            conditions=self._conditions,
+            counts=self._counts,
+            metrics=self.metrics,
+            dead_letter=self._dead_letter,
+            fail=self._fail,
+        )
         self._metrics_server: MetricsServer | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> Ingester:
         """Open the spool and dead-letter store, start the threads, connect (in the background).
 
-        Raises IngesterError when the spool or dead-letter file cannot be opened, OSError when
-        the metrics address is taken. The broker and InfluxDB may still be down: both are retried.
+        Raises LockHeld when another process has the spool directory or, on this host, the
+        client id (the message names its pid and says how to run several), IngesterError when
+        the spool or dead-letter file cannot be opened, OSError when the metrics address is
+        taken. The broker and InfluxDB may still be down: both are retried.
         """
         if self._started:
             raise IngesterError("ingester already started")
         try:
-            self._spool.open()
+            self._lock()
             self._dead.open()
             if self._spool.recovered_lines:
                 log.info("spool recovered", extra={"lines": self._spool.recovered_lines})
@@ -120,8 +141,10 @@ class Ingester(Lifecycle):
                     self.cfg.metrics_bind, self.metrics, self.health
                 ).start()
             self._accepting = True
-            for name, target in (("pipeline", self._run_pipeline), ("writer", self._run_writer)):
-                thread = threading.Thread(target=target, name=f"ingester-{name}", daemon=True)
+            for name, target in (("pipeline", self._run_pipeline), ("writer", self._loop.run)):
+                thread = threading.Thread(
+                    target=self._guarded, args=(name, target), name=f"ingester-{name}", daemon=True
+                )
                 thread.start()
                 self._threads.append(thread)
             self._mqtt.start()
@@ -132,8 +155,8 @@ class Ingester(Lifecycle):
         log.info(
             "ingester started",
             extra={
-                "mqtt": self.cfg.mqtt.safe_url,
-                "influx": self.cfg.influx.url,
+                "mqtt": self.cfg.safe_mqtt_url,
+                "influx": self.cfg.safe_influx_url,
                 "database": self.cfg.influx.database,
                 "topics": self._router.subscriptions,
             },
@@ -150,7 +173,34 @@ class Ingester(Lifecycle):
         self._shutdown(flush=True)
         log.info("ingester stopped", extra={"stats": self.stats})
 
+    def _lock(self) -> None:
+        """Take the spool directory, then this client id on this host (see ``start``)."""
+        claim(self.cfg, self._spool, self._client_lock)
+
+    def _guarded(self, name: str, target: Any) -> None:
+        """Run a pipeline thread; if it dies, the ingester has failed (and says so)."""
+        try:
+            target()
+        except BaseException as exc:
+            log.exception(f"the {name} thread died")
+            self._fail(f"the {name} thread died: {exc!r}")
+
+    def _fail(self, reason: str) -> None:
+        """The ingester cannot go on: take nothing new (the broker keeps it), say why."""
+        self._accepting = False
+        self._conditions.fail(reason)
+
     # -- what a user reads ---------------------------------------------------------------
+    @property
+    def failed(self) -> threading.Event:
+        """Set when the ingester cannot go on (see ``failure``); the command exits non-zero."""
+        return self._conditions.failed
+
+    @property
+    def failure(self) -> str | None:
+        """Why the ingester failed, or None."""
+        return self._conditions.failure
+
     @property
     def connected(self) -> bool:
         """Connected to the broker and subscribed."""
@@ -175,6 +225,8 @@ class Ingester(Lifecycle):
                 "queue_overflow",
                 "batches",
                 "spool_full_waits",
+                "spool_errors",
+                "dead_letters_lost",
             )
         }
         out["rejected"] = sum(self._rejected.values())
@@ -183,20 +235,28 @@ class Ingester(Lifecycle):
         out["spool_lines"] = self._spool.pending_lines
         out["queue_depth"] = self._enqueued - self._dequeued
         out["mqtt_connected"] = int(self._mqtt.connected)
-        out["influx_reachable"] = int(self._influx_ok)
+        out["influx_reachable"] = int(self._loop.influx_ok)
+        out["healthy"] = int(self.health()[0])
         return out
 
     def health(self) -> tuple[bool, dict[str, object]]:
-        """``(ok, details)``: ok while connected to the broker and InfluxDB answers."""
+        """``(ok, details)``: ok while connected to the broker, InfluxDB answers and nothing in
+        the pipeline is failing; ``details["problems"]`` maps each problem to what is wrong."""
         connected = self._mqtt.connected
+        problems = self._conditions.snapshot()
+        if not connected:
+            problems["mqtt_disconnected"] = f"not subscribed at {self.cfg.safe_mqtt_url}"
+        if not self._loop.influx_ok:
+            problems["influx_unreachable"] = f"InfluxDB at {self.cfg.influx.url} did not answer"
         details: dict[str, object] = {
             "mqtt_connected": connected,
-            "influx_reachable": self._influx_ok,
+            "influx_reachable": self._loop.influx_ok,
             "spool_bytes": self._spool.pending_bytes,
             "spool_lines": self._spool.pending_lines,
-            "spool_full": not self._spool.has_room(1),
+            "spool_full": self._conditions.active("spool_full"),
+            "problems": problems,
         }
-        return connected and self._influx_ok, details
+        return not problems, details
 
     def wait_connected(self, timeout: float = 10.0) -> None:
         """Wait until subscribed to the broker. Raises TimeoutExpired."""
@@ -232,7 +292,7 @@ class Ingester(Lifecycle):
             except queue.Empty:
                 first = None
             if first is None:
-                self._spool.maybe_sync()
+                self._sync()
                 if self._stop_pipeline.is_set() and self._queue.empty():
                     return
                 continue
@@ -250,7 +310,15 @@ class Ingester(Lifecycle):
             self._dequeued += len(taken)
             if not self._store(taken):
                 return
+            self._sync()
+
+    def _sync(self) -> None:
+        try:
             self._spool.maybe_sync()
+            self._conditions.clear("spool_sync_failing")
+        except SpoolError as exc:  # tried again after the interval
+            self._counts["spool_errors"] += 1
+            self._conditions.set("spool_sync_failing", str(exc), logging.ERROR)
 
     def _gather(self) -> None:
         """Let the network thread read a few more chunks before converting (at most ~2 ms).
@@ -285,27 +353,35 @@ class Ingester(Lifecycle):
         self._counts["received"] += len(taken)
         converted = self._converter.convert(taken)
         backoff: Backoff | None = None
+        conditions = self._conditions
         while converted.lines:
             try:
                 self._spool.append(converted.data, converted.lines)
                 self._counts["spooled"] += converted.lines
+                if backoff is not None:
+                    conditions.clear("spool_full")
+                    conditions.clear("spool_write_failing")
                 break
-            except SpoolError as exc:
+            except SpoolFull as exc:  # backpressure: not acknowledged until there is room
                 if self._stop_pipeline.is_set():
                     return False  # not acknowledged: the broker keeps these messages
-                if self._spool.has_room(len(converted.data)):
-                    log.error("cannot append to the spool", extra={"error": str(exc)})
-                    backoff = backoff or Backoff(0.1, 5.0)
-                    self._stop_pipeline.wait(backoff.next_delay())
-                else:
-                    self._counts["spool_full_waits"] += 1
-                    self._spool.wait_for_room(len(converted.data), 0.5)
+                backoff = backoff or Backoff(0.1, 5.0)
+                self._counts["spool_full_waits"] += 1
+                conditions.set(
+                    "spool_full",
+                    f"{exc}; messages are not acknowledged until InfluxDB takes some",
+                    waiting=len(taken),
+                )
+                self._spool.wait_for_room(len(converted.data), 0.5)
+            except SpoolError as exc:
+                if self._stop_pipeline.is_set():
+                    return False
+                backoff = backoff or Backoff(0.1, 5.0)
+                self._counts["spool_errors"] += 1
+                conditions.set("spool_write_failing", str(exc), logging.ERROR, waiting=len(taken))
+                self._stop_pipeline.wait(backoff.next_delay())
         if converted.letters:
-            for letter in converted.letters:
-                self._rejected[letter.reason] += 1
-                self._dead.add(letter)
-            self._dead.flush()
-            self._counts["dead_lettered"] += len(converted.letters)
+            self._dead_letter(converted.letters)
         by_session: dict[int, list[int]] = {}
         for message in taken:
             if message.qos:
@@ -314,79 +390,34 @@ class Ingester(Lifecycle):
             self._counts["acked"] += self._mqtt.ack(session, packet_ids)
         return True
 
-    # -- writer thread: spool to InfluxDB ------------------------------------------------
-    def _run_writer(self) -> None:
-        backoff = Backoff(self.cfg.retry_initial, self.cfg.retry_max)
+    def _dead_letter(self, letters: list[DeadLetter]) -> None:
+        """Record ``letters``; when the store fails they are counted lost and logged (bounded).
+
+        A bad payload never becomes good, so holding it unacknowledged would only take one of
+        the broker's in-flight slots until a reconnect; it is acknowledged like any other and
+        the failure shows in ``dead_letters_lost``, the log and ``health()`` instead.
+        """
+        for letter in letters:
+            self._rejected[letter.reason] += 1
         try:
-            self._writer.ensure_database()
-            self._influx_ok = True
-        except WriteFailed as exc:
-            log.warning("InfluxDB not reachable yet", extra={"error": str(exc)})
-        last_activity = time.monotonic()
-        drain_deadline: Deadline | None = None
-        while True:
-            if drain_deadline is None and self._stop_writer.is_set():
-                drain_deadline = Deadline(self._drain_timeout)
-            if drain_deadline is not None and (
-                drain_deadline.expired or not self._spool.pending_bytes
-            ):
-                return
-            try:
-                batch = self._spool.read_batch(self.cfg.batch_size)
-            except SpoolError as exc:
-                log.error("cannot read the spool", extra={"error": str(exc)})
-                self._stop_writer.wait(backoff.next_delay())
-                continue
-            if batch is None:
-                if not self._spool.wait_for_data(self.cfg.flush_interval) and (
-                    time.monotonic() - last_activity > _IDLE_PING
-                ):
-                    self._influx_ok = self._writer.ping()
-                    last_activity = time.monotonic()
-                continue
-            started = time.perf_counter()
-            try:
-                refused = self._writer.write_isolating(batch.data)
-            except WriteFailed as exc:
-                self._counts["write_failures"] += 1
-                if self._influx_ok or backoff.attempts == 0:
-                    log.warning("InfluxDB write failed; will retry", extra={"error": str(exc)})
-                self._influx_ok = False
-                delay = backoff.next_delay()
-                if drain_deadline is None:
-                    self._stop_writer.wait(delay)  # stop() cuts the wait short
-                else:  # already stopping: keep retrying until the drain deadline
-                    time.sleep(min(delay, drain_deadline.remaining))
-                continue
-            self._influx_ok = True
-            backoff.reset()
-            last_activity = time.monotonic()
-            self.metrics.write_latency.observe(time.perf_counter() - started)
-            self.metrics.batch_size.observe(batch.lines)
-            if refused:
-                for item in refused:
-                    self._rejected["influx_rejected"] += 1
-                    self._dead.add(
-                        DeadLetter(None, item.line, "influx_rejected", item.error, time.time_ns())
-                    )
-                self._dead.flush()
-                self._counts["dead_lettered"] += len(refused)
-                log.warning(
-                    "InfluxDB refused points",
-                    extra={"count": len(refused), "error": refused[0].error},
-                )
-            self._spool.commit(batch)
-            self._counts["written"] += batch.lines - len(refused)
-            self._counts["batches"] += 1
-            if batch.lines >= _LINGER_FROM and drain_deadline is None:
-                # under load: let the next batch grow (InfluxDB's CPU per point falls with size)
-                self._stop_writer.wait(_LINGER)
+            for letter in letters:
+                self._dead.add(letter)
+            self._dead.flush()
+        except IngesterError as exc:
+            self._counts["dead_letters_lost"] += len(letters)
+            first = letters[0].to_dict()  # bounded: a payload prefix, its size and sha256
+            self._conditions.set(
+                "dead_letter_failing", str(exc), logging.ERROR, lost=len(letters), first=first
+            )
+            return
+        self._counts["dead_lettered"] += len(letters)
+        self._conditions.clear("dead_letter_failing")
 
     # -- shutdown ------------------------------------------------------------------------
     def _shutdown(self, flush: bool) -> None:
         self._accepting = False
         if not flush:
-            self._drain_timeout = 0.0
+            self._loop.drain_timeout = 0.0
         self._stop_pipeline.set()
         self._queue.put(None)
         pipeline = [t for t in self._threads if t.name == "ingester-pipeline"]
@@ -396,7 +427,7 @@ class Ingester(Lifecycle):
         if flush and self._mqtt.connected and not self._mqtt.flush(2.0):
             log.warning("acknowledgements not all sent; the broker will deliver those again")
         self._mqtt.stop()
-        self._stop_writer.set()
+        self._loop.stopping.set()
         self._spool.wake()
         for thread in self._threads:
             if thread not in pipeline:
@@ -406,4 +437,9 @@ class Ingester(Lifecycle):
             self._metrics_server.stop()
         self._writer.close()
         self._dead.close()
-        self._spool.close()
+        try:
+            self._spool.close()
+        except SpoolError as exc:
+            self._fail(f"the spool was not closed cleanly: {exc}")
+        finally:
+            self._client_lock.release()

@@ -5,6 +5,10 @@ and ``cursor.json`` (segment and offset up to which lines are stored in InfluxDB
 the newest segment, which is closed at ``segment_bytes``; reads start at the cursor. A segment
 that has been read and written entirely is deleted.
 
+One process at a time: ``open`` takes an OS lock on ``lock`` in the directory (see
+:mod:`services.ingester.lock`) before it recovers anything, and ``close`` releases it; a second
+``open`` of the same directory raises LockHeld and touches nothing.
+
 Durability: ``append`` writes and flushes to the operating system before it returns, so a
 killed process loses nothing it acknowledged. ``fsync`` runs every ``fsync_interval`` seconds
 (0: on every append), which bounds what a power loss can take. The cursor is not fsynced: after
@@ -24,12 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from services.ingester.errors import SpoolError, SpoolFull
+from services.ingester.errors import LockHeld, SpoolError, SpoolFull
+from services.ingester.lock import ProcessLock
 
 __all__ = ["Batch", "Spool"]
 
 _PREFIX, _SUFFIX = "seg-", ".lp"
 _CURSOR = "cursor.json"
+_LOCK = "lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,29 +86,49 @@ class Spool:
         self._last_sync = self._cursor_saved = time.monotonic()
         self._dirty = False
         self.recovered_lines = 0
+        self._owner = ProcessLock(self.directory / _LOCK)
 
     # -- lifecycle -----------------------------------------------------------------------
-    def open(self) -> Spool:
-        """Create or recover the spool. Raises SpoolError when the directory is unusable."""
+    def open(self, **owner: object) -> Spool:
+        """Lock the directory for this process, then create or recover the spool.
+
+        ``owner`` (for example the client id) is written into the lock file next to the pid, so
+        a second process can be told who holds it. Raises LockHeld when another process (or
+        another open ``Spool``) has the directory, SpoolError when it is unusable.
+        """
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
+            self._owner.acquire(
+                f"the spool directory {self.directory}", spool=str(self.directory), **owner
+            )
             self._recover()
             self._start_segment(self._segments[-1].number + 1 if self._segments else 1)
+        except LockHeld:
+            raise
         except OSError as exc:
+            self._owner.release()
             raise SpoolError(f"cannot open spool in {self.directory}: {exc}") from exc
         self.recovered_lines = self.pending_lines
         return self
 
     def close(self) -> None:
-        """Flush, fsync and close the files. Pending lines stay for the next ``open``."""
-        if self._segments:
-            self._save_cursor()
-        with self._lock:
-            self._sync_locked()
-            if self._out is not None:
-                self._out.close()
-                self._out = None
-            self._close_read_fd()
+        """Flush, fsync and close the files, then release the directory. Pending lines stay
+        for the next ``open``. Raises SpoolError when the cursor cannot be saved (the files are
+        closed and the directory released all the same)."""
+        try:
+            if self._segments and self._owner.held:
+                self._save_cursor()
+        finally:
+            with self._lock:
+                try:
+                    self._sync_locked()
+                finally:
+                    if self._out is not None:
+                        with contextlib.suppress(OSError):
+                            self._out.close()
+                        self._out = None
+                    self._close_read_fd()
+                    self._owner.release()
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -137,9 +163,14 @@ class Spool:
         if out is None:
             raise SpoolError("the spool is not open")
         try:
-            out.write(data)
-            out.flush()
+            view = memoryview(data)
+            while view:  # an unbuffered file: a short write is possible
+                view = view[out.write(view) or 0 :]
         except OSError as exc:
+            # nothing of this run counts: cut what reached the file, so a retry or the next
+            # run starts on a line boundary (and a recovery cannot read it back)
+            with contextlib.suppress(OSError):
+                os.ftruncate(out.fileno(), active.size)
             raise SpoolError(f"cannot append to {active.path}: {exc}") from exc
         with self._lock:
             active.size += len(data)
@@ -155,7 +186,9 @@ class Spool:
             self._data_ready.notify_all()
 
     def maybe_sync(self) -> None:
-        """fsync if ``fsync_interval`` has passed since the last one and something was written."""
+        """fsync if ``fsync_interval`` has passed since the last one and something was written.
+
+        Raises SpoolError when the fsync fails (it is tried again after the interval)."""
         if self._dirty and time.monotonic() - self._last_sync >= self.fsync_interval:
             with self._lock:
                 self._sync_locked()
@@ -269,7 +302,8 @@ class Spool:
 
     def _start_segment(self, number: int) -> None:
         path = self.directory / f"{_PREFIX}{number:012d}{_SUFFIX}"
-        self._out = open(path, "ab", buffering=1024 * 1024)  # noqa: SIM115
+        # unbuffered: a run is written with one write(), and a failed one leaves no buffer behind
+        self._out = open(path, "ab", buffering=0)  # noqa: SIM115
         self._segments.append(_Segment(number, path, 0, 0, closed=False))
 
     def _drop_consumed(self) -> None:
@@ -297,8 +331,12 @@ class Spool:
             self._read_fd = None
 
     def _sync_locked(self) -> None:
-        if self._out is not None and self._dirty:
-            self._out.flush()
-            os.fsync(self._out.fileno())
-            self._dirty = False
+        """fsync the active segment if written since the last time. Raises SpoolError."""
         self._last_sync = time.monotonic()
+        if self._out is not None and self._dirty:
+            try:
+                self._out.flush()
+                os.fsync(self._out.fileno())
+            except OSError as exc:
+                raise SpoolError(f"cannot fsync {self._segments[-1].path}: {exc}") from exc
+            self._dirty = False

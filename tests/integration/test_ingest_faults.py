@@ -4,6 +4,7 @@ and SIGTERM of the ``python -m services.ingester`` process."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from hil.influx import TestDatabase
@@ -104,18 +106,30 @@ def test_full_spool_stops_acknowledging_and_the_broker_holds_the_rest(
     native_stack_factory: Callable[..., Any],
     ingester_factory: Callable[..., Ingester],
     unique_topic: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="alertloop.ingester")
     own = native_stack_factory()
     db = TestDatabase(own.influx, label="spool_full").create()
-    ingester = ingester_factory(mqtt=own.mqtt, influx=db.settings, spool_max_bytes=2000)
+    ingester = ingester_factory(
+        mqtt=own.mqtt, influx=db.settings, spool_max_bytes=2000, metrics_bind="127.0.0.1:0"
+    )
     own.servers["influxdb"].stop()
     payloads = [str(i % 101).encode() for i in range(300)]
     publisher = SteadyPublisher(own.mqtt, f"{unique_topic}/pot", payloads, 0).start()
     publisher.finish()
-    wait_until(lambda: ingester.stats["spool_full_waits"], 10, what="the spool to fill")
+    wait_until(lambda: ingester.stats["spool_full_waits"] >= 3, 10, what="the spool to fill")
     held = len(payloads) - ingester.stats["acked"]
     assert held > 100, ingester.stats  # not acknowledged: still the broker's
     assert ingester.stats["spool_bytes"] <= 2000
+    health = requests.get(f"{ingester.metrics_url}/healthz", timeout=5)
+    assert health.status_code == 503 and health.json()["spool_full"] is True
+    assert "not acknowledged" in health.json()["problems"]["spool_full"]
+    metrics = requests.get(f"{ingester.metrics_url}/metrics", timeout=5).text
+    waits = [line for line in metrics.splitlines() if line.startswith("alertloop_ingest_spool_f")]
+    assert waits and float(waits[0].split()[-1]) >= 3, waits
+    full_lines = [r for r in caplog.records if getattr(r, "condition", None) == "spool_full"]
+    assert len(full_lines) == 1  # logged when it started, not once per wait
     own.servers["influxdb"].start()
     wait_until(
         lambda: db.count() == len(payloads),
@@ -124,6 +138,9 @@ def test_full_spool_stops_acknowledging_and_the_broker_holds_the_rest(
         state=lambda: (db.count(), ingester.stats),
     )
     assert values(db) == sorted(int(p) for p in payloads)
+    wait_until(lambda: ingester.health()[0], 10, what="healthy again", state=ingester.health)
+    assert ingester.health()[1]["spool_full"] is False
+    assert any(r.getMessage() == "spool_full is over" for r in caplog.records)
     db.drop()
 
 

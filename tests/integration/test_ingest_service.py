@@ -131,8 +131,12 @@ def test_metrics_and_healthz(
         "spool_bytes": 0,
         "spool_lines": 0,
         "spool_full": False,
+        "problems": {},
     }
     text = requests.get(f"{ingester.metrics_url}/metrics", timeout=5).text
+    for name in ("spool_full_waits", "spool_errors", "dead_letters_lost"):
+        assert f"alertloop_ingest_{name}_total 0.0" in text
+    assert "alertloop_ingest_healthy 1.0" in text
     assert "alertloop_ingest_received_total 2.0" in text
     assert "alertloop_ingest_written_total 1.0" in text
     assert 'alertloop_ingest_rejected_total{reason="not_a_number"} 1.0' in text

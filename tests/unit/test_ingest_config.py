@@ -9,7 +9,8 @@ import pytest
 from services.common.config import InfluxSettings, MqttSettings
 from services.common.errors import ConfigError
 from services.ingester import IngesterConfig
-from services.ingester.cli import build_parser, config_from_args
+from services.ingester.cli import build_parser, config_from_args, main, redact
+from services.ingester.config import client_lock_path
 
 MQTT = MqttSettings("127.0.0.1", 1883)
 INFLUX = InfluxSettings("127.0.0.1", 8086)
@@ -106,3 +107,51 @@ def test_main_reports_config_errors(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["--mqtt-url", "ftp://x", "--log-format", "text"]) == 2
     assert "scheme" in capsys.readouterr().err
+
+
+def test_repr_and_safe_urls_hide_passwords() -> None:
+    cfg = IngesterConfig(
+        MqttSettings.from_url("mqtt://ingest:m%40sk3d@broker:1883"),
+        InfluxSettings.from_url("http://writer:infl-pw@db:8086", database="iot"),
+    )
+    shown = repr(cfg)
+    assert "m@sk3d" not in shown and "m%40sk3d" not in shown and "infl-pw" not in shown
+    assert "mqtt://ingest:***@broker:1883" in shown
+    assert "http://writer:***@db:8086/iot" in shown
+    assert "client_id='alertloop-ingester'" in shown
+    assert cfg.safe_mqtt_url == "mqtt://ingest:***@broker:1883"
+
+
+def test_the_client_id_lock_is_per_broker_and_client_id(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    path = client_lock_path(MqttSettings("broker", 1883), "a/b")
+    assert path == tmp_path / "alertloop" / "ingester-clients" / "broker-1883-a%2Fb.lock"
+    assert client_lock_path(MqttSettings("other", 1883), "a/b") != path
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--mqtt-url", "mqtt://u:s3cr3t-pw@host:notaport"],
+        ["--mqtt-url", "ftp://u:s3cr3t-pw@host"],
+        ["--influx-url", "http://u:s3cr3t-pw@host:notaport"],
+        ["--influx-url", "http://u:s3cr3t%2Dpw@host", "--qos", "5"],
+    ],
+    ids=["mqtt-bad-port", "mqtt-bad-scheme", "influx-bad-port", "influx-quoted-bad-qos"],
+)
+def test_configuration_errors_never_print_a_password(
+    argv: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main([*argv, "--spool-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("alertloop ingest: ")
+    assert "s3cr3t" not in err
+
+
+def test_redact_knows_the_given_passwords_and_any_url_userinfo() -> None:
+    urls = ["mqtt://u:p%40ss@h"]
+    assert (
+        redact("login p@ss failed for mqtt://x:y@z", urls) == "login *** failed for mqtt://x:***@z"
+    )

@@ -18,8 +18,9 @@ def msg(payload: bytes, topic: str = "/pot", t: int = 1000) -> Received:
 
 
 def test_good_and_bad_messages_are_separated() -> None:
-    out = converter().convert([msg(b"42"), msg(b"abc"), msg(b'{"value": 7, "ts": 5}'), msg(b"")])
-    assert out.data == b"pot value=42i 1000\npot value=7i 5000000\n"
+    sent = msg(b'{"value": 7, "ts": 1700000000005}', t=1_700_000_000_010_000_000)
+    out = converter().convert([msg(b"42"), msg(b"abc"), sent, msg(b"")])
+    assert out.data == b"pot value=42i 1000\npot value=7i 1700000000005000000\n"
     assert out.lines == 2
     assert [(d.reason, d.payload, d.topic) for d in out.letters] == [
         ("not_a_number", b"abc", "/pot"),
@@ -44,3 +45,11 @@ def test_device_tag_from_template_and_bad_topics() -> None:
     assert out.data.splitlines() == [b"pot,device=a value=1i 1000", b"pot,device=b value=2i 1000"]
     assert [d.reason for d in out.letters] == ["bad_topic", "bad_topic"]
     assert set(d.reason for d in out.letters) <= set(DEAD_LETTER_REASONS)
+
+
+def test_device_time_is_checked_against_the_receive_time() -> None:
+    now = 1_700_000_000_000_000_000
+    ahead = b'{"value": 7, "ts": %d}' % (now // 1_000_000 + 2 * 86_400_000)
+    out = converter().convert([msg(ahead, t=now), msg(b'{"value": 7, "ts": 1e-9}', t=now)])
+    assert out.lines == 0
+    assert [d.reason for d in out.letters] == ["bad_ts", "bad_ts"]

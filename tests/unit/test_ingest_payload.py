@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from services.ingester.errors import PayloadRejected
-from services.ingester.payload import REASONS, PayloadRules, Reading, parse_payload
+from services.ingester.payload import (
+    REASONS,
+    TS_MIN_MS,
+    PayloadRules,
+    Reading,
+    parse_payload,
+)
 
 RULES = PayloadRules(min_value=0, max_value=100, max_bytes=256)
 
@@ -99,7 +106,7 @@ def test_every_in_bounds_integer_round_trips(value: int) -> None:
 
 @given(
     st.integers(min_value=0, max_value=100),
-    st.one_of(st.none(), st.integers(min_value=1, max_value=4_102_444_800_000)),
+    st.one_of(st.none(), st.integers(min_value=TS_MIN_MS, max_value=1_700_000_000_000)),
     st.one_of(st.none(), st.integers(min_value=0, max_value=2**63 - 1)),
 )
 def test_json_form_round_trips(value: int, ts: int | None, seq: int | None) -> None:
@@ -132,3 +139,62 @@ def test_any_text_gives_a_bounded_reading_or_a_known_reason(text: str) -> None:
     else:
         assert isinstance(reading.value, int)
         assert RULES.min_value <= reading.value <= RULES.max_value
+
+
+NOW_NS = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z
+NOW_MS = NOW_NS // 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("ts", "detail"),
+    [
+        ("1e-9", "before 2000-01-01T00:00:00Z"),
+        ("0", "before 2000"),
+        ("-5", "before 2000"),
+        ("946684799999", "before 2000"),
+        ("NaN", "got nan"),
+        ("-Infinity", "got -inf"),
+        ("1700000000", "epoch seconds?"),
+        ("1700000000000000000", "nanoseconds?"),
+        (str(NOW_MS + 86_400_001), "more than 86400 s after the receive time"),
+        ("4102444800000", "after the receive time"),
+        ('"1700000000000"', "got str"),
+        ("[1]", "got list"),
+    ],
+    ids=[
+        "1e-9",
+        "zero",
+        "negative",
+        "just-before-2000",
+        "nan",
+        "minus-infinity",
+        "seconds",
+        "nanoseconds",
+        "one-day-and-1ms-ahead",
+        "year-2100",
+        "string",
+        "list",
+    ],
+)
+def test_implausible_device_times_are_rejected_with_a_reason(ts: str, detail: str) -> None:
+    raw = b'{"value": 4, "ts": %s}' % ts.encode()
+    with pytest.raises(PayloadRejected, match=re.escape(detail)) as caught:
+        parse_payload(raw, RULES, NOW_NS)
+    assert caught.value.reason == "bad_ts"
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [TS_MIN_MS, NOW_MS - 1, NOW_MS, NOW_MS + 86_400_000],
+    ids=["2000-01-01", "just-before-receipt", "at-receipt", "one-day-ahead"],
+)
+def test_the_accepted_device_time_range_is_inclusive(ts: int) -> None:
+    raw = b'{"value": 4, "ts": %d}' % ts
+    assert parse_payload(raw, RULES, NOW_NS) == Reading(4, ts * 1_000_000)
+
+
+def test_the_range_follows_the_rules() -> None:
+    rules = PayloadRules(ts_min_ms=0, ts_max_ahead_ms=0)
+    assert parse_payload(b'{"value": 4, "ts": 1}', rules, NOW_NS).ts_ns == 1_000_000
+    with pytest.raises(PayloadRejected):
+        parse_payload(b'{"value": 4, "ts": %d}' % (NOW_MS + 1), rules, NOW_NS)

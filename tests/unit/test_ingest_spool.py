@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from services.ingester.errors import SpoolError, SpoolFull
+from services.ingester.errors import LockHeld, SpoolError, SpoolFull
 from services.ingester.spool import Spool
 
 
 def lines(start: int, count: int) -> bytes:
     return b"".join(b"pot value=%di %d\n" % (i % 100, i) for i in range(start, start + count))
+
+
+def crash(spool: Spool) -> None:
+    """What the kernel does for a killed process: the files close, so the lock is released."""
+    spool._owner.release()
 
 
 def drain(spool: Spool, max_lines: int = 1000) -> bytes:
@@ -101,6 +109,7 @@ def test_crash_without_cursor_repeats_but_never_loses(tmp_path: Path) -> None:
     batch = spool.read_batch(5)
     assert batch is not None
     spool.commit(batch)  # cursor not saved yet (interval), as after a SIGKILL
+    crash(spool)
     again = Spool(tmp_path).open()
     assert drain(again) == lines(0, 10)
 
@@ -142,3 +151,60 @@ def test_unusable_directory_raises(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(SpoolError):
         Spool(blocker / "spool").open()
+
+
+def test_a_second_open_of_the_directory_is_refused_and_touches_nothing(tmp_path: Path) -> None:
+    first = Spool(tmp_path).open(client_id="one")
+    first.append(lines(0, 3), 3)
+    before = sorted((p.name, p.stat().st_size) for p in tmp_path.iterdir())
+    with pytest.raises(LockHeld, match=rf"spool directory {tmp_path} is in use.*pid {os.getpid()}"):
+        Spool(tmp_path).open(client_id="two")
+    assert sorted((p.name, p.stat().st_size) for p in tmp_path.iterdir()) == before
+    first.close()
+    again = Spool(tmp_path).open()  # released by close
+    assert drain(again) == lines(0, 3)
+    again.close()
+
+
+def test_the_lock_file_names_the_holder(tmp_path: Path) -> None:
+    spool = Spool(tmp_path).open(client_id="one")
+    with pytest.raises(LockHeld) as caught:
+        Spool(tmp_path).open()
+    assert caught.value.holder["pid"] == os.getpid()
+    assert caught.value.holder["client_id"] == "one"
+    assert json.loads((tmp_path / "lock").read_text())["spool"] == str(tmp_path)
+    spool.close()
+
+
+class FailingFile:
+    """A segment file that takes ``room`` more bytes, then fails like a full disk."""
+
+    def __init__(self, real: Any, room: int) -> None:
+        self.real, self.room = real, room
+
+    def write(self, data: memoryview) -> int:
+        if self.room <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        taken = self.real.write(data[: self.room])
+        self.room -= taken
+        return int(taken)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_a_failed_append_leaves_no_partial_run_behind(tmp_path: Path) -> None:
+    spool = Spool(tmp_path).open()
+    spool.append(lines(0, 2), 2)
+    real = spool._out
+    spool._out = FailingFile(real, room=7)  # type: ignore[assignment]
+    with pytest.raises(SpoolError, match="No space left"):
+        spool.append(lines(2, 3), 3)
+    assert spool.pending_lines == 2
+    spool._out = real
+    spool.append(lines(2, 3), 3)  # the retry
+    assert drain(spool) == lines(0, 5)
+    spool.close()
+    again = Spool(tmp_path).open()  # nothing of the failed run is recovered either
+    assert again.recovered_lines == 0
+    again.close()
