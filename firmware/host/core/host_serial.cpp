@@ -253,8 +253,12 @@ using hostcore::pump;
 void HardwareSerial::begin(unsigned long) {}
 void HardwareSerial::begin(unsigned long, uint32_t) {}
 
+// The line is read only when the sketch has consumed what it had, so a fast writer is held back
+// by the terminal (flow control) rather than overrunning the receive buffer. Bytes that arrive
+// while the sketch does not read (it sleeps, or never reads Serial) are dropped beyond
+// RX_LIMIT, as a UART overruns.
 int HardwareSerial::available() {
-  pump(0);
+  if (hostcore::rx.empty()) pump(0);
   return (int)hostcore::rx.size();
 }
 
