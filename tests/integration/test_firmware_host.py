@@ -277,6 +277,21 @@ def test_sketches_reconnect_after_broker_restart(
         leds.wait_for_pin(4, 1, after=mark)  # resubscribed after the restart
 
 
+def test_refused_login_gives_pubsubclient_state(
+    host_board: BoardFactory, native_stack_factory: Callable[..., NativeStack]
+) -> None:
+    own = native_stack_factory(mqtt_users={"board": "right"})
+    wrong = MqttSettings(own.mqtt.host, own.mqtt.port, "board", "wrong")
+    refused = host_board("esp32_knob", mqtt=wrong)
+    # mosquitto 2 answers a wrong password with CONNACK 5: MQTT_CONNECT_UNAUTHORIZED.
+    refused.monitor.expect(
+        r"^Attempting MQTT connection\.\.\.failed, rc=5 try again", START_TIMEOUT
+    )
+    refused.monitor.expect(r"^#AL mqtt state=failed rc=5$", 1)
+    allowed = host_board("esp32_knob", mqtt=own.mqtt)
+    allowed.monitor.expect(r"^#AL mqtt state=connected$", START_TIMEOUT)
+
+
 def test_wifi_drop_and_return(
     host_board: BoardFactory, mqtt_capture: MqttCapture, unique_topic: str
 ) -> None:
