@@ -183,7 +183,19 @@ void serialOpen() {
 
 void requestStop() { stopRequested = 1; }
 
+// A board left behind by a controller that died would retry the broker forever: stop when the
+// parent process goes away (the process is then re-parented).
+static void watchParent() {
+  static const pid_t parent = getppid();
+  static unsigned long lastCheck = 0;
+  unsigned long now = millis();
+  if (now - lastCheck < 250) return;
+  lastCheck = now;
+  if (getppid() != parent) requestStop();
+}
+
 void pump(int timeoutMs, bool withMqtt) {
+  watchParent();
   if (stopRequested) stopNow();
   wifiTimers();
   releaseHeldLines(false);
