@@ -4,10 +4,15 @@ One reader thread per port turns bytes into timestamped lines, writes them to a 
 parses the machine lines (``#AL event key=value ...``, see ``sim.serial_log``). Tests wait on
 lines or events with a deadline; a timeout names the pattern, the last lines and the log path.
 A port that disappears (board reset, cable) is reopened until the monitor is stopped.
+
+Listeners (``add_listener``) get every line as it completes, in the reader thread; the board
+backends build their state from them. ``#HW`` lines, which the host build's core writes (pin
+levels, ADC and WiFi answers), have the same format as ``#AL`` lines: ``parse_hw_event``.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -20,9 +25,24 @@ import serial
 from services.common.deadline import Deadline
 from services.common.errors import AlertloopError, TimeoutExpired
 from services.common.lifecycle import Lifecycle
-from sim.serial_log import SerialEvent, SerialLine, parse_event
+from sim.serial_log import EVENT_PREFIX, SerialEvent, SerialLine, parse_event
 
-__all__ = ["SerialMonitor", "SerialMonitorError"]
+__all__ = ["HW_PREFIX", "LineListener", "SerialMonitor", "SerialMonitorError", "parse_hw_event"]
+
+HW_PREFIX = "#HW"
+LineListener = Callable[[SerialLine], None]
+
+
+def parse_hw_event(text: str) -> SerialEvent | None:
+    """The event in a host-core line (``#HW pin pin=4 level=1 ms=12``), or None for any other
+    line. The format is that of the ``#AL`` machine lines with another prefix."""
+    stripped = text.strip()
+    if not stripped.startswith(HW_PREFIX + " "):
+        return None
+    return parse_event(EVENT_PREFIX + stripped[len(HW_PREFIX) :])
+
+
+log = logging.getLogger(__name__)
 
 
 class SerialMonitorError(AlertloopError):
@@ -53,6 +73,24 @@ class SerialMonitor(Lifecycle):
         self._serial: serial.SerialBase | None = None
         self._thread: threading.Thread | None = None
         self._log: TextIO | None = None
+        self._listeners: list[LineListener] = []
+        self._write_lock = threading.Lock()
+
+    def add_listener(self, listener: LineListener) -> None:
+        """Call ``listener(line)`` for every line completed from now on (in the reader thread;
+        it must not block). An exception in a listener is logged and does not stop reading."""
+        with self._cond:
+            self._listeners.append(listener)
+
+    def tail(self, count: int = 10) -> list[str]:
+        """The text of the last ``count`` lines."""
+        with self._cond:
+            return [line.text for line in self.lines[-count:]]
+
+    @property
+    def running(self) -> bool:
+        """True while the reader thread runs."""
+        return self._thread is not None and self._thread.is_alive()
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> SerialMonitor:
@@ -117,6 +155,12 @@ class SerialMonitor(Lifecycle):
             if event is not None:
                 self.events.append((line.time, event))
             self._cond.notify_all()
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(line)
+            except Exception:
+                log.exception("serial listener on %s failed on %r", self.port, text)
         if self._log is not None:
             stamp = time.strftime("%H:%M:%S", time.localtime(line.time))
             self._log.write(f"{stamp}.{int(line.time * 1000) % 1000:03d} {text}\n")
@@ -130,7 +174,8 @@ class SerialMonitor(Lifecycle):
         if self._serial is None:
             raise SerialMonitorError("monitor not started")
         try:
-            self._serial.write(text.encode() + b"\n")
+            with self._write_lock:
+                self._serial.write(text.encode() + b"\n")
         except (serial.SerialException, OSError) as exc:
             raise SerialMonitorError(f"cannot write to {self.port}: {exc}") from exc
 
