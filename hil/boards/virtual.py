@@ -88,7 +88,8 @@ def ensure_built(names: tuple[str, ...], firmware_dir: Path = FIRMWARE_DIR) -> N
             output = (done.stdout + done.stderr).strip().splitlines()[-15:]
             raise VirtualBoardError(
                 f"`make -C {firmware_dir} host` failed (exit {done.returncode}); missing: "
-                f"{', '.join(still) or 'none'}; last output:\n  " + "\n  ".join(output)
+                f"{', '.join(still) or 'none'}; last output:\n  "
+                + "\n  ".join(output)
                 + f"\n{BUILD_HINT}"
             )
 

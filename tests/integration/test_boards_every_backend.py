@@ -65,6 +65,7 @@ def test_alert_payloads_light_the_leds_as_the_sketch_decides(
 def test_a_board_that_joins_late_gets_the_retained_state(
     nodemcu_factory: Callable[..., IndicatorBoard], mqtt_capture: MqttCapture, unique_topic: str
 ) -> None:
+    mqtt_capture.subscribe(f"{unique_topic}/alert")  # the capture clears it afterwards
     mqtt_capture.publish(f"{unique_topic}/alert", "1", qos=1, retain=True)
     first = nodemcu_factory()
     first.wait_for_led("red", timeout=5.0)
@@ -78,7 +79,9 @@ def test_a_board_that_joins_late_gets_the_retained_state(
 def _require_network_control(*boards: Any) -> None:
     for board in boards:
         if not hasattr(board, "set_network"):
-            pytest.skip(f"{type(board).__name__}: a flashed board's WiFi cannot be dropped from here")
+            pytest.skip(
+                f"{type(board).__name__}: a flashed board's WiFi cannot be dropped from here"
+            )
 
 
 def _pot_and_leds(
@@ -132,6 +135,7 @@ def test_boards_come_back_after_wifi_drops(
 ) -> None:
     esp, leds = _pot_and_leds(esp32_factory, nodemcu_factory)
     _require_network_control(esp, leds)
+    mqtt_capture.subscribe(f"{unique_topic}/alert")  # the capture clears it afterwards
     esp.set_knob(30)
     esp.wait_for_published(30, timeout=5.0)
 

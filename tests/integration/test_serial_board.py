@@ -47,7 +47,9 @@ class FakeBoard:
             self.commands.extend(line.decode() for line in done)
 
     def wait_command(self, text: str) -> None:
-        wait_until(lambda: text in self.commands, 5, what=f"command {text!r}", state=lambda: self.commands)
+        wait_until(
+            lambda: text in self.commands, 5, what=f"command {text!r}", state=lambda: self.commands
+        )
 
     def close(self) -> None:
         self._stop.set()

@@ -40,9 +40,7 @@ def test_every_board_runs_once_per_backend_and_the_ports_given(pytester: pytest.
         "def test_plain(esp32_backend):\n"
         "    print('PLAIN', esp32_backend)\n"
     )
-    result = pytester.runpytest(
-        "--esp32", "/dev/ttyUSB0", "--nodemcu", "/dev/ttyUSB1", "-s", "-v"
-    )
+    result = pytester.runpytest("--esp32", "/dev/ttyUSB0", "--nodemcu", "/dev/ttyUSB1", "-s", "-v")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines_random(
         [
