@@ -50,7 +50,10 @@ class SerialMonitorError(AlertloopError):
 
 
 class SerialMonitor(Lifecycle):
-    """Lines and events from ``port`` (a device path or a pyserial URL such as ``loop://``)."""
+    """Lines and events from ``port`` (a device path or a pyserial URL such as ``loop://``).
+
+    ``keep_buffered=True`` keeps what the board wrote before the port was opened (pyserial
+    discards it otherwise), for a pty whose program started just before."""
 
     def __init__(
         self,
@@ -60,8 +63,10 @@ class SerialMonitor(Lifecycle):
         log_path: Path | None = None,
         echo: Callable[[str], None] | None = None,
         reopen_interval: float = 1.0,
+        keep_buffered: bool = False,
     ) -> None:
         self.port = port
+        self.keep_buffered = keep_buffered
         self.baudrate = baudrate
         self.log_path = log_path
         self.echo = echo
@@ -114,7 +119,15 @@ class SerialMonitor(Lifecycle):
 
     def _open(self) -> serial.SerialBase:
         try:
-            return serial.serial_for_url(self.port, baudrate=self.baudrate, timeout=0.05)
+            port = serial.serial_for_url(
+                self.port, baudrate=self.baudrate, timeout=0.05, do_not_open=True
+            )
+            if self.keep_buffered:
+                # pyserial empties the input queue on open(); a pty of the host build holds
+                # the lines the program wrote before we opened it, so keep them.
+                setattr(port, "reset_input_buffer", lambda: None)  # noqa: B010
+            port.open()
+            return port
         except (serial.SerialException, OSError) as exc:
             raise SerialMonitorError(f"cannot open serial port {self.port}: {exc}") from exc
 

@@ -240,7 +240,9 @@ class _HostBoard(SerialBoard):
             log_path = None
             if self.firmware.log_path is not None:
                 log_path = self.firmware.log_path.with_suffix(".serial")
-            self._monitor = SerialMonitor(path, self.baudrate, log_path=log_path)
+            self._monitor = SerialMonitor(
+                path, self.baudrate, log_path=log_path, keep_buffered=True
+            )
             self._listening = False
             self.port = path
         return super().start()
