@@ -56,6 +56,12 @@ class SimNodeMcu(SimMqttBoard, IndicatorRecorder):
         self.qos = qos
         self._subscribed = False
         self.messages: list[MqttMessage] = []
+        self._handled = 0
+
+    @property
+    def handled(self) -> int:
+        """How many ``/alert`` messages the board has handled (as ``SerialNodeMcu.handled``)."""
+        return self._handled
 
     def _ready(self) -> bool:
         return self._connected and self._subscribed
@@ -77,6 +83,7 @@ class SimNodeMcu(SimMqttBoard, IndicatorRecorder):
         )
 
     def _on_message(self, message: MqttMessage) -> None:
+        self._handled += 1
         if len(self.messages) < 10_000:
             self.messages.append(message)
         decision = decide_leds(message.payload, self.seed_compat)
