@@ -1,0 +1,56 @@
+"""The virtual backend itself: a host-built sketch started on a pty, its pins read from the
+core, stopped by its pid, and a clear error when the programs cannot be built."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hil.boards.virtual import VirtualBoardError, VirtualEsp32, VirtualNodeMcu
+from hil.capture import MqttCapture
+from services.common.config import MqttSettings
+
+
+def test_missing_programs_without_a_build_is_a_clear_error(tmp_path: Path) -> None:
+    board = VirtualEsp32(MqttSettings("127.0.0.1", 1), firmware_dir=tmp_path)
+    with pytest.raises(VirtualBoardError, match=r"make -C firmware host.*libmosquitto-dev"):
+        board.start()
+    board.stop()
+
+
+def test_the_topic_must_end_with_the_sketchs_topic() -> None:
+    with pytest.raises(ValueError, match="must end with the sketch's '/alert'"):
+        VirtualNodeMcu(MqttSettings("127.0.0.1", 1), topic="t/x/leds")
+
+
+def test_leds_come_from_the_pins_and_stop_ends_the_program(
+    nodemcu_factory: Callable[..., VirtualNodeMcu], mqtt_capture: MqttCapture, unique_topic: str
+) -> None:
+    board = nodemcu_factory(backend="virtual")
+    mqtt_capture.subscribe(f"{unique_topic}/alert")
+    mqtt_capture.publish(f"{unique_topic}/alert", "1", qos=1, retain=True)
+    board.wait_for_led("red", timeout=5)
+    mark = board.serial.mark()
+    board.serial.send("#HW pins")
+    assert board.serial.expect(r"^#HW pins ", timeout=5, after=mark).string == "#HW pins p4=1 p5=0"
+    pid = board.pid
+    assert pid is not None
+    board.stop()
+    assert not board.firmware.alive
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_kill_is_a_power_cut_and_the_broker_sends_the_will(
+    esp32_factory: Callable[..., VirtualEsp32], mqtt_capture: MqttCapture, unique_topic: str
+) -> None:
+    status = f"{unique_topic}/status/com.gonzalo123.esp32"
+    mqtt_capture.subscribe(status)
+    board = esp32_factory(backend="virtual")
+    mqtt_capture.wait_for(status, lambda m: m.payload == b"online", timeout=5)
+    board.kill()
+    assert not board.running
+    mqtt_capture.wait_for(status, lambda m: m.payload == b"offline", timeout=30)
