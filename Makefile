@@ -8,22 +8,27 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.alertloop-installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup system-packages venv demo test lint tox clean
+.PHONY: help setup system-packages venv firmware demo test lint tox clean
 
 help:
 	@echo "make demo    run the whole alert loop with simulated boards (sets everything up first)"
 	@echo "make test    run the test suite (sets everything up first)"
 	@echo "make setup   only install what is missing (packages, .venv)"
+	@echo "make firmware  build the sketches for this machine (firmware/host/build/)"
 	@echo "make lint    ruff and mypy"
 
 setup: system-packages venv
 
-# mosquitto and influxd from the distribution's packages, only when the binaries are missing.
+# mosquitto and influxd from the distribution's packages, only when the binaries are missing;
+# a C++ compiler, pkg-config and libmosquitto-dev for the host build of the sketches.
 system-packages:
 	@missing=""; \
 	{ command -v mosquitto || test -x /usr/sbin/mosquitto; } >/dev/null 2>&1 || missing="$$missing mosquitto"; \
 	{ command -v mosquitto_pub; } >/dev/null 2>&1 || missing="$$missing mosquitto-clients"; \
 	{ command -v influxd || test -x /usr/bin/influxd; } >/dev/null 2>&1 || missing="$$missing influxdb"; \
+	{ command -v g++; } >/dev/null 2>&1 || missing="$$missing g++"; \
+	{ command -v pkg-config; } >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	{ pkg-config --exists libmosquitto; } >/dev/null 2>&1 || missing="$$missing libmosquitto-dev"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	echo "installing system packages:$$missing"; \
 	if [ "$$(id -u)" = 0 ]; then sudo=""; \
@@ -48,10 +53,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 venv: $(STAMP)
 
+# The sketches built for this machine (firmware/host/README.md); incremental.
+firmware: system-packages
+	$(MAKE) -C firmware host
+
 demo: setup
 	$(BIN)/alertloop demo $(DEMO_ARGS)
 
-test: setup
+test: setup firmware
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: venv
@@ -63,3 +72,4 @@ tox: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .tox demo-output
+	$(MAKE) -C firmware clean
