@@ -182,6 +182,20 @@ class SerialMonitor(Lifecycle):
             self.echo(text)
 
     # -- writing -------------------------------------------------------------------------
+    def reset_board(self, pulse: float = 0.1) -> None:
+        """Reset the board through the modem lines, as esptool's classic reset does on ESP32
+        and NodeMCU dev boards (DTR off, RTS on for ``pulse`` s, RTS off). Raises
+        SerialMonitorError when the port has no modem lines (a pty, a bare TCP URL)."""
+        if self._serial is None:
+            raise SerialMonitorError("monitor not started")
+        try:
+            self._serial.dtr = False
+            self._serial.rts = True
+            threading.Event().wait(pulse)  # the width of the reset pulse, not a wait for an event
+            self._serial.rts = False
+        except (serial.SerialException, OSError) as exc:
+            raise SerialMonitorError(f"cannot reset the board on {self.port}: {exc}") from exc
+
     def send(self, text: str) -> None:
         """Write one line (a command such as ``#AL knob value=80``) to the board."""
         if self._serial is None:

@@ -18,6 +18,7 @@ through ``analogRead`` as it reads a potentiometer.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -26,12 +27,14 @@ from typing import Self
 
 from hil.boards.base import BoardLifecycle, IndicatorRecorder, SensorRecorder
 from hil.boards.protocol import LedState, Published
-from hil.serial_monitor import SerialMonitor, parse_hw_event
+from hil.serial_monitor import SerialMonitor, SerialMonitorError, parse_hw_event
 from services.common.deadline import wait_until
 from sim.esp32 import adc_for_percent
 from sim.serial_log import SerialEvent, SerialLine, parse_event
 
 __all__ = ["SerialBoard", "SerialEsp32", "SerialNodeMcu"]
+
+log = logging.getLogger(__name__)
 
 ESP32_BAUD = 115200
 NODEMCU_BAUD = 9600
@@ -55,6 +58,7 @@ class SerialBoard(BoardLifecycle):
         monitor: SerialMonitor | None = None,
         log_path: Path | None = None,
         query_status: bool = True,
+        reset_on_start: bool = False,
     ) -> None:
         if monitor is None and port is None:
             raise ValueError("a serial board needs a port (device path or pyserial URL)")
@@ -62,6 +66,7 @@ class SerialBoard(BoardLifecycle):
         self.baudrate = baudrate
         self.log_path = log_path
         self.query_status = query_status
+        self.reset_on_start = reset_on_start
         self._monitor = monitor
         self._state_lock = threading.Lock()
         self._connected = False
@@ -84,6 +89,11 @@ class SerialBoard(BoardLifecycle):
             self._listening = True
         if not monitor.running:
             monitor.start()
+        if self.reset_on_start:
+            try:
+                monitor.reset_board()  # the board starts again and reports its connection
+            except SerialMonitorError as exc:
+                log.warning("%s: %s; going on without a reset", self.name, exc)
         if self.query_status:
             monitor.send("#AL status")
         return self
@@ -180,12 +190,19 @@ class SerialEsp32(SerialBoard, SensorRecorder):
         monitor: SerialMonitor | None = None,
         log_path: Path | None = None,
         query_status: bool = True,
+        reset_on_start: bool = False,
     ) -> None:
         if knob_mode not in ("override", "adc"):
             raise ValueError(f"knob_mode must be 'override' or 'adc', got {knob_mode!r}")
         SensorRecorder.__init__(self)
         SerialBoard.__init__(
-            self, port, baudrate, monitor=monitor, log_path=log_path, query_status=query_status
+            self,
+            port,
+            baudrate,
+            monitor=monitor,
+            log_path=log_path,
+            query_status=query_status,
+            reset_on_start=reset_on_start,
         )
         self.knob_mode = knob_mode
         self._knob: float | None = None
@@ -291,12 +308,19 @@ class SerialNodeMcu(SerialBoard, IndicatorRecorder):
         monitor: SerialMonitor | None = None,
         log_path: Path | None = None,
         query_status: bool = True,
+        reset_on_start: bool = False,
     ) -> None:
         if led_source not in ("events", "pins"):
             raise ValueError(f"led_source must be 'events' or 'pins', got {led_source!r}")
         IndicatorRecorder.__init__(self)
         SerialBoard.__init__(
-            self, port, baudrate, monitor=monitor, log_path=log_path, query_status=query_status
+            self,
+            port,
+            baudrate,
+            monitor=monitor,
+            log_path=log_path,
+            query_status=query_status,
+            reset_on_start=reset_on_start,
         )
         self.led_source = led_source
         self.handled = 0

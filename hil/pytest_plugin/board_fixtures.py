@@ -100,18 +100,38 @@ def _defaults(
         }
     if kind == "virtual":
         return {"mqtt": mqtt, "topic": f"{unique_topic}/{leaf}", "log_dir": log_dir}
-    return {"log_path": log_dir / f"{leaf}-{Path(backend).name}.log"}
+    # a flashed board is reset, so it reports its connection from the start
+    return {"log_path": log_dir / f"{leaf}-{Path(backend).name}.log", "reset_on_start": True}
+
+
+def _flashed_overrides(
+    backend: str, sketch_topic: str, overrides: dict[str, Any]
+) -> dict[str, Any]:
+    """A flashed board keeps the broker, topic and payload mode it was built with: drop the
+    settings that only say the same, skip the test when they ask for something else."""
+    settings = dict(overrides)
+    settings.pop("mqtt", None)  # the board's broker is the one in its secrets.h
+    settings.pop("reconnect_interval", None)
+    topic = settings.pop("topic", sketch_topic)
+    if topic != sketch_topic:
+        pytest.skip(f"the board on {backend} uses the sketch's topic {sketch_topic}, not {topic}")
+    if settings.pop("seed_compat", False):
+        pytest.skip(f"the board on {backend} runs the firmware it was flashed with (strict mode)")
+    return settings
 
 
 def _factory(
     create: Callable[..., Board],
     default_backend: str,
     defaults: Callable[[str], dict[str, Any]],
+    sketch_topic: str,
 ) -> Iterator[Callable[..., Any]]:
     boards: list[Board] = []
 
     def factory(*, wait: bool = True, backend: str | None = None, **overrides: Any) -> Any:
         chosen = backend or default_backend
+        if backend_kind(chosen) == "serial":
+            overrides = _flashed_overrides(chosen, sketch_topic, overrides)
         board = create(chosen, **{**defaults(chosen), **overrides})
         boards.append(board)
         board.start()
@@ -149,6 +169,7 @@ def esp32_factory(
         create_esp32,
         esp32_backend,
         lambda backend: _defaults(backend, "pot", mqtt_broker, unique_topic, tmp_path),
+        "/pot",
     )
 
 
@@ -162,6 +183,7 @@ def nodemcu_factory(
         create_nodemcu,
         nodemcu_backend,
         lambda backend: _defaults(backend, "alert", mqtt_broker, unique_topic, tmp_path),
+        "/alert",
     )
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from hil.boards.virtual import VirtualBoardError, VirtualEsp32, VirtualNodeMcu
+from hil.boards import create_esp32
+from hil.boards.serial_board import SerialEsp32
+from hil.boards.virtual import HostFirmware, VirtualBoardError, VirtualEsp32, VirtualNodeMcu
 from hil.capture import MqttCapture
 from services.common.config import MqttSettings
 
@@ -54,3 +56,29 @@ def test_kill_is_a_power_cut_and_the_broker_sends_the_will(
     board.kill()
     assert not board.running
     mqtt_capture.wait_for(status, lambda m: m.payload == b"offline", timeout=30)
+
+
+def test_a_sketch_on_a_pty_is_driven_like_a_flashed_board(
+    mqtt_broker: MqttSettings, mqtt_capture: MqttCapture, unique_topic: str, tmp_path: Path
+) -> None:
+    """The serial backend for ports, on the host build's pty: the sketch's own knob override
+    (``#AL knob``), its ``#AL status`` answer and its ``#AL published`` lines."""
+    program = HostFirmware(
+        "esp32_knob", mqtt_broker, topic_prefix=unique_topic, client_id="flashed", log_dir=tmp_path
+    )
+    try:
+        path = program.start()
+        mqtt_capture.subscribe(f"{unique_topic}/pot")
+        with create_esp32(path, reset_on_start=True) as board:  # a pty has no reset line
+            assert isinstance(board, SerialEsp32)
+            board.wait_connected(15)
+            board.set_knob(80)
+            published = board.wait_for_published(80, timeout=5)
+            mqtt_capture.wait_for(f"{unique_topic}/pot", lambda m: m.payload == b"80", timeout=5)
+            board.release_knob()
+            mark = board.serial.mark()
+            board.serial.send("#AL status")
+            status = board.serial.expect(r"^#AL status mqtt=1 seq=(\d+)", timeout=5, after=mark)
+            assert int(status.group(1)) >= (published.seq or 0)
+    finally:
+        program.stop()
