@@ -18,6 +18,7 @@ through ``analogRead`` as it reads a potentiometer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -211,7 +212,12 @@ class SerialEsp32(SerialBoard, SensorRecorder):
         self._follower: threading.Thread | None = None
 
     def stop(self) -> None:
+        """Stop following a signal, give a flashed board its potentiometer back, close the port."""
         self._stop_following()
+        if self.knob_mode == "override" and self._sent is not None and self.running:
+            with contextlib.suppress(SerialMonitorError):
+                self.serial.send("#AL knob value=-1")
+            self._sent = None
         SerialBoard.stop(self)
 
     # -- the knob ---------------------------------------------------------------------------

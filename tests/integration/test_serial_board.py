@@ -95,6 +95,13 @@ def test_esp32_connection_publishes_and_knob_override(board: FakeBoard) -> None:
         assert board.commands.count("#AL knob value=80") == 1
         with pytest.raises(ValueError, match="0..100"):
             esp.set_knob(101)
+        esp.set_knob(20)
+    # stopping gives the board its potentiometer back
+    board.wait_command("#AL knob value=20")
+    wait_until(
+        lambda: len(board.commands) >= 5, 5, what="the release", state=lambda: board.commands
+    )
+    assert board.commands[-2:] == ["#AL knob value=20", "#AL knob value=-1"]
 
 
 def test_esp32_adc_mode_turns_the_potentiometer(board: FakeBoard) -> None:
