@@ -92,7 +92,11 @@ def _pot_and_leds(
     nodemcu_factory: Callable[..., IndicatorBoard],
     **settings: Any,
 ) -> tuple[Any, Any]:
-    return esp32_factory(**settings), nodemcu_factory(**settings)
+    # start both, then wait: a virtual board spends 1.5 s in its sketch's setup()
+    esp, leds = esp32_factory(wait=False, **settings), nodemcu_factory(wait=False, **settings)
+    esp.wait_connected(RECONNECT_TIMEOUT)
+    leds.wait_connected(RECONNECT_TIMEOUT)
+    return esp, leds
 
 
 def test_boards_ride_out_a_broker_restart(

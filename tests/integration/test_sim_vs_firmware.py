@@ -45,9 +45,11 @@ def test_the_same_knob_profile_stores_the_same_values(
 ) -> None:
     ingester_factory(topics=[f"{unique_topic}/{{device}}/pot"])
     boards = {
-        name: esp32_factory(backend=name, topic=f"{unique_topic}/{name}/pot")
+        name: esp32_factory(backend=name, topic=f"{unique_topic}/{name}/pot", wait=False)
         for name in ("sim", "virtual")
     }
+    for board in boards.values():
+        board.wait_connected(15.0)
     rows = [(i * HOLD, value) for i, value in enumerate(PROFILE)]
     profile = CsvReplay(rows + [(len(PROFILE) * HOLD, PROFILE[-1])])
     start = time.time()
@@ -80,11 +82,16 @@ def test_the_same_knob_profile_stores_the_same_values(
 
 @pytest.fixture
 def led_boards(nodemcu_factory: Callable[..., IndicatorBoard]) -> dict[str, Any]:
-    return {
-        f"{backend}-{mode}": nodemcu_factory(backend=backend, seed_compat=mode == "seed")
+    boards = {
+        f"{backend}-{mode}": nodemcu_factory(
+            backend=backend, seed_compat=mode == "seed", wait=False
+        )
         for backend in ("sim", "virtual")
         for mode in ("strict", "seed")
     }
+    for board in boards.values():  # started together, waited for together
+        board.wait_connected(15.0)
+    return boards
 
 
 def _handled(board: Any) -> int:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hil.boards import create_esp32
-from hil.boards.serial_board import SerialEsp32
+from hil.boards import create_esp32, create_nodemcu
+from hil.boards.serial_board import SerialEsp32, SerialNodeMcu
 from hil.boards.virtual import HostFirmware, VirtualBoardError, VirtualEsp32, VirtualNodeMcu
 from hil.capture import MqttCapture
 from services.common.config import MqttSettings
@@ -80,5 +80,27 @@ def test_a_sketch_on_a_pty_is_driven_like_a_flashed_board(
             board.serial.send("#AL status")
             status = board.serial.expect(r"^#AL status mqtt=1 seq=(\d+)", timeout=5, after=mark)
             assert int(status.group(1)) >= (published.seq or 0)
+    finally:
+        program.stop()
+
+
+def test_a_nodemcu_sketch_on_a_pty_shows_its_leds_through_its_lines(
+    mqtt_broker: MqttSettings, mqtt_capture: MqttCapture, unique_topic: str, tmp_path: Path
+) -> None:
+    """The LEDs as a flashed NodeMCU reports them (``#AL led``), from the real sketch."""
+    program = HostFirmware(
+        "nodemcu_led", mqtt_broker, topic_prefix=unique_topic, client_id="flashed", log_dir=tmp_path
+    )
+    try:
+        path = program.start()
+        topic = f"{unique_topic}/alert"
+        mqtt_capture.subscribe(topic)
+        with create_nodemcu(path) as board:
+            assert isinstance(board, SerialNodeMcu) and board.led_source == "events"
+            mqtt_capture.publish(topic, "1", qos=1, retain=True)
+            board.wait_for_led("red", timeout=10)
+            mqtt_capture.publish(topic, "garbage", qos=1, retain=True)
+            assert board.wait_for_led("error", timeout=5).state.error
+            assert board.handled == 2
     finally:
         program.stop()
