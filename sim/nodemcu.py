@@ -83,7 +83,6 @@ class SimNodeMcu(SimMqttBoard, IndicatorRecorder):
         )
 
     def _on_message(self, message: MqttMessage) -> None:
-        self._handled += 1
         if len(self.messages) < 10_000:
             self.messages.append(message)
         decision = decide_leds(message.payload, self.seed_compat)
@@ -92,6 +91,7 @@ class SimNodeMcu(SimMqttBoard, IndicatorRecorder):
         else:
             self.serial.println(f"Message arrived [{message.topic}] ignored: {decision.reason}")
         self._set_leds(decision.state, decision.reason)
+        self._handled += 1  # after the LEDs, so a test that saw the count sees them too
 
     def _set_leds(self, state: LedState, reason: str | None = None) -> None:
         if self._record_led(state):

@@ -348,13 +348,13 @@ class SerialNodeMcu(SerialBoard, IndicatorRecorder):
     def _on_event(self, line: SerialLine, event: SerialEvent) -> None:
         if event.name != "led":
             return
-        self.handled += 1
         error = event.get("state") == "error"
         if self.led_source == "pins":
             self._commit_pins(error=error)
         else:
             red, green = event.get("red") == "1", event.get("green") == "1"
             self._record_led(LedState(red, green, error=error and not (red or green)), line.time)
+        self.handled += 1  # after the LEDs, so a test that saw the count sees them too
 
     def _on_hw(self, line: SerialLine, event: SerialEvent) -> None:
         if self.led_source != "pins" or event.name != "pin":
