@@ -219,6 +219,7 @@ bool PubSubClient::publish(const char* topic, const uint8_t* payload, unsigned i
   if (!connected()) return false;
   if (bufferSize_ < MQTT_MAX_HEADER_SIZE + 2 + strnlen(topic, bufferSize_) + plength) return false;
   int rc = mosquitto_publish(mosq_, NULL, withPrefix(topic).c_str(), (int)plength, payload, 0, retained);
+  if (rc == MOSQ_ERR_SUCCESS) rc = sendNow();
   if (isLinkError(rc)) linked_ = false;
   return rc == MOSQ_ERR_SUCCESS;
 }
@@ -230,6 +231,7 @@ bool PubSubClient::subscribe(const char* topic, uint8_t qos) {
   if (bufferSize_ < 9 + strnlen(topic, bufferSize_)) return false;
   if (!connected()) return false;
   int rc = mosquitto_subscribe(mosq_, NULL, withPrefix(topic).c_str(), qos);
+  if (rc == MOSQ_ERR_SUCCESS) rc = sendNow();
   if (isLinkError(rc)) linked_ = false;
   if (rc == MOSQ_ERR_SUCCESS && std::find(filters_.begin(), filters_.end(), topic) == filters_.end()) {
     filters_.push_back(topic);
@@ -242,6 +244,7 @@ bool PubSubClient::unsubscribe(const char* topic) {
   if (bufferSize_ < 9 + strnlen(topic, bufferSize_)) return false;
   if (!connected()) return false;
   int rc = mosquitto_unsubscribe(mosq_, NULL, withPrefix(topic).c_str());
+  if (rc == MOSQ_ERR_SUCCESS) rc = sendNow();
   if (isLinkError(rc)) linked_ = false;
   filters_.erase(std::remove(filters_.begin(), filters_.end(), std::string(topic)), filters_.end());
   return rc == MOSQ_ERR_SUCCESS;
@@ -282,6 +285,18 @@ bool PubSubClient::connected() {
     return false;
   }
   return state_ == MQTT_CONNECTED;
+}
+
+// PubSubClient writes a packet before it returns; libmosquitto may leave it queued for the
+// next loop, so push it out now.
+int PubSubClient::sendNow() {
+  int rc = MOSQ_ERR_SUCCESS;
+  unsigned long start = millis();
+  while (mosq_ && mosquitto_want_write(mosq_) && rc == MOSQ_ERR_SUCCESS) {
+    rc = mosquitto_loop_write(mosq_, 1);
+    if (millis() - start >= socketTimeout_ * 1000UL) break;
+  }
+  return isLinkError(rc) ? rc : MOSQ_ERR_SUCCESS;
 }
 
 void PubSubClient::onConnect(struct mosquitto*, void* self, int rc) {

@@ -103,6 +103,7 @@ class PubSubClient {
   static void onDisconnect(struct mosquitto*, void* self, int rc);
   static void onMessage(struct mosquitto*, void* self, const struct mosquitto_message* msg);
   void release();
+  int sendNow();
   bool transportUp();
   std::string withPrefix(const char* topic) const;
   std::string withoutPrefix(const std::string& topic) const;
