@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -93,6 +94,7 @@ class HostFirmware:
         self.client_id = client_id
         self.firmware_dir = firmware_dir
         self.log_dir = log_dir
+        self._own_dir: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.pty_path: str | None = None
         self.log_path: Path | None = None
@@ -123,7 +125,9 @@ class HostFirmware:
         Raises VirtualBoardError when it cannot be built or started, or prints no pty path
         within ``timeout``."""
         ensure_built((self.program,), self.firmware_dir)
-        log_dir = self.log_dir or Path(tempfile.mkdtemp(prefix="alertloop-virtual-"))
+        log_dir = self.log_dir
+        if log_dir is None:  # a directory of its own, removed again by stop()
+            log_dir = self._own_dir = Path(tempfile.mkdtemp(prefix="alertloop-virtual-"))
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{self.program}-{self.client_id}.out"
         self._log = open(self.log_path, "w", encoding="utf-8")  # noqa: SIM115
@@ -182,7 +186,8 @@ class HostFirmware:
 
     def stop(self, *, hard: bool = False) -> None:
         """SIGTERM (or SIGKILL when ``hard``) to the program's pid; SIGKILL if it has not
-        ended within STOP_TIMEOUT. Idempotent."""
+        ended within STOP_TIMEOUT. Removes the log directory when it made one itself (no
+        ``log_dir`` given). Idempotent."""
         process = self.process
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGKILL if hard else signal.SIGTERM)
@@ -195,3 +200,6 @@ class HostFirmware:
             self._reader.join(STOP_TIMEOUT)
         if self._log is not None:
             self._log.close()
+        if self._own_dir is not None:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
+            self._own_dir = None

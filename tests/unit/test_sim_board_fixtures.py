@@ -60,3 +60,31 @@ def test_board_backends_narrows_the_matrix(pytester: pytest.Pytester) -> None:
         "    assert nodemcu_backend == 'sim'\n"
     )
     pytester.runpytest("--board-backends", "sim").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("sim", "sim"),
+        ("virtual", "virtual"),
+        ("/dev/ttyUSB0", "serial"),
+        ("COM3", "serial"),
+        ("rfc2217://10.0.0.5:4000", "serial"),
+        ("loop://", "serial"),
+    ],
+    ids=["sim", "virtual", "device", "windows", "rfc2217", "loop"],
+)
+def test_backend_names(name: str, kind: str) -> None:
+    from hil.boards.factory import backend_kind
+
+    assert backend_kind(name) == kind
+
+
+@pytest.mark.parametrize(
+    "name", ["bogus", "ttyUSB0", "", "COM"], ids=["word", "bare", "empty", "com"]
+)
+def test_names_that_are_no_backend(name: str) -> None:
+    from hil.boards.factory import BackendNotBuilt, backend_kind
+
+    with pytest.raises(BackendNotBuilt, match="expected sim, virtual, or a serial port"):
+        backend_kind(name)
