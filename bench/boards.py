@@ -24,7 +24,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -139,7 +138,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=10.0, help="CPU window in seconds")
     parser.add_argument("--fleet", type=int, default=5, help="boards for RSS and CPU")
     args = parser.parse_args(argv)
-    tempfile.tempdir = tempfile.mkdtemp(prefix="alertloop-bench-boards-")
 
     figures: dict[str, dict[str, float]] = {}
     with NativeStack() as stack:
