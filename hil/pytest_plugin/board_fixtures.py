@@ -127,11 +127,15 @@ def _factory(
     sketch_topic: str,
 ) -> Iterator[Callable[..., Any]]:
     boards: list[Board] = []
+    ports: set[str] = set()
 
     def factory(*, wait: bool = True, backend: str | None = None, **overrides: Any) -> Any:
         chosen = backend or default_backend
         if backend_kind(chosen) == "serial":
+            if chosen in ports:
+                pytest.skip(f"this test needs a second board; {chosen} has one flashed board")
             overrides = _flashed_overrides(chosen, sketch_topic, overrides)
+            ports.add(chosen)
         board = create(chosen, **{**defaults(chosen), **overrides})
         boards.append(board)
         board.start()
