@@ -13,7 +13,10 @@ from hil.boards import create_esp32, create_nodemcu
 from hil.boards.serial_board import SerialEsp32, SerialNodeMcu
 from hil.boards.virtual import HostFirmware, VirtualBoardError, VirtualEsp32, VirtualNodeMcu
 from hil.capture import MqttCapture
+from hil.stack import Stack
 from services.common.config import MqttSettings
+
+pytest_plugins = ["pytester"]
 
 
 def test_missing_programs_without_a_build_is_a_clear_error(tmp_path: Path) -> None:
@@ -102,5 +105,32 @@ def test_a_nodemcu_sketch_on_a_pty_shows_its_leds_through_its_lines(
             mqtt_capture.publish(topic, "garbage", qos=1, retain=True)
             assert board.wait_for_led("error", timeout=5).state.error
             assert board.handled == 2
+    finally:
+        program.stop()
+
+
+def test_the_plugin_drives_a_board_on_a_port(
+    pytester: pytest.Pytester, stack: Stack, tmp_path: Path
+) -> None:
+    """``--esp32 PORT``: the fixtures give a serial board on the sketch's own topic. The
+    port is the host build's pty, with no topic prefix, as a flashed board would be."""
+    program = HostFirmware(
+        "esp32_knob", stack.mqtt, topic_prefix="", client_id="flashed-port", log_dir=tmp_path
+    )
+    try:
+        path = program.start()
+        pytester.makepyfile(
+            "def test_knob(esp32, mqtt_capture, unique_topic):\n"
+            "    assert unique_topic == '' and type(esp32).__name__ == 'SerialEsp32'\n"
+            "    mqtt_capture.subscribe('/pot')\n"
+            "    esp32.set_knob(77)\n"
+            "    esp32.wait_for_published(77, timeout=5)\n"
+            "    mqtt_capture.wait_for('/pot', lambda m: m.payload == b'77', timeout=5)\n"
+        )
+        result = pytester.runpytest_subprocess(
+            "--stack", "external", "--mqtt-url", stack.mqtt.url,
+            "--influx-url", stack.influx.url, "--esp32", path, "-p", "no:cacheprovider",
+        )  # fmt: skip
+        result.assert_outcomes(passed=1)
     finally:
         program.stop()
