@@ -79,6 +79,7 @@ def test_esp32_connection_publishes_and_knob_override(board: FakeBoard) -> None:
         board.wait_command("#AL status")  # a running board reports on request
         board.say("Attempting MQTT connection...failed, rc=-2 try again in 5 seconds")
         board.say("#AL mqtt state=failed rc=-2")
+        esp.serial.expect(r"^#AL mqtt state=failed", timeout=5)  # read before we wait
         with pytest.raises(TimeoutExpired, match=r"(?s)report its MQTT connection.*rc=-2"):
             esp.wait_connected(0.3)
         board.say("Attempting MQTT connection...connected", "#AL mqtt state=connected")
