@@ -9,6 +9,7 @@ or annotations, so ``$timeFilter`` stays as written.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -19,9 +20,11 @@ import yaml
 
 from sim.alerting.errors import ProvisioningError
 from sim.alerting.model import (
+    MATCH_OPS,
     AlertRule,
     ContactPoint,
     DataQuery,
+    Matcher,
     NotificationPolicy,
     ReduceExpression,
     ThresholdExpression,
@@ -31,6 +34,7 @@ __all__ = [
     "AlertRule",
     "ContactPoint",
     "DataQuery",
+    "Matcher",
     "NotificationPolicy",
     "ReduceExpression",
     "ThresholdExpression",
@@ -41,6 +45,7 @@ __all__ = [
     "load_policy",
     "load_rule",
     "load_rules",
+    "loop_rule",
     "parse_duration",
 ]
 
@@ -176,6 +181,7 @@ def _parse_rule(raw: Mapping[str, Any], group: Mapping[str, Any], where: str) ->
         annotations={str(k): str(v) for k, v in (raw.get("annotations") or {}).items()},
         dashboard_uid=raw.get("dashboardUid"),
         panel_id=raw.get("panelId"),
+        folder_uid=str(group.get("folderUid") or ""),
     )
 
 
@@ -275,16 +281,32 @@ def load_rules(directory: str | Path | None = None) -> list[AlertRule]:
     return rules
 
 
+LOOP_RULE_UID = "alertloop-pot-mean-high"
+
+
+def loop_rule(rules: list[AlertRule]) -> AlertRule:
+    """The loop's rule among ``rules``: the only one, else the one with uid
+    ``alertloop-pot-mean-high``, else the first. Raises ProvisioningError for none."""
+    if not rules:
+        raise ProvisioningError("no alert rule")
+    return next((r for r in rules if r.uid == LOOP_RULE_UID), rules[0])
+
+
 def load_rule(directory: str | Path | None = None, uid: str | None = None) -> AlertRule:
-    """The rule with ``uid``, or the only rule. Raises ProvisioningError if none or ambiguous."""
+    """The rule with ``uid``; without one, the loop's rule (the only rule, or the one with
+    uid ``alertloop-pot-mean-high``). Raises ProvisioningError if there is none."""
     rules = load_rules(directory)
     if uid is not None:
-        rules = [r for r in rules if r.uid == uid]
-    if len(rules) != 1:
-        names = ", ".join(r.uid for r in load_rules(directory)) or "none"
-        wanted = f"rule {uid!r}" if uid else "exactly one rule"
+        found = [r for r in rules if r.uid == uid]
+    elif len(rules) > 1:
+        found = [r for r in rules if r.uid == LOOP_RULE_UID]
+    else:
+        found = rules
+    if len(found) != 1:
+        names = ", ".join(r.uid for r in rules) or "none"
+        wanted = f"rule {uid!r}" if uid else f"exactly one rule, or one with uid {LOOP_RULE_UID}"
         raise ProvisioningError(f"{alerting_dir(directory)}: expected {wanted}; found: {names}")
-    return rules[0]
+    return found[0]
 
 
 def load_contact_point(
@@ -329,29 +351,81 @@ def load_contact_point(
     )
 
 
-def load_policy(directory: str | Path | None = None) -> NotificationPolicy:
-    """The root notification policy; Grafana's defaults when no file defines one.
+_MATCHER_TEXT = re.compile(r'^\s*"?([^"=!~\s]+)"?\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
 
-    Raises ProvisioningError for a zero group or repeat interval.
+
+def _parse_matchers(raw: Mapping[str, Any], where: str) -> tuple[Matcher, ...]:
+    """``object_matchers`` ([name, op, value]), ``matchers`` ("name=value") and the older
+    ``match``/``match_re`` maps, as Grafana's policy provisioning accepts them."""
+    found: list[Matcher] = []
+    for item in raw.get("object_matchers") or []:
+        if not isinstance(item, list | tuple) or len(item) != 3:
+            raise ProvisioningError(
+                f"{where}: object_matchers items are [name, op, value]: {item!r}"
+            )
+        found.append(Matcher(str(item[0]), str(item[1]), str(item[2])))
+    for text in raw.get("matchers") or []:
+        match = _MATCHER_TEXT.match(str(text))
+        if match is None:
+            raise ProvisioningError(f"{where}: matcher {text!r} is not name=value, !=, =~ or !~")
+        found.append(Matcher(*match.groups()))
+    found += [Matcher(str(k), "=", str(v)) for k, v in (raw.get("match") or {}).items()]
+    found += [Matcher(str(k), "=~", str(v)) for k, v in (raw.get("match_re") or {}).items()]
+    for matcher in found:
+        if matcher.op not in MATCH_OPS:
+            raise ProvisioningError(
+                f"{where}: matcher operator {matcher.op!r} is not one of {MATCH_OPS}"
+            )
+        if matcher.op in ("=~", "!~"):
+            try:
+                re.compile(matcher.value)
+            except re.error as exc:
+                raise ProvisioningError(
+                    f"{where}: bad regular expression {matcher.value!r}: {exc}"
+                ) from exc
+    return tuple(found)
+
+
+def _parse_route(
+    raw: Mapping[str, Any], parent: NotificationPolicy | None, where: str
+) -> NotificationPolicy:
+    """One policy node, with what it leaves out inherited from ``parent`` (Grafana's defaults
+    at the root: group_wait 30s, group_interval 5m, repeat_interval 4h)."""
+
+    def duration(key: str, inherited: float) -> float:
+        return parse_duration(raw[key], f"{where} {key}") if raw.get(key) is not None else inherited
+
+    base = parent or NotificationPolicy(receiver="")
+    group_interval = duration("group_interval", base.group_interval)
+    repeat = duration("repeat_interval", base.repeat_interval)
+    if group_interval <= 0 or repeat <= 0:
+        raise ProvisioningError(f"{where}: group_interval and repeat_interval cannot be zero")
+    receiver = raw.get("receiver") or base.receiver
+    if not receiver:
+        raise ProvisioningError(f"{where}: 'receiver' is required")
+    group_by = raw.get("group_by")
+    node = NotificationPolicy(
+        receiver=str(receiver),
+        group_by=tuple(str(g) for g in group_by) if group_by else base.group_by,
+        group_wait=duration("group_wait", base.group_wait),
+        group_interval=group_interval,
+        repeat_interval=repeat,
+        matchers=_parse_matchers(raw, where) if parent is not None else (),
+        continue_matching=bool(raw.get("continue", False)),
+    )
+    children = tuple(
+        _parse_route(child, node, f"{where}.routes[{i}]")
+        for i, child in enumerate(raw.get("routes") or [])
+    )
+    return dataclasses.replace(node, routes=children)
+
+
+def load_policy(directory: str | Path | None = None) -> NotificationPolicy:
+    """The notification policy tree; Grafana's defaults (everything to no receiver) when no
+    file defines one. Raises ProvisioningError for a zero group or repeat interval, a missing
+    receiver or a bad matcher.
     """
     for path, doc in _load_docs(alerting_dir(directory)):
         for policy in doc.get("policies") or []:
-            where = f"{path}: policy"
-            group_interval = parse_duration(
-                policy.get("group_interval", "5m"), f"{where} group_interval"
-            )
-            repeat = parse_duration(policy.get("repeat_interval", "4h"), f"{where} repeat_interval")
-            if group_interval <= 0 or repeat <= 0:
-                raise ProvisioningError(
-                    f"{where}: group_interval and repeat_interval cannot be zero"
-                )
-            return NotificationPolicy(
-                receiver=str(_need(policy, "receiver", where)),
-                group_by=tuple(policy.get("group_by") or ("grafana_folder", "alertname")),
-                group_wait=parse_duration(policy.get("group_wait", "30s"), f"{where} group_wait"),
-                group_interval=group_interval,
-                repeat_interval=repeat,
-            )
-    return NotificationPolicy(
-        receiver="", group_wait=30.0, group_interval=300.0, repeat_interval=14400.0
-    )
+            return _parse_route(policy, None, f"{path}: policy")
+    return NotificationPolicy(receiver="")
