@@ -1,7 +1,8 @@
 """The alerts a rule's state sends to the notifier, built as Grafana's ``StateToPostableAlert``.
 
 Labels: the rule's own, then Grafana's ``alertname`` (the title), ``grafana_folder`` and the
-private ``__alert_rule_uid__`` and ``__alert_rule_namespace_uid__``. An instance in NoData or
+private ``__alert_rule_uid__`` (the fingerprints of captured Grafana 9 and 11 notifications are
+those of exactly this label set). An instance in NoData or
 Error goes out as a separate alert: ``alertname`` becomes ``DatasourceNoData`` or
 ``DatasourceError`` and ``rulename`` keeps the title (an Error adds ``ref_id`` and
 ``datasource_uid``). A resolved instance is sent with the labels of the state it left.
@@ -24,7 +25,6 @@ from sim.alerting.state import AlertState, Transition
 NO_DATA_ALERT = "DatasourceNoData"
 ERROR_ALERT = "DatasourceError"
 RULE_UID_LABEL = "__alert_rule_uid__"
-NAMESPACE_UID_LABEL = "__alert_rule_namespace_uid__"
 FOLDER_LABEL = "grafana_folder"
 STATE_REASON = "grafana_state_reason"
 
@@ -50,10 +50,35 @@ def is_private(name: str) -> bool:
 
 
 def format_number(value: float) -> str:
-    """A float as Go's ``%v`` prints it (``55``, ``52.5``, ``-1``)."""
-    if math.isfinite(value) and value == int(value) and abs(value) < 1e21:
-        return str(int(value))
-    return repr(value)
+    """A float as Go's ``%v`` prints it in a template: the shortest digits, in exponent form
+    when the exponent is below -4 or at least 6 (``55``, ``52.5``, ``2.473545728e+09``)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "0"
+    digits, exponent = _shortest(value)
+    sign = "-" if value < 0 else ""
+    if exponent < -4 or exponent >= 6:
+        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    if exponent < 0:
+        return f"{sign}0.{'0' * (-exponent - 1)}{digits}"
+    whole = digits[: exponent + 1].ljust(exponent + 1, "0")
+    rest = digits[exponent + 1 :]
+    return sign + whole + ("." + rest if rest else "")
+
+
+def _shortest(value: float) -> tuple[str, int]:
+    """The shortest round-trip decimal digits of ``|value|`` and its decimal exponent."""
+    mantissa, _, exp = f"{abs(value):.17e}".partition("e")
+    for precision in range(1, 18):
+        text = f"{abs(value):.{precision - 1}e}"
+        if float(text) == abs(value):
+            mantissa, _, exp = text.partition("e")
+            break
+    return mantissa.replace(".", "").rstrip("0") or "0", int(exp)
 
 
 def render(template: str, values: Mapping[str, float], labels: Mapping[str, str]) -> str:
@@ -80,7 +105,6 @@ def rule_labels(rule: AlertRule) -> dict[str, str]:
         "alertname": rule.title,
         FOLDER_LABEL: rule.folder,
         RULE_UID_LABEL: rule.uid,
-        NAMESPACE_UID_LABEL: rule.namespace_uid,
     }
 
 

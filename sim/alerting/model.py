@@ -61,13 +61,6 @@ class AlertRule:
     annotations: dict[str, str] = field(default_factory=dict)
     dashboard_uid: str | None = None
     panel_id: int | None = None
-    folder_uid: str = ""
-
-    @property
-    def namespace_uid(self) -> str:
-        """The folder's uid (Grafana's ``__alert_rule_namespace_uid__``); the title stands in
-        when the file gives none, as file provisioning creates the folder by title."""
-        return self.folder_uid or self.folder
 
     @property
     def threshold_value(self) -> float:

@@ -52,6 +52,7 @@ class Notifier:
         self.method = method.upper()
         self.timeout = timeout
         self._auth = (username, password) if username and password else None
+        self._own_session = session is None
         self._session = session if session is not None else requests.Session()
         self._lock = threading.Lock()
         self._deliveries: list[Delivery] = []
@@ -89,4 +90,5 @@ class Notifier:
         return delivery
 
     def close(self) -> None:
-        self._session.close()
+        if self._own_session:
+            self._session.close()

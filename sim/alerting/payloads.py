@@ -21,8 +21,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sim.alerting.alerts import (
-    FOLDER_LABEL,
-    RULE_UID_LABEL,
     PostableAlert,
     format_number,
     is_private,
@@ -63,31 +61,28 @@ def _query(params: list[tuple[str, str]]) -> str:
     return urlencode(sorted(params, key=lambda kv: kv[0]))
 
 
-def _alert_json(alert: PostableAlert, firing: bool, external: str, now: float) -> dict[str, Any]:
+def _alert_json(alert: PostableAlert, firing: bool, external: str) -> dict[str, Any]:
+    """One alert of the body, with the URLs as Grafana 11 writes them."""
     ann = alert.annotations
     org = ann.get("__orgId__", "")
     org_q = [("orgId", org)] if org else []
     dashboard = panel = ""
     if ann.get("__dashboardUid__"):
-        to = now if firing else alert.ends_at
-        window = [("from", str(int((alert.starts_at - 3600) * 1000))), ("to", str(int(to * 1000)))]
-        base = f"{external}d/{ann['__dashboardUid__']}?"
-        dashboard = base + _query(org_q + window)
+        dashboard = f"{external}d/{ann['__dashboardUid__']}" + (
+            f"?{_query(org_q)}" if org_q else ""
+        )
         if ann.get("__panelId__"):
-            panel = base + _query([*org_q, *window, ("viewPanel", ann["__panelId__"])])
-    matchers = []
-    rule_uid = alert.labels.get(RULE_UID_LABEL, "")
-    if rule_uid:
-        matchers.append(("matcher", f"{RULE_UID_LABEL}={rule_uid}"))
-    for name in sorted(alert.labels):
-        if is_private(name) or (rule_uid and name in (FOLDER_LABEL, "alertname")):
-            continue
-        matchers.append(("matcher", f"{name}={alert.labels[name]}"))
+            panel = f"{external}d/{ann['__dashboardUid__']}?" + _query(
+                [*org_q, ("viewPanel", ann["__panelId__"])]
+            )
+    matchers = [
+        ("matcher", f"{k}={alert.labels[k]}") for k in sorted(alert.labels) if not is_private(k)
+    ]
     silence = f"{external}alerting/silence/new?" + _query(
         [("alertmanager", "grafana"), *matchers, *org_q]
     )
     values: dict[str, float] = json.loads(ann["__values__"]) if "__values__" in ann else {}
-    body: dict[str, Any] = {
+    return {
         "status": "firing" if firing else "resolved",
         "labels": _public(alert.labels),
         "annotations": _public(ann),
@@ -101,9 +96,6 @@ def _alert_json(alert: PostableAlert, firing: bool, external: str, now: float) -
         "values": values,
         "valueString": ann.get("__value_string__", ""),
     }
-    if org:
-        body["orgId"] = int(org)
-    return body
 
 
 def _values_list(alert: Mapping[str, Any]) -> str:
@@ -180,7 +172,7 @@ def unified_payload(
     if contact.max_alerts > 0 and len(pairs) > contact.max_alerts:
         truncated = len(pairs) - contact.max_alerts
         pairs = pairs[: contact.max_alerts]
-    body_alerts = [_alert_json(a, f, external, notification.time) for a, f in pairs]
+    body_alerts = [_alert_json(a, f, external) for a, f in pairs]
     firing = sum(1 for _, f in pairs if f)
     status = "firing" if firing else "resolved"
     common_labels = _public(_common([a.labels for a, _ in pairs]))

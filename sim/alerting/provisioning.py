@@ -181,7 +181,6 @@ def _parse_rule(raw: Mapping[str, Any], group: Mapping[str, Any], where: str) ->
         annotations={str(k): str(v) for k, v in (raw.get("annotations") or {}).items()},
         dashboard_uid=raw.get("dashboardUid"),
         panel_id=raw.get("panelId"),
-        folder_uid=str(group.get("folderUid") or ""),
     )
 
 
