@@ -131,6 +131,7 @@ class Dispatcher:
         self.maintenance_interval = maintenance_interval
         self.clock = clock
         self.groups: dict[str, AggregationGroup] = {}
+        self._notified: set[str] = set()
         self._alerts: dict[str, PostableAlert] = {}
         self._next_maintenance = clock() + maintenance_interval
         self._cond = threading.Condition()
@@ -156,6 +157,12 @@ class Dispatcher:
                         self.groups[key] = group
                     group.insert(merged, now)
             self._cond.notify_all()
+
+    def notified(self, alertname: str) -> bool:
+        """Whether a notification with an alert named ``alertname`` has gone out (delivered,
+        or handed to a receiver that the simulator does not have)."""
+        with self._cond:
+            return alertname in self._notified
 
     # -- ticks ---------------------------------------------------------------------------
     def next_due(self) -> float:
@@ -195,6 +202,7 @@ class Dispatcher:
                 done.append(note)
             with self._cond:
                 if ok and needed:
+                    self._notified |= {a.name for a, _ in note.alerts}
                     group.sent = _Sent(
                         frozenset(a.fingerprint for a in note.firing),
                         frozenset(a.fingerprint for a in note.resolved),

@@ -125,8 +125,15 @@ def test_policy_sends_at_once_with_non_zero_group_and_repeat_intervals() -> None
     assert parse_duration(policy["group_interval"]) > 0
     assert parse_duration(policy["repeat_interval"]) > 0
     assert "matchers" not in policy and "object_matchers" not in policy
+    # Only the loop's alerts (the rule's label loop=alertloop) go to the webhook; the rest of
+    # the organisation keeps Grafana's own default contact point.
+    assert policy["receiver"] == "grafana-default-email"
+    (route,) = policy["routes"]
     names = {p["name"] for p in _yaml("alerting/contact-points.yaml")["contactPoints"]}
-    assert policy["receiver"] in names
+    assert route["receiver"] in names
+    rule_labels = _yaml("alerting/rules.yaml")["groups"][0]["rules"][0]["labels"]
+    for name, op, value in route["object_matchers"]:
+        assert op == "=" and rule_labels[name] == value
 
 
 def test_dashboard_shows_the_seed_query_the_mean_the_threshold_and_the_alert_state(
