@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -25,7 +26,7 @@ INTERVAL = 0.3
 POLICY = NotificationPolicy(
     "alertloop-webhook", group_wait=0.0, group_interval=INTERVAL, repeat_interval=3600.0
 )
-FAST = {"interval": INTERVAL, "faster_than_grafana": True, "policy": POLICY}
+FAST: dict[str, Any] = {"interval": INTERVAL, "faster_than_grafana": True, "policy": POLICY}
 
 
 class Recorder(ThreadingHTTPServer):
