@@ -81,7 +81,8 @@ def _alert_json(alert: PostableAlert, firing: bool, external: str) -> dict[str, 
     silence = f"{external}alerting/silence/new?" + _query(
         [("alertmanager", "grafana"), *matchers, *org_q]
     )
-    values: dict[str, float] = json.loads(ann["__values__"]) if "__values__" in ann else {}
+    # no values: Go's nil map, null in the JSON (as in Grafana's DatasourceError bodies)
+    values: dict[str, float] | None = json.loads(ann["__values__"]) if "__values__" in ann else None
     return {
         "status": "firing" if firing else "resolved",
         "labels": _public(alert.labels),
@@ -99,7 +100,7 @@ def _alert_json(alert: PostableAlert, firing: bool, external: str) -> dict[str, 
 
 
 def _values_list(alert: Mapping[str, Any]) -> str:
-    values = alert["values"]
+    values = alert["values"] or {}
     if not values:
         return "[no value]"
     return ", ".join(f"{k}={format_number(values[k])}" for k in sorted(values))

@@ -249,7 +249,7 @@ class StateMachine:
                 self._set(AlertState.ERROR, now, self.next_ends(now))
             inst.error = error
             inst.error_labels = {"ref_id": query.ref_id, "datasource_uid": query.datasource_uid}
-            inst.error_annotations = {"Error": error}
+            # no "Error" annotation: captured DatasourceError bodies (Grafana 10+) carry none
             return
         if setting == "Alerting":
             self._alerting(now, "Error")
