@@ -78,8 +78,10 @@ class AlertEvaluator(Lifecycle):
     ``wait_for_state`` report on (default: the loop's rule, see ``loop_rule``).
     ``webhook_url``/``user``/``password`` fill the contact point's ``$ALERTLOOP_WEBHOOK_*``
     variables; when ``webhook_url`` is None they come from the environment. ``interval``
-    overrides every rule's. ``resend_delay`` and ``maintenance_interval`` are Grafana's and
-    Alertmanager's (30 s each), to shorten in tests. Raises ProvisioningError for bad
+    overrides every rule's. ``resend_delay`` (30 s), ``resolved_retention`` (Grafana's
+    ``resolved_alert_retention``, 15 min: a resolved instance is sent again every resend delay
+    for that long) and ``maintenance_interval`` (Alertmanager's, 30 s) are Grafana's defaults,
+    to change in tests and benchmarks. Raises ProvisioningError for bad
     provisioning files, ConfigError for a bad interval or payload kind.
     """
 
@@ -104,6 +106,7 @@ class AlertEvaluator(Lifecycle):
         external_url: str = payloads.DEFAULT_EXTERNAL_URL,
         history_size: int = 10_000,
         resend_delay: float = RESEND_DELAY,
+        resolved_retention: float = RESOLVED_RETENTION,
         maintenance_interval: float = MAINTENANCE_INTERVAL,
         notifier_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -136,6 +139,7 @@ class AlertEvaluator(Lifecycle):
         self.clock = clock
         self.external_url = external_url
         self.resend_delay = resend_delay
+        self.resolved_retention = resolved_retention
         self._source = source
         self._own_source = source is None
         self._notifier_options = dict(notifier_options or {})
@@ -251,7 +255,7 @@ class AlertEvaluator(Lifecycle):
             )
         if self.payload == "legacy":
             self._send_legacy(target, transition)
-        elif transition.instance.needs_sending(self.resend_delay, RESOLVED_RETENTION):
+        elif transition.instance.needs_sending(self.resend_delay, self.resolved_retention):
             alert = postable_alert(transition, target.rule, self.external_url)
             with self._cond:
                 target.machine.mark_sent(now)

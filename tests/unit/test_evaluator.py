@@ -222,6 +222,24 @@ def test_a_query_error_while_alerting_keeps_the_alert_firing_until_it_expires(
     assert session.bodies()[-1]["alerts"][0]["endsAt"] == "1970-01-01T00:18:40Z"
 
 
+def test_resolved_alerts_are_sent_again_within_the_retention_which_holds_a_new_firing_back(
+    source: FakeSource, session: FakeSession
+) -> None:
+    sim = Sim(source, session)
+    sim.step([80], 1000.0)
+    sim.step([10], 1010.0)  # resolved, sent
+    sim.step([10], 1040.0)  # sent again to the notifier (retention), which says nothing new
+    sim.step([80], 1060.0)  # last sent at 1040: held back until 1070
+    assert [b["status"] for b in session.bodies()] == ["firing", "resolved"]
+    sim.step([80], 1070.0)
+    assert [b["status"] for b in session.bodies()] == ["firing", "resolved", "firing"]
+    quick = Sim(FakeSource(), FakeSession(), resolved_retention=0.0)
+    quick.step([80], 1000.0)
+    quick.step([10], 1010.0)
+    quick.step([80], 1040.0)  # no re-send of the resolve: 30 s after it, sent at once
+    assert [b["status"] for b in quick.session.bodies()] == ["firing", "resolved", "firing"]
+
+
 def test_a_rule_firing_again_soon_after_resolving_waits_for_the_resend_delay(
     source: FakeSource, session: FakeSession
 ) -> None:
