@@ -243,8 +243,8 @@ class AlertEvaluator(Lifecycle):
     def _evaluate(self, target: RuleEvaluation, now: float) -> Evaluation:
         if self._source is None:
             raise AlertingError("evaluator is not started: call start() or pass a source")
+        evaluation, transition = target.evaluate(self._source, now, self._cond)
         with self._cond:
-            evaluation, transition = target.evaluate(self._source, now)
             self._cond.notify_all()
         if evaluation.changed:
             log.info(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import deque
 
@@ -52,8 +53,14 @@ class RuleEvaluation:
         """The next multiple of the interval after ``now``."""
         return math.floor(now / self.interval) * self.interval + self.interval
 
-    def evaluate(self, source: SeriesSource, now: float) -> tuple[Evaluation, Transition]:
-        """Query ``source`` for the window ending at ``now`` and advance the state."""
+    def evaluate(
+        self,
+        source: SeriesSource,
+        now: float,
+        lock: contextlib.AbstractContextManager[object] | None = None,
+    ) -> tuple[Evaluation, Transition]:
+        """Query ``source`` for the window ending at ``now`` and advance the state (under
+        ``lock``, which the query itself is not)."""
         rule = self.rule
         value: float | None = None
         error: str | None = None
