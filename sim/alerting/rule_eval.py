@@ -84,10 +84,11 @@ class RuleEvaluation:
             if values and all(math.isfinite(v) for v in values.values())
             else ""
         )
-        transition = self.machine.step(now, outcome, values, text, error)
-        evaluation = Evaluation(
-            now, value, outcome, transition.instance.state, points, error,
-            transition.changed, rule.uid, transition.instance.reason,
-        )  # fmt: skip
-        self.history.append(evaluation)
+        with lock if lock is not None else contextlib.nullcontext():
+            transition = self.machine.step(now, outcome, values, text, error)
+            evaluation = Evaluation(
+                now, value, outcome, transition.instance.state, points, error,
+                transition.changed, rule.uid, transition.instance.reason,
+            )  # fmt: skip
+            self.history.append(evaluation)
         return evaluation, transition
