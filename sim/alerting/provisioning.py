@@ -9,18 +9,22 @@ or annotations, so ``$timeFilter`` stays as written.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sim.alerting.errors import ProvisioningError
+from sim.alerting.files import (
+    BASE_INTERVAL,
+    alerting_dir,
+    default_provisioning_dir,
+    interpolate_env,
+    load_docs,
+    need,
+    parse_duration,
+)
 from sim.alerting.model import (
-    MATCH_OPS,
     AlertRule,
     ContactPoint,
     DataQuery,
@@ -29,8 +33,12 @@ from sim.alerting.model import (
     ReduceExpression,
     ThresholdExpression,
 )
+from sim.alerting.policies import load_policy
 
 __all__ = [
+    "BASE_INTERVAL",
+    "EXPR_UIDS",
+    "LOOP_RULE_UID",
     "AlertRule",
     "ContactPoint",
     "DataQuery",
@@ -58,92 +66,14 @@ THRESHOLD_TYPES = (
     "gt", "lt", "eq", "ne", "gte", "lte",
     "within_range", "outside_range", "within_range_included", "outside_range_included",
 )  # fmt: skip
-BASE_INTERVAL = 10.0
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-_ENV = re.compile(r"\$(?:\$|\{(\w+)\}|(\w+))")
-
-
-def default_provisioning_dir() -> Path:
-    """``services/grafana/provisioning`` inside the installed package."""
-    import services
-
-    return Path(services.__file__).resolve().parent / "grafana" / "provisioning"
-
-
-def parse_duration(value: object, what: str = "duration") -> float:
-    """Seconds in a Prometheus-style duration (``10s``, ``1m30s``, ``500ms``, ``0s``) or a number.
-
-    Raises ProvisioningError for anything else.
-    """
-    if isinstance(value, bool):
-        raise ProvisioningError(f"{what}: {value!r} is not a duration")
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value).strip()
-    if text in ("0", ""):
-        return 0.0
-    pos, total = 0, 0.0
-    for match in _DURATION.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or pos == 0:
-        raise ProvisioningError(f"{what}: {value!r} is not a duration such as 10s, 1m or 500ms")
-    return total
-
-
-def interpolate_env(text: str, env: Mapping[str, str]) -> str:
-    """Replace ``$VAR`` / ``${VAR}`` with ``env`` values (missing ones become empty); ``$$`` is ``$``."""
-
-    def replace(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        return env.get(match.group(1) or match.group(2), "")
-
-    return _ENV.sub(replace, text)
-
-
-def _load_docs(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
-    if not directory.is_dir():
-        raise ProvisioningError(f"provisioning directory {directory} does not exist")
-    docs = []
-    for path in sorted(directory.iterdir()):
-        if path.suffix not in (".yaml", ".yml", ".json"):
-            continue
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ProvisioningError(f"{path}: cannot read: {exc}") from exc
-        if not isinstance(doc, dict):
-            raise ProvisioningError(
-                f"{path}: expected a mapping at the top, got {type(doc).__name__}"
-            )
-        docs.append((path, doc))
-    return docs
-
-
-def alerting_dir(directory: str | Path | None) -> Path:
-    """The ``alerting`` directory under a provisioning directory (or the directory itself)."""
-    base = Path(directory) if directory is not None else default_provisioning_dir()
-    return base / "alerting" if (base / "alerting").is_dir() else base
-
-
-def _need(mapping: Mapping[str, Any], key: str, where: str) -> Any:
-    value = mapping.get(key)
-    if value is None or value == "":
-        raise ProvisioningError(f"{where}: '{key}' is required")
-    return value
 
 
 def _parse_rule(raw: Mapping[str, Any], group: Mapping[str, Any], where: str) -> AlertRule:
     where = f"{where} rule {raw.get('uid') or raw.get('title') or '?'}"
-    uid, title, condition = (_need(raw, k, where) for k in ("uid", "title", "condition"))
+    uid, title, condition = (need(raw, k, where) for k in ("uid", "title", "condition"))
     by_ref: dict[str, Mapping[str, Any]] = {}
     for item in raw.get("data") or []:
-        by_ref[_need(item, "refId", where)] = item
+        by_ref[need(item, "refId", where)] = item
     if condition not in by_ref:
         raise ProvisioningError(f"{where}: condition {condition!r} names no refId in data")
     threshold = _parse_threshold(by_ref[condition], where)
@@ -157,7 +87,7 @@ def _parse_rule(raw: Mapping[str, Any], group: Mapping[str, Any], where: str) ->
         raise ProvisioningError(
             f"{where}: execErrState {exec_err!r} is not one of {EXEC_ERR_STATES}"
         )
-    interval = parse_duration(_need(group, "interval", where), f"{where}: interval")
+    interval = parse_duration(need(group, "interval", where), f"{where}: interval")
     if interval <= 0:
         raise ProvisioningError(f"{where}: the group interval must be positive")
     labels = {
@@ -166,8 +96,8 @@ def _parse_rule(raw: Mapping[str, Any], group: Mapping[str, Any], where: str) ->
     return AlertRule(
         uid=str(uid),
         title=str(title),
-        folder=str(_need(group, "folder", where)),
-        group=str(_need(group, "name", where)),
+        folder=str(need(group, "folder", where)),
+        group=str(need(group, "name", where)),
         interval=interval,
         condition=str(condition),
         query=query,
@@ -221,7 +151,7 @@ def _parse_threshold(item: Mapping[str, Any], where: str) -> ThresholdExpression
     needed = 2 if "range" in kind else 1
     if len(params) < needed:
         raise ProvisioningError(f"{where}: threshold {ref}: {kind} needs {needed} params")
-    return ThresholdExpression(ref, str(_need(model, "expression", where)), kind, params[:needed])
+    return ThresholdExpression(ref, str(need(model, "expression", where)), kind, params[:needed])
 
 
 def _parse_reduce(item: Mapping[str, Any] | None, ref: str, where: str) -> ReduceExpression:
@@ -245,7 +175,7 @@ def _parse_reduce(item: Mapping[str, Any] | None, ref: str, where: str) -> Reduc
     if mode == "replaceNN" and replace is None:
         raise ProvisioningError(f"{where}: reduce {ref}: replaceNN needs replaceWithValue")
     return ReduceExpression(
-        ref, str(_need(model, "expression", where)), reducer, mode,
+        ref, str(need(model, "expression", where)), reducer, mode,
         float(replace) if replace is not None else None,
     )  # fmt: skip
 
@@ -253,7 +183,7 @@ def _parse_reduce(item: Mapping[str, Any] | None, ref: str, where: str) -> Reduc
 def _parse_query(item: Mapping[str, Any] | None, ref: str, where: str) -> DataQuery:
     model = _model(item, ref, where)
     assert item is not None
-    uid = str(_need(item, "datasourceUid", where))
+    uid = str(need(item, "datasourceUid", where))
     if uid in EXPR_UIDS:
         raise ProvisioningError(f"{where}: {ref} must be a datasource query, not an expression")
     span = item.get("relativeTimeRange") or {}
@@ -264,7 +194,7 @@ def _parse_query(item: Mapping[str, Any] | None, ref: str, where: str) -> DataQu
         )
     if start <= end:
         raise ProvisioningError(f"{where}: {ref}: relativeTimeRange needs from > to, got {span!r}")
-    query = str(_need(model, "query", where))
+    query = str(need(model, "query", where))
     if "$__timeFilter" in query:
         raise ProvisioningError(f"{where}: {ref}: InfluxQL uses $timeFilter, not $__timeFilter")
     return DataQuery(ref, uid, query, start, end, int(model.get("intervalMs", 1000)))
@@ -273,7 +203,7 @@ def _parse_query(item: Mapping[str, Any] | None, ref: str, where: str) -> DataQu
 def load_rules(directory: str | Path | None = None) -> list[AlertRule]:
     """Every alert rule in the provisioning files. Raises ProvisioningError on a bad file."""
     rules = []
-    for path, doc in _load_docs(alerting_dir(directory)):
+    for path, doc in load_docs(alerting_dir(directory)):
         for group in doc.get("groups") or []:
             for raw in group.get("rules") or []:
                 rules.append(_parse_rule(raw, group, str(path)))
@@ -318,7 +248,7 @@ def load_contact_point(
     Raises ProvisioningError if there is none, or its URL is empty after interpolation.
     """
     env = os.environ if env is None else env
-    for path, doc in _load_docs(alerting_dir(directory)):
+    for path, doc in load_docs(alerting_dir(directory)):
         for point in doc.get("contactPoints") or []:
             if name is not None and point.get("name") != name:
                 continue
@@ -348,83 +278,3 @@ def load_contact_point(
     raise ProvisioningError(
         f"{alerting_dir(directory)}: no webhook contact point {name or ''}".strip()
     )
-
-
-_MATCHER_TEXT = re.compile(r'^\s*"?([^"=!~\s]+)"?\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
-
-
-def _parse_matchers(raw: Mapping[str, Any], where: str) -> tuple[Matcher, ...]:
-    """``object_matchers`` ([name, op, value]), ``matchers`` ("name=value") and the older
-    ``match``/``match_re`` maps, as Grafana's policy provisioning accepts them."""
-    found: list[Matcher] = []
-    for item in raw.get("object_matchers") or []:
-        if not isinstance(item, list | tuple) or len(item) != 3:
-            raise ProvisioningError(
-                f"{where}: object_matchers items are [name, op, value]: {item!r}"
-            )
-        found.append(Matcher(str(item[0]), str(item[1]), str(item[2])))
-    for text in raw.get("matchers") or []:
-        match = _MATCHER_TEXT.match(str(text))
-        if match is None:
-            raise ProvisioningError(f"{where}: matcher {text!r} is not name=value, !=, =~ or !~")
-        found.append(Matcher(*match.groups()))
-    found += [Matcher(str(k), "=", str(v)) for k, v in (raw.get("match") or {}).items()]
-    found += [Matcher(str(k), "=~", str(v)) for k, v in (raw.get("match_re") or {}).items()]
-    for matcher in found:
-        if matcher.op not in MATCH_OPS:
-            raise ProvisioningError(
-                f"{where}: matcher operator {matcher.op!r} is not one of {MATCH_OPS}"
-            )
-        if matcher.op in ("=~", "!~"):
-            try:
-                re.compile(matcher.value)
-            except re.error as exc:
-                raise ProvisioningError(
-                    f"{where}: bad regular expression {matcher.value!r}: {exc}"
-                ) from exc
-    return tuple(found)
-
-
-def _parse_route(
-    raw: Mapping[str, Any], parent: NotificationPolicy | None, where: str
-) -> NotificationPolicy:
-    """One policy node, with what it leaves out inherited from ``parent`` (Grafana's defaults
-    at the root: group_wait 30s, group_interval 5m, repeat_interval 4h)."""
-
-    def duration(key: str, inherited: float) -> float:
-        return parse_duration(raw[key], f"{where} {key}") if raw.get(key) is not None else inherited
-
-    base = parent or NotificationPolicy(receiver="")
-    group_interval = duration("group_interval", base.group_interval)
-    repeat = duration("repeat_interval", base.repeat_interval)
-    if group_interval <= 0 or repeat <= 0:
-        raise ProvisioningError(f"{where}: group_interval and repeat_interval cannot be zero")
-    receiver = raw.get("receiver") or base.receiver
-    if not receiver:
-        raise ProvisioningError(f"{where}: 'receiver' is required")
-    group_by = raw.get("group_by")
-    node = NotificationPolicy(
-        receiver=str(receiver),
-        group_by=tuple(str(g) for g in group_by) if group_by else base.group_by,
-        group_wait=duration("group_wait", base.group_wait),
-        group_interval=group_interval,
-        repeat_interval=repeat,
-        matchers=_parse_matchers(raw, where) if parent is not None else (),
-        continue_matching=bool(raw.get("continue", False)),
-    )
-    children = tuple(
-        _parse_route(child, node, f"{where}.routes[{i}]")
-        for i, child in enumerate(raw.get("routes") or [])
-    )
-    return dataclasses.replace(node, routes=children)
-
-
-def load_policy(directory: str | Path | None = None) -> NotificationPolicy:
-    """The notification policy tree; Grafana's defaults (everything to no receiver) when no
-    file defines one. Raises ProvisioningError for a zero group or repeat interval, a missing
-    receiver or a bad matcher.
-    """
-    for path, doc in _load_docs(alerting_dir(directory)):
-        for policy in doc.get("policies") or []:
-            return _parse_route(policy, None, f"{path}: policy")
-    return NotificationPolicy(receiver="")
