@@ -6,7 +6,8 @@ Grafana's state manager does (``state.py``). The alerts that need sending go to 
 Grafana's Alertmanager (``dispatcher.py``), which groups them by the notification policy and
 posts Grafana's unified payload to the webhook contact point on the group's ticks
 (``group_wait``, ``group_interval``, ``repeat_interval``). With ``payload="legacy"`` it posts
-legacy alerting's body on every state change of a rule instead.
+legacy alerting's body on every state change of a rule instead (for the rules the policy
+routes to the webhook: legacy alerting had a channel list per rule).
 
 Grafana evaluates every 10 s at the fastest (group intervals are multiples of its 10 s base
 interval); a shorter interval needs ``faster_than_grafana=True`` (``--faster-than-grafana``).
@@ -27,7 +28,7 @@ from services.common.deadline import wait_until
 from services.common.errors import ConfigError
 from services.common.lifecycle import Lifecycle
 from sim.alerting import payloads
-from sim.alerting.alerts import postable_alert
+from sim.alerting.alerts import postable_alert, rule_labels
 from sim.alerting.dispatcher import MAINTENANCE_INTERVAL, Dispatcher, Notification
 from sim.alerting.errors import AlertingError
 from sim.alerting.notifier import Notifier
@@ -42,6 +43,7 @@ from sim.alerting.provisioning import (
     loop_rule,
 )
 from sim.alerting.query import InfluxSource, SeriesSource
+from sim.alerting.routing import match_routes
 from sim.alerting.rule_eval import RuleEvaluation
 from sim.alerting.state import RESEND_DELAY, RESOLVED_RETENTION, AlertState, Evaluation, Transition
 
@@ -274,10 +276,19 @@ class AlertEvaluator(Lifecycle):
             return True
         return self.notifier.deliver(body, body["title"], note.group_key).ok
 
+    def _legacy_channel(self, rule: AlertRule) -> bool:
+        """Whether legacy notifications of ``rule`` go to the webhook: legacy alerting had a
+        channel list per rule, not policies; here a rule notifies the webhook when the
+        provisioned policy routes its alerts there."""
+        routes = match_routes(self.policy, rule_labels(rule))
+        return any(r.policy.receiver == self.contact.name for r in routes)
+
     def _send_legacy(self, target: RuleEvaluation, transition: Transition) -> None:
         state = LEGACY_STATES.get(transition.instance.state)
         before = LEGACY_STATES.get(transition.previous)
         if self.notifier is None or state is None or state == before:
+            return
+        if not self._legacy_channel(target.rule):
             return
         if state == "ok" and before is None:
             return

@@ -18,6 +18,7 @@ from services.common.errors import ConfigError, TimeoutExpired
 from sim.alerting import AlertEvaluator, AlertState, NotificationPolicy, load_rule
 from sim.alerting.errors import QueryError
 from sim.alerting.expressions import reduce_series, threshold_met
+from sim.alerting.model import Matcher
 from sim.alerting.notifier import Notifier
 from sim.alerting.provisioning import ReduceExpression, ThresholdExpression
 from sim.alerting.query import Point, build_query
@@ -360,6 +361,21 @@ def test_legacy_payload_on_every_change(source: FakeSource, session: FakeSession
         ("ok", "PotMeanHigh"),
     ]
     assert session.bodies()[0]["evalMatches"][0]["value"] == 80
+
+
+def test_legacy_notifies_only_rules_the_policy_routes_to_the_webhook(
+    source: FakeSource, session: FakeSession
+) -> None:
+    nested = NotificationPolicy(
+        "grafana-default-email",
+        routes=(dataclasses.replace(POLICY, matchers=(Matcher("loop", "=", "alertloop"),)),),
+    )
+    sim = Sim(source, session, rule=None, policy=nested, payload="legacy")
+    sim.step([30], 1000.0)  # PotActive fires, PotMeanHigh does not
+    assert sim.evaluator.state_of("PotActive") is AlertState.ALERTING
+    assert session.requests == []
+    sim.step([80], 1010.0)
+    assert [b["ruleName"] for b in session.bodies()] == ["PotMeanHigh"]
 
 
 def test_the_query_window_is_the_rules_relative_time_range(
