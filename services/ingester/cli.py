@@ -24,7 +24,8 @@ from services.common.config import (
     ENV_INFLUX_URL,
     ENV_MQTT_URL,
     InfluxSettings,
-    MqttSettings,
+    add_mqtt_tls_arguments,
+    mqtt_settings_from_args,
     setting,
 )
 from services.common.errors import ConfigError
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                 parser.add_argument(flag, action="store_const", const="1", help=text)
             else:
                 parser.add_argument(flag, metavar=kind.upper(), help=text)
+    add_mqtt_tls_arguments(parser)
     parser.add_argument("--log-level", help="[ALERTLOOP_LOG_LEVEL; default INFO]")
     parser.add_argument("--log-format", choices=["json", "text"], help="[ALERTLOOP_LOG_FORMAT]")
     return parser
@@ -128,7 +130,7 @@ def config_from_args(args: argparse.Namespace) -> IngesterConfig:
     database = setting(args.database, ENV_INFLUX_DB, None)
     assert mqtt_url is not None and influx_url is not None
     kwargs: dict[str, object] = {
-        "mqtt": MqttSettings.from_url(mqtt_url),
+        "mqtt": mqtt_settings_from_args(mqtt_url, args),
         "influx": InfluxSettings.from_url(influx_url, database=database or None),
     }
     topics = args.topics or [
