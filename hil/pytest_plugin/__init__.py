@@ -6,6 +6,7 @@ re-exported here so pytest finds them through the entry point.
 
 from hil.pytest_plugin.board_fixtures import *  # noqa: F401,F403
 from hil.pytest_plugin.capture_fixtures import *  # noqa: F401,F403
+from hil.pytest_plugin.conformance_fixtures import *  # noqa: F401,F403
 from hil.pytest_plugin.ingester_fixtures import *  # noqa: F401,F403
 from hil.pytest_plugin.options import pytest_addoption, pytest_configure  # noqa: F401
 from hil.pytest_plugin.pipeline_fixtures import *  # noqa: F401,F403

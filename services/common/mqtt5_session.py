@@ -257,19 +257,32 @@ class Mqtt5Session:
             self.handle(packet)  # anything else (a stray ack of an abandoned publish) is dropped
 
     # -- the end -------------------------------------------------------------------------
-    def close(self, reason: int = 0) -> None:
-        """Send DISCONNECT (``reason``) if possible and close the socket; never raises."""
+    def close(self, reason: int = 0, linger: float = 0.5) -> None:
+        """Send DISCONNECT (``reason``) if possible and close the socket; never raises.
+
+        The connection is closed gracefully: our side is shut down for writing and what the
+        broker still sends is read and discarded until it closes (at most ``linger`` s).
+        Closing a socket with unread data would send a TCP reset, which discards what is
+        still in our send buffer: the last acknowledgements and the DISCONNECT.
+        """
         if self.closed:
             return
         self.closed = True
+        sock = self._sock
         try:
-            self._sock.settimeout(0.2)
+            sock.settimeout(linger)
             packet = mqtt5.DisconnectPacket(reason_code=mqtt5.DisconnectReasonCode(reason))
-            self._sock.sendall(packet.write())
+            sock.sendall(packet.write())
+            sock.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + linger
+            while (left := deadline - time.monotonic()) > 0:
+                sock.settimeout(left)
+                if not sock.recv(CHUNK):
+                    break
         except (OSError, ValueError):
             pass
         finally:
-            self._sock.close()
+            sock.close()
 
     def abort(self) -> None:
         """Close the socket without a DISCONNECT (the broker then sends any will message)."""

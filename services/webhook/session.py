@@ -111,4 +111,4 @@ class MqttSession:
 
     def close(self) -> None:
         """Send DISCONNECT if possible and close the socket; never raises."""
-        self._session.close(int(mqtt5.DisconnectReasonCode.NORMAL_DISCONNECTION))
+        self._session.close(int(mqtt5.DisconnectReasonCode.NORMAL_DISCONNECTION), linger=0.2)

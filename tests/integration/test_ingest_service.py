@@ -131,6 +131,8 @@ def test_metrics_and_healthz(
         "spool_bytes": 0,
         "spool_lines": 0,
         "spool_full": False,
+        "reading_paused": False,
+        "dropped": 0,
     }
     text = requests.get(f"{ingester.metrics_url}/metrics", timeout=5).text
     assert "alertloop_ingest_received_total 2.0" in text

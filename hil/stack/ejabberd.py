@@ -1,0 +1,214 @@
+"""ejabberd's ``mod_mqtt`` as a second, independent MQTT 5 broker for the conformance suite.
+
+``EjabberdBroker`` starts its own ejabberd (Debian's ``ejabberd`` package) in the foreground
+from a generated config in a temp dir, never the system service: its node name, its Erlang
+distribution port and its MQTT port are its own (free loopback ports, no epmd), its Mnesia
+spool and logs live in the temp dir. ``ejabberdctl`` runs as the ``ejabberd`` user, so the temp
+dir belongs to that user. ``mod_mqtt`` authenticates against ejabberd's users, so a user is
+registered once the node is up. Stop and start again keep the spool (sessions, retained
+messages) unless ``forget`` is asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+from hil.stack.base import ServerStartError
+from hil.stack.native import find_binary
+from hil.stack.probes import free_port, mqtt_connect_ok
+from services.common.config import MqttSettings
+from services.common.deadline import Deadline, wait_until
+from services.common.errors import TimeoutExpired
+
+__all__ = ["EjabberdBroker", "ejabberd_missing"]
+
+USER, PASSWORD = "alertloop", "alertloop-conformance"
+_HOST = "localhost"
+
+
+def ejabberd_missing() -> str | None:
+    """Why this machine cannot run the broker, or None when it can."""
+    if find_binary("ejabberdctl") is None:
+        return "ejabberd is not installed (apt-get install ejabberd)"
+    try:
+        pwd.getpwnam("ejabberd")
+    except KeyError:
+        return "the ejabberd user does not exist (reinstall the ejabberd package)"
+    if os.geteuid() != 0 and pwd.getpwuid(os.geteuid()).pw_name != "ejabberd":
+        return "ejabberdctl runs as the ejabberd user: the suite must run as root or as ejabberd"
+    return None
+
+
+def _config(mqtt_port: int) -> str:
+    return f"""\
+hosts:
+  - {_HOST}
+loglevel: info
+hide_sensitive_log_data: true
+certfiles: []
+listen:
+  -
+    port: {mqtt_port}
+    ip: "127.0.0.1"
+    module: mod_mqtt
+    backlog: 1000
+auth_method: internal
+default_db: mnesia
+acl:
+  local:
+    user_regexp: ""
+access_rules:
+  local:
+    allow: local
+modules:
+  mod_mqtt: {{}}
+"""
+
+
+class EjabberdBroker:
+    """One ejabberd node with ``mod_mqtt`` on a free port of 127.0.0.1 and a registered user."""
+
+    def __init__(self, start_timeout: float = 60.0) -> None:
+        self.start_timeout = start_timeout
+        self.root: Path | None = None
+        self.port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def mqtt(self) -> MqttSettings:
+        """The broker, logged in as the registered user."""
+        return MqttSettings("127.0.0.1", self.port, USER, PASSWORD)
+
+    @property
+    def pid(self) -> int | None:
+        """The pid of the process group leader (``su``, then the Erlang VM under it)."""
+        return self._proc.pid if self._proc is not None else None
+
+    def _ctl(self, *args: str) -> list[str]:
+        assert self.root is not None
+        return [
+            find_binary("ejabberdctl") or "ejabberdctl",
+            "--config-dir", str(self.root), "--logs", str(self.root / "logs"),
+            "--spool", str(self.root / "spool"), *args,
+        ]  # fmt: skip
+
+    def _prepare(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="alertloop-ejabberd-"))
+        self.port = free_port()
+        dist_port = free_port()
+        (self.root / "logs").mkdir()
+        (self.root / "spool").mkdir()
+        (self.root / "ejabberd.yml").write_text(_config(self.port))
+        (self.root / "ejabberdctl.cfg").write_text(
+            f"ERLANG_NODE=alertloop{self.port}@localhost\n"
+            f"EJABBERD_PID_PATH={self.root / 'ejabberd.pid'}\n"
+            "ERL_EPMD_ADDRESS=127.0.0.1\n"
+            f"ERL_DIST_PORT={dist_port}\n"
+            'ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0"\n'
+        )
+        inetrc = Path("/etc/ejabberd/inetrc")
+        if inetrc.is_file():
+            shutil.copyfile(inetrc, self.root / "inetrc")
+        account = pwd.getpwnam("ejabberd")
+        for path in [self.root, *self.root.rglob("*")]:
+            os.chown(path, account.pw_uid, account.pw_gid)
+
+    def start(self) -> EjabberdBroker:
+        """Start the node (first time: write the config, register the user); wait until an
+        MQTT login works. Raises ServerStartError with the log tail."""
+        first = self.root is None
+        if first:
+            self._prepare()
+        assert self.root is not None
+        log = open(self.root / "foreground.log", "ab")  # noqa: SIM115 - handed to the child
+        try:
+            self._proc = subprocess.Popen(
+                self._ctl("foreground"),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group, ended by our child's pid
+            )
+        finally:
+            log.close()
+        deadline = Deadline(self.start_timeout)
+        try:
+            if first:
+                wait_until(self._listening, deadline.remaining, what="ejabberd's MQTT port")
+                self._register(deadline)
+            wait_until(
+                lambda: mqtt_connect_ok("127.0.0.1", self.port, USER, PASSWORD),
+                deadline.remaining,
+                what=f"an MQTT login to ejabberd as {USER}",
+            )
+        except (TimeoutExpired, OSError, subprocess.SubprocessError) as exc:
+            tail = self.log_tail()
+            self.stop()
+            raise ServerStartError(
+                f"ejabberd did not start: {exc}; last log lines:\n{tail}"
+            ) from exc
+        return self
+
+    def _listening(self) -> bool:
+        if self._proc is not None and self._proc.poll() is not None:
+            raise ServerStartError(
+                f"ejabberd exited with {self._proc.returncode}:\n{self.log_tail()}"
+            )
+        try:
+            return mqtt_connect_ok("127.0.0.1", self.port) or True  # any CONNACK: it listens
+        except OSError:
+            return False
+
+    def _register(self, deadline: Deadline) -> None:
+        result = subprocess.run(
+            self._ctl("register", USER, _HOST, PASSWORD),
+            capture_output=True,
+            text=True,
+            timeout=max(deadline.remaining, 1.0),
+        )
+        if result.returncode != 0 and "already registered" not in result.stdout:
+            raise OSError(f"ejabberdctl register failed: {result.stdout}{result.stderr}")
+
+    def stop(self) -> None:
+        """Stop the node (``ejabberdctl stop``, then SIGTERM/SIGKILL to its process group)."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGCONT)
+        try:
+            subprocess.run(self._ctl("stop"), capture_output=True, timeout=20)
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+    def suspend(self) -> None:
+        """Freeze the node (SIGSTOP to its process group)."""
+        if self._proc is not None:
+            os.killpg(self._proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc is not None:
+            os.killpg(self._proc.pid, signal.SIGCONT)
+
+    def close(self) -> None:
+        self.stop()
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
+
+    def log_tail(self, lines: int = 30) -> str:
+        if self.root is None:
+            return "(not started)"
+        out = []
+        for name in ("foreground.log", "logs/ejabberd.log", "logs/error.log"):
+            path = self.root / name
+            if path.is_file():
+                out += [f"--- {name}", *path.read_text(errors="replace").splitlines()[-lines:]]
+        return "\n".join(out) or "(no log)"
