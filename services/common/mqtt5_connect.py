@@ -104,11 +104,11 @@ def _wrap_tls(sock: socket.socket, settings: MqttSettings) -> ssl.SSLSocket:
     try:
         return client_context(settings).wrap_socket(sock, server_hostname=name)
     except ssl.SSLCertVerificationError as exc:
-        hint = "set --mqtt-ca-file to the broker's CA"
-        if "hostname" in str(exc.verify_message or exc):
-            hint = f"the certificate does not name {name!r}; set --mqtt-server-name"
+        hint = "is --mqtt-ca-file the CA that signed the broker's certificate?"
+        if exc.verify_code == 62 or "hostname" in str(exc.verify_message or exc).lower():
+            hint = f"the certificate does not name {name!r}; --mqtt-server-name sets the name"
         raise MqttTlsError(
-            f"TLS with {settings.safe_url}: {exc.verify_message or exc}; {hint}"
+            f"TLS with {settings.safe_url}: {(exc.verify_message or str(exc)).rstrip('.')}; {hint}"
         ) from exc
     except ssl.SSLError as exc:
         raise MqttTlsError(f"TLS with {settings.safe_url} failed: {exc}") from exc
