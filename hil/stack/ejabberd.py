@@ -15,9 +15,11 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from hil.stack.base import ServerStartError
 from hil.stack.native import find_binary
@@ -87,7 +89,7 @@ class EjabberdBroker:
 
     @property
     def pid(self) -> int | None:
-        """The pid of the process group leader (``su``, then the Erlang VM under it)."""
+        """The pid of our child: ``ejabberdctl``'s shell, leader of the node's process group."""
         return self._proc.pid if self._proc is not None else None
 
     def _ctl(self, *args: str) -> list[str]:
@@ -119,6 +121,15 @@ class EjabberdBroker:
         for path in [self.root, *self.root.rglob("*")]:
             os.chown(path, account.pw_uid, account.pw_gid)
 
+    def _as_ejabberd(self) -> dict[str, Any]:
+        """Popen arguments that run a command as the ``ejabberd`` user, as ``ejabberdctl``
+        itself would through ``su``, but as our own child in a process group of ours."""
+        account = pwd.getpwnam("ejabberd")
+        env = {**os.environ, "HOME": account.pw_dir, "USER": "ejabberd", "LOGNAME": "ejabberd"}
+        if os.geteuid() != 0:
+            return {"env": env}
+        return {"env": env, "user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+
     def start(self) -> EjabberdBroker:
         """Start the node (first time: write the config, register the user); wait until an
         MQTT login works. Raises ServerStartError with the log tail."""
@@ -133,17 +144,18 @@ class EjabberdBroker:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                start_new_session=True,  # its own process group, ended by our child's pid
+                start_new_session=True,  # a group of its own: the shell and the Erlang VM
+                **self._as_ejabberd(),
             )
         finally:
             log.close()
         deadline = Deadline(self.start_timeout)
         try:
+            wait_until(self._listening, deadline.remaining, what="ejabberd's MQTT port")
             if first:
-                wait_until(self._listening, deadline.remaining, what="ejabberd's MQTT port")
                 self._register(deadline)
             wait_until(
-                lambda: mqtt_connect_ok("127.0.0.1", self.port, USER, PASSWORD),
+                lambda: self._probe(USER, PASSWORD),
                 deadline.remaining,
                 what=f"an MQTT login to ejabberd as {USER}",
             )
@@ -155,13 +167,23 @@ class EjabberdBroker:
             ) from exc
         return self
 
-    def _listening(self) -> bool:
+    def _probe(self, user: str | None = None, password: str | None = None) -> bool:
+        """An MQTT login works. Raises ServerStartError when the node has exited."""
         if self._proc is not None and self._proc.poll() is not None:
             raise ServerStartError(
                 f"ejabberd exited with {self._proc.returncode}:\n{self.log_tail()}"
             )
         try:
-            return mqtt_connect_ok("127.0.0.1", self.port) or True  # any CONNACK: it listens
+            return mqtt_connect_ok("127.0.0.1", self.port, user, password)
+        except OSError:
+            return False
+
+    def _listening(self) -> bool:
+        """The MQTT port accepts connections (before the user exists, a login is refused)."""
+        self._probe()  # raises when the node has exited
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0):
+                return True
         except OSError:
             return False
 
@@ -171,33 +193,38 @@ class EjabberdBroker:
             capture_output=True,
             text=True,
             timeout=max(deadline.remaining, 1.0),
+            **self._as_ejabberd(),
         )
         if result.returncode != 0 and "already registered" not in result.stdout:
             raise OSError(f"ejabberdctl register failed: {result.stdout}{result.stderr}")
 
     def stop(self) -> None:
-        """Stop the node (``ejabberdctl stop``, then SIGTERM/SIGKILL to its process group)."""
+        """Stop the node (``ejabberdctl stop``; SIGKILL to its process group if that fails)."""
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
         os.killpg(proc.pid, signal.SIGCONT)
         try:
-            subprocess.run(self._ctl("stop"), capture_output=True, timeout=20)
+            subprocess.run(
+                self._ctl("stop"), capture_output=True, timeout=20, **self._as_ejabberd()
+            )
             proc.wait(20)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)  # our child's group: the shell and the VM
             proc.wait(10)
 
     def suspend(self) -> None:
-        """Freeze the node (SIGSTOP to its process group)."""
+        """Freeze the node (SIGSTOP to its process group: connections stay, nothing answers)."""
         if self._proc is not None:
             os.killpg(self._proc.pid, signal.SIGSTOP)
 
     def resume(self) -> None:
+        """Let a frozen node run again (SIGCONT to its process group)."""
         if self._proc is not None:
             os.killpg(self._proc.pid, signal.SIGCONT)
 
     def close(self) -> None:
+        """Stop the node and remove its temp dir."""
         self.stop()
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
@@ -207,7 +234,7 @@ class EjabberdBroker:
         if self.root is None:
             return "(not started)"
         out = []
-        for name in ("foreground.log", "logs/ejabberd.log", "logs/error.log"):
+        for name in ("logs/ejabberd.log", "logs/error.log"):
             path = self.root / name
             if path.is_file():
                 out += [f"--- {name}", *path.read_text(errors="replace").splitlines()[-lines:]]
