@@ -81,7 +81,7 @@ _HELP = {
     "dead_letter_topic": "also publish dead letters to this MQTT topic",
     "dead_letter_max_bytes": "rotate the dead-letter file at this size",
     "metrics_bind": "serve /metrics and /healthz on host:port",
-    "queue_size": "receive queue bound in messages (not below --receive-maximum)",
+    "queue_size": "messages waiting for the pipeline before reading pauses (>= receive maximum)",
     "keepalive": "MQTT keepalive (s)",
     "reconnect_min": "first reconnect delay (s)",
     "reconnect_max": "largest reconnect delay (s)",
