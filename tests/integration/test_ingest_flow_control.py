@@ -3,20 +3,16 @@ instead of dropping messages (issue 11 item 2), with the real mosquitto and Infl
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import requests
 
 from hil.influx import TestDatabase
+from hil.mqtt5_clients import blast_qos0, publish_many
 from hil.stack.probes import free_port
 from services.common.config import InfluxSettings, MqttSettings
 from services.common.deadline import wait_until
 from services.ingester import Ingester
-
-sys.path.insert(0, str(Path(__file__).parent / "mqtt_conformance"))
-from conformance_tools import blast_qos0, publish_many  # noqa: E402
 
 
 def numbered(n: int, start: int = 0) -> list[bytes]:

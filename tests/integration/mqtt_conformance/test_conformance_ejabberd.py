@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 import requests
-from conformance_tools import collect, connect, publish_many, read_retained, subscribe
 
 from hil.influx import TestDatabase
+from hil.mqtt5_clients import collect, connect, publish_many, read_retained, subscribe
 from hil.stack.ejabberd import EjabberdBroker
 from services.common.deadline import wait_until
 from services.common.mqtt import new_client_id

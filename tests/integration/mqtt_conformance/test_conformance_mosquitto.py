@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import mqtt5
 import pytest
-from conformance_tools import collect, connect, publish_many, subscribe
 
+from hil.mqtt5_clients import collect, connect, publish_many, subscribe
 from hil.stack.tls import ConformanceMosquitto
 from services.common.config import MqttTls
 from services.common.deadline import wait_until

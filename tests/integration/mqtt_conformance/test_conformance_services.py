@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import pytest
 import requests
-from conformance_tools import publish_many, read_retained
 
 from hil.influx import TestDatabase
+from hil.mqtt5_clients import publish_many, read_retained
 from hil.stack.tls import ConformanceMosquitto
 from services.common.deadline import wait_until
 from services.ingester import Ingester

@@ -1,4 +1,6 @@
-"""Small MQTT 5 clients for the conformance suite, built on the shared session module."""
+"""Small MQTT 5 clients for tests and benchmarks on the shared session module: publish many at
+QoS 1 within the broker's Receive Maximum, blast QoS 0, subscribe, collect, read a retained message.
+"""
 
 from __future__ import annotations
 
