@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from hil.stack.base import MissingBinaries
+from hil.stack.base import MissingBinaries, ServerStartError
 from hil.stack.native import find_binary
 from hil.stack.probes import free_port, mqtt_connect_ok
 from hil.stack.server import ServerProcess
@@ -91,6 +91,7 @@ def _conf(root: Path, certs: TestCertificates, ports: dict[str, int], persistenc
         f"persistence {'true' if persistence else 'false'}",
         f"persistence_location {root / 'data'}/",
         f"log_dest file {root / 'broker.log'}",  # flushed per line, unlike stdout
+        "log_dest stdout",  # the start error lands in the ServerStartError
         "log_type all",
         "connection_messages true",
         "max_queued_messages 100000",
@@ -155,13 +156,16 @@ class ConformanceMosquitto:
 
         Raises MissingBinaries (mosquitto or openssl missing) or ServerStartError.
         """
-        if self._server is None:
-            binary = find_binary("mosquitto")
-            if binary is None:
-                raise MissingBinaries("mosquitto is not installed (apt-get install mosquitto)")
-            self.root = Path(tempfile.mkdtemp(prefix="alertloop-conformance-"))
-            self.certs = TestCertificates.create(self.root / "pki")
-            (self.root / "data").mkdir()
+        if self._server is not None:
+            self._server.start()
+            return self
+        binary = find_binary("mosquitto")
+        if binary is None:
+            raise MissingBinaries("mosquitto is not installed (apt-get install mosquitto)")
+        self.root = Path(tempfile.mkdtemp(prefix="alertloop-conformance-"))
+        self.certs = TestCertificates.create(self.root / "pki")
+        (self.root / "data").mkdir()
+        for attempt in range(3):  # a free port may be taken by someone else before we bind it
             self.ports = {name: free_port() for name in ("plain", "tls", "mtls")}
             conf = self.root / "mosquitto.conf"
             conf.write_text(_conf(self.root, self.certs, self.ports, self.persistence))
@@ -170,11 +174,16 @@ class ConformanceMosquitto:
                 "mosquitto",
                 [binary, "-c", str(conf)],
                 self.root / "mosquitto.log",
-                lambda: mqtt_connect_ok("127.0.0.1", port),
+                lambda port=port: mqtt_connect_ok("127.0.0.1", port),  # type: ignore[misc]
                 cwd=self.root,
                 start_timeout=self.start_timeout,
             )
-        self._server.start()
+            try:
+                self._server.start()
+                return self
+            except ServerStartError:
+                if attempt == 2 or "Address already in use" not in self.log_tail(5):
+                    raise
         return self
 
     def stop(self) -> None:
