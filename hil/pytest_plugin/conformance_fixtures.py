@@ -20,10 +20,15 @@ __all__ = ["conformance_mosquitto", "ejabberd_broker"]
 def conformance_mosquitto() -> Iterator[ConformanceMosquitto]:
     """A mosquitto of this test's own (``.plain``, ``.tls``, ``.mtls`` settings; ``restart``,
     ``suspend``/``resume``); removed at teardown."""
+    broker = ConformanceMosquitto()
     try:
-        broker = ConformanceMosquitto().start()
+        broker.start()
     except MissingBinaries as exc:
+        broker.close()
         pytest.skip(str(exc))
+    except BaseException:
+        broker.close()  # its temp dir too
+        raise
     try:
         yield broker
     finally:
