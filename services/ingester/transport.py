@@ -53,6 +53,7 @@ log = logging.getLogger("alertloop.ingester.mqtt")
 _SUBSCRIBE_ID = 1  # the SUBSCRIBE packet id; publishes use 2..65535
 _MAX_OUTGOING = 10_000  # publishes queued while the broker is away; older ones are dropped
 _PAUSED_POLL = 0.005  # seconds between backlog checks while reading is paused
+_PAUSE_LOG_EVERY = 60.0  # seconds between "reading paused" log lines
 
 
 class MqttSession:
@@ -109,6 +110,7 @@ class MqttSession:
         self.pauses = 0
         self._paused_total = 0.0
         self._paused_since = 0.0
+        self._pause_logged = -_PAUSE_LOG_EVERY  # monotonic time of the last "paused" line
 
     # -- used by the service --------------------------------------------------------------
     @property
@@ -296,7 +298,13 @@ class MqttSession:
         else:
             self._paused_total += now - self._paused_since
         self.paused = paused
-        log.debug("reading %s", "paused" if paused else "resumed")
+        if paused and now - self._pause_logged >= _PAUSE_LOG_EVERY:
+            self._pause_logged = now
+            log.info(
+                "reading from the broker paused: the pipeline is behind, the broker keeps the "
+                "messages meanwhile (logged at most once a minute)",
+                extra={"pauses": self.pauses, "paused_seconds": round(self._paused_total, 3)},
+            )
 
     def _send_queued(self, session: Mqtt5Session) -> None:
         """Write queued acknowledgements and publishes in one call."""
