@@ -1,5 +1,5 @@
-"""The MQTT session's decoding, acknowledgement, flow-control and session-present rules,
-without a broker (a socket pair stands in for the connection)."""
+"""The ingester transport's decoding, acknowledgement, flow-control and session-present rules,
+without a real broker (a socket pair or a fake broker on 127.0.0.1 stands in for it)."""
 
 from __future__ import annotations
 
@@ -152,3 +152,71 @@ def test_outbox_drops_the_oldest_beyond_its_limit() -> None:
         box.put("dl", b"%d" % n)
     assert box.dropped == 1
     assert [mqtt5.read(p)[0].payload for p in box.sendable()] == [b"1", b"2"]
+
+
+class FakeBroker:
+    """Just enough of a broker on 127.0.0.1 to see what the transport sends after a reconnect:
+    it answers CONNECT with the session present flag it is told, grants the subscription and
+    never acknowledges a PUBLISH."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(10)
+        self.port = self.listener.getsockname()[1]
+
+    def accept(self, session_present: bool) -> tuple[socket.socket, bytearray]:
+        conn, _ = self.listener.accept()
+        conn.settimeout(10)
+        buf = bytearray()
+        connect = self.read(conn, buf)
+        assert isinstance(connect, mqtt5.ConnectPacket) and not connect.clean_start
+        conn.sendall(mqtt5.ConnAckPacket(session_present=session_present).write())
+        return conn, buf
+
+    def read(self, conn: socket.socket, buf: bytearray) -> mqtt5.Packet:
+        while True:
+            try:
+                packet, used = mqtt5.read(bytes(buf))
+            except IndexError:
+                buf += conn.recv(4096)
+                continue
+            del buf[:used]
+            return packet
+
+    def publishes(
+        self, conn: socket.socket, buf: bytearray, count: int
+    ) -> list[mqtt5.PublishPacket]:
+        got: list[mqtt5.PublishPacket] = []
+        while len(got) < count:
+            packet = self.read(conn, buf)
+            if isinstance(packet, mqtt5.SubscribePacket):
+                codes = [mqtt5.SubAckReasonCode.GRANTED_QOS_AT_LEAST_ONCE]
+                conn.sendall(mqtt5.SubAckPacket(packet.packet_id, codes).write())
+            elif isinstance(packet, mqtt5.PublishPacket):
+                got.append(packet)
+        return got
+
+
+@pytest.mark.parametrize("present", [True, False], ids=["session-present", "no-session"])
+def test_unacknowledged_publishes_after_a_reconnect_follow_session_present(present: bool) -> None:
+    broker = FakeBroker()
+    settings = MqttSettings("127.0.0.1", broker.port)
+    mqtt = MqttSession(settings, "fake", ["t/#"], lambda _: None, reconnect=(0.05, 0.1)).start()
+    try:
+        conn, buf = broker.accept(session_present=False)
+        mqtt.publish("dl", b"letter")
+        (first,) = broker.publishes(conn, buf, 1)
+        assert not first.duplicate
+        conn.close()  # the connection is lost before the PUBACK
+        conn, buf = broker.accept(session_present=present)
+        (again,) = broker.publishes(conn, buf, 1)
+        assert again.payload == b"letter"
+        if present:  # the broker has the session: the same packet, marked as a duplicate
+            assert again.duplicate and again.packet_id == first.packet_id
+        else:  # no session: a new message, never a duplicate of a packet the broker never saw
+            assert not again.duplicate and again.packet_id != first.packet_id
+        assert mqtt.sessions_lost == int(not present)
+        conn.close()
+    finally:
+        mqtt.stop(timeout=2.0)
+        broker.listener.close()
