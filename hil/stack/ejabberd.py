@@ -2,7 +2,8 @@
 
 ``EjabberdBroker`` starts its own ejabberd (Debian's ``ejabberd`` package) in the foreground
 from a generated config in a temp dir, never the system service: its node name, its Erlang
-distribution port and its MQTT port are its own (free loopback ports, no epmd), its Mnesia
+distribution port and its MQTT ports (plain, and TLS with a certificate from a test CA made
+with openssl) are its own (free loopback ports, no epmd), its Mnesia
 spool and logs live in the temp dir. ``ejabberdctl`` runs as the ``ejabberd`` user, so the temp
 dir belongs to that user. ``mod_mqtt`` authenticates against ejabberd's users, so a user is
 registered once the node is up. Stop and start again keep the spool (sessions, retained
@@ -18,13 +19,15 @@ import signal
 import socket
 import subprocess
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from hil.stack.base import ServerStartError
 from hil.stack.native import find_binary
 from hil.stack.probes import free_port, mqtt_connect_ok
-from services.common.config import MqttSettings
+from hil.stack.tls import TestCertificates
+from services.common.config import MqttSettings, MqttTls
 from services.common.deadline import Deadline, wait_until
 from services.common.errors import TimeoutExpired
 
@@ -47,18 +50,25 @@ def ejabberd_missing() -> str | None:
     return None
 
 
-def _config(mqtt_port: int) -> str:
+def _config(mqtt_port: int, tls_port: int, bundle: Path) -> str:
     return f"""\
 hosts:
   - {_HOST}
 loglevel: info
 hide_sensitive_log_data: true
-certfiles: []
+certfiles:
+  - "{bundle}"
 listen:
   -
     port: {mqtt_port}
     ip: "127.0.0.1"
     module: mod_mqtt
+    backlog: 1000
+  -
+    port: {tls_port}
+    ip: "127.0.0.1"
+    module: mod_mqtt
+    tls: true
     backlog: 1000
 auth_method: internal
 default_db: mnesia
@@ -80,12 +90,21 @@ class EjabberdBroker:
         self.start_timeout = start_timeout
         self.root: Path | None = None
         self.port = 0
+        self.tls_port = 0
+        self.certs: TestCertificates | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def mqtt(self) -> MqttSettings:
         """The broker, logged in as the registered user."""
         return MqttSettings("127.0.0.1", self.port, USER, PASSWORD)
+
+    @property
+    def tls(self) -> MqttSettings:
+        """The TLS listener (certificate from a test CA made with openssl), logged in."""
+        assert self.certs is not None
+        options = MqttTls(ca_file=str(self.certs.ca))
+        return replace(self.mqtt, port=self.tls_port, tls=True, tls_options=options)
 
     @property
     def pid(self) -> int | None:
@@ -106,7 +125,11 @@ class EjabberdBroker:
         dist_port = free_port()
         (self.root / "logs").mkdir()
         (self.root / "spool").mkdir()
-        (self.root / "ejabberd.yml").write_text(_config(self.port))
+        self.tls_port = free_port()
+        self.certs = TestCertificates.create(self.root / "pki")
+        bundle = self.root / "pki" / "server-bundle.pem"
+        bundle.write_bytes(self.certs.server_cert.read_bytes() + self.certs.server_key.read_bytes())
+        (self.root / "ejabberd.yml").write_text(_config(self.port, self.tls_port, bundle))
         (self.root / "ejabberdctl.cfg").write_text(
             f"ERLANG_NODE=alertloop{self.port}@localhost\n"
             f"EJABBERD_PID_PATH={self.root / 'ejabberd.pid'}\n"

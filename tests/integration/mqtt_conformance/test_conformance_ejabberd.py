@@ -1,5 +1,6 @@
 """The shared MQTT 5 session, the ingester and the webhook against a second, independent MQTT 5
-broker: ejabberd's ``mod_mqtt`` (skipped with the reason when ejabberd is not installed)."""
+broker: ejabberd's ``mod_mqtt``, on a plain and a TLS listener (skipped with the reason when
+ejabberd is not installed)."""
 
 from __future__ import annotations
 
@@ -26,9 +27,15 @@ def payloads(n: int, start: int = 0) -> list[bytes]:
     ]
 
 
+LISTENERS = ["mqtt", "tls"]
+
+
+@pytest.mark.parametrize("listener", LISTENERS, ids=["plain", "tls"])
 @pytest.mark.parametrize("qos", [0, 1, 2], ids=["qos0", "qos1", "qos2"])
-def test_publish_is_acknowledged_and_delivered(ejabberd_broker: EjabberdBroker, qos: int) -> None:
-    settings = ejabberd_broker.mqtt
+def test_publish_is_acknowledged_and_delivered(
+    ejabberd_broker: EjabberdBroker, qos: int, listener: str
+) -> None:
+    settings = getattr(ejabberd_broker, listener)
     reader, _ = connect(settings)
     subscribe(reader, f"conf/q{qos}/#", qos=2)
     writer, _ = connect(settings)
@@ -61,21 +68,28 @@ def test_session_present_after_reconnect(ejabberd_broker: EjabberdBroker) -> Non
     fresh.close()
 
 
+@pytest.mark.parametrize(
+    ("listener", "count"), [("mqtt", 2000), ("tls", 500)], ids=["plain", "tls"]
+)
 def test_ingester_stores_every_qos1_message(
     ejabberd_broker: EjabberdBroker,
     ingester_factory: Callable[..., Ingester],
     influxdb: TestDatabase,
     unique_topic: str,
+    listener: str,
+    count: int,
 ) -> None:
-    ingester_factory(mqtt=ejabberd_broker.mqtt)
-    publish_many(ejabberd_broker.mqtt, f"{unique_topic}/pot", payloads(2000))
-    wait_until(lambda: influxdb.count() == 2000, 60, what="2,000 points", state=influxdb.count)
+    ingester_factory(mqtt=getattr(ejabberd_broker, listener))
+    publish_many(ejabberd_broker.mqtt, f"{unique_topic}/pot", payloads(count))
+    wait_until(lambda: influxdb.count() == count, 60, what=f"{count} points", state=influxdb.count)
 
 
+@pytest.mark.parametrize("listener", LISTENERS, ids=["plain", "tls"])
 def test_webhook_publishes_the_retained_state(
-    ejabberd_broker: EjabberdBroker, webhook_factory: Callable[..., object]
+    ejabberd_broker: EjabberdBroker, webhook_factory: Callable[..., object], listener: str
 ) -> None:
-    hook = webhook_factory(mqtt=ejabberd_broker.mqtt, topic="conf/alert")
+    topic = f"conf/alert-{listener}"
+    hook = webhook_factory(mqtt=getattr(ejabberd_broker, listener), topic=topic)
     response = requests.post(
         hook.alert_url,  # type: ignore[attr-defined]
         json=legacy("alerting"),
@@ -83,7 +97,7 @@ def test_webhook_publishes_the_retained_state(
         timeout=10,
     )
     assert response.status_code == 200, response.text
-    assert read_retained(ejabberd_broker.mqtt, "conf/alert") == b"1"
+    assert read_retained(ejabberd_broker.mqtt, topic) == b"1"
 
 
 def test_a_frozen_broker_is_noticed_within_one_and_a_half_keepalives(
