@@ -1,13 +1,13 @@
 """ejabberd's ``mod_mqtt`` as a second, independent MQTT 5 broker for the conformance suite.
 
 ``EjabberdBroker`` starts its own ejabberd (Debian's ``ejabberd`` package) in the foreground
-from a generated config in a temp dir, never the system service: its node name, its Erlang
+from a generated config in a temp dir, never the system service. Its node name, its Erlang
 distribution port and its MQTT ports (plain, and TLS with a certificate from a test CA made
-with openssl) are its own (free loopback ports, no epmd), its Mnesia
-spool and logs live in the temp dir. ``ejabberdctl`` runs as the ``ejabberd`` user, so the temp
-dir belongs to that user. ``mod_mqtt`` authenticates against ejabberd's users, so a user is
-registered once the node is up. Stop and start again keep the spool (sessions, retained
-messages) unless ``forget`` is asked for.
+with openssl) are its own, on free loopback ports without epmd; its Mnesia spool and logs
+live in the temp dir. ``ejabberdctl`` runs as the ``ejabberd`` user, so the temp dir belongs
+to that user. ``mod_mqtt`` authenticates against ejabberd's users, so a user is registered
+once the node is up. A stop and start keeps the spool (the user, retained messages);
+``mod_mqtt`` keeps sessions in memory, so a restart loses them.
 """
 
 from __future__ import annotations
