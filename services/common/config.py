@@ -5,8 +5,9 @@ Precedence everywhere: command-line flag, then ``ALERTLOOP_*`` environment varia
 
 from __future__ import annotations
 
+import argparse
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote, unquote, urlsplit
 
 from services.common.errors import ConfigError
@@ -29,6 +30,78 @@ def setting(flag_value: str | None, env_name: str, default: str | None = None) -
     return default
 
 
+# -- MQTT over TLS: the options of an mqtts:// connection -------------------------------------
+ENV_MQTT_CA_FILE = "ALERTLOOP_MQTT_CA_FILE"
+ENV_MQTT_CERT_FILE = "ALERTLOOP_MQTT_CERT_FILE"
+ENV_MQTT_KEY_FILE = "ALERTLOOP_MQTT_KEY_FILE"
+ENV_MQTT_SERVER_NAME = "ALERTLOOP_MQTT_SERVER_NAME"
+ENV_MQTT_TLS_INSECURE = "ALERTLOOP_MQTT_TLS_INSECURE"
+
+
+@dataclass(frozen=True)
+class MqttTls:
+    """How an ``mqtts://`` connection checks the broker and proves who the client is.
+
+    ``ca_file``: PEM file of the CAs to trust (default: the system's CAs). ``cert_file`` and
+    ``key_file``: the client certificate and its key (the key may be in ``cert_file``).
+    ``server_name``: the name sent as SNI and checked against the broker's certificate
+    (default: the URL's host). ``insecure``: no certificate or host name check at all (for
+    tests; it must be asked for explicitly). Raises ConfigError for contradictory options.
+    """
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    server_name: str | None = None
+    insecure: bool = False
+
+    def __post_init__(self) -> None:
+        if self.key_file and not self.cert_file:
+            raise ConfigError("an MQTT client key needs its certificate (--mqtt-cert-file)")
+
+    @property
+    def given(self) -> bool:
+        """True when any option differs from the default."""
+        return self != MqttTls()
+
+
+def add_mqtt_tls_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--mqtt-ca-file``, ``--mqtt-cert-file``, ``--mqtt-key-file``, ``--mqtt-server-name``
+    and ``--mqtt-tls-insecure`` (each also read from its ``ALERTLOOP_MQTT_*`` variable)."""
+    group = parser.add_argument_group("MQTT over TLS (mqtts:// URLs)")
+    group.add_argument("--mqtt-ca-file", help=f"PEM file of the CAs to trust [{ENV_MQTT_CA_FILE}]")
+    group.add_argument("--mqtt-cert-file", help=f"client certificate (PEM) [{ENV_MQTT_CERT_FILE}]")
+    group.add_argument("--mqtt-key-file", help=f"client key (PEM) [{ENV_MQTT_KEY_FILE}]")
+    group.add_argument(
+        "--mqtt-server-name",
+        help=f"name to expect in the broker's certificate, sent as SNI [{ENV_MQTT_SERVER_NAME}]",
+    )
+    group.add_argument(
+        "--mqtt-tls-insecure",
+        action="store_true",
+        default=None,
+        help=f"do not check the broker's certificate or name (tests only) [{ENV_MQTT_TLS_INSECURE}=1]",
+    )
+
+
+def mqtt_settings_from_args(url: str, args: argparse.Namespace) -> MqttSettings:
+    """``MqttSettings`` for ``url`` with the TLS options of ``args`` (flags, then variables).
+
+    Raises ConfigError for a bad URL, or TLS options with a plain ``mqtt://`` URL.
+    """
+    insecure = getattr(args, "mqtt_tls_insecure", None)
+    if insecure is None:
+        insecure = os.environ.get(ENV_MQTT_TLS_INSECURE, "").lower() in ("1", "true", "yes", "on")
+    tls = MqttTls(
+        ca_file=setting(getattr(args, "mqtt_ca_file", None), ENV_MQTT_CA_FILE),
+        cert_file=setting(getattr(args, "mqtt_cert_file", None), ENV_MQTT_CERT_FILE),
+        key_file=setting(getattr(args, "mqtt_key_file", None), ENV_MQTT_KEY_FILE),
+        server_name=setting(getattr(args, "mqtt_server_name", None), ENV_MQTT_SERVER_NAME),
+        insecure=bool(insecure),
+    )
+    return MqttSettings.from_url(url).with_tls(tls)
+
+
 @dataclass(frozen=True)
 class MqttSettings:
     """Where an MQTT broker is and how to log in to it."""
@@ -38,6 +111,7 @@ class MqttSettings:
     username: str | None = None
     password: str | None = None
     tls: bool = False
+    tls_options: MqttTls = MqttTls()
 
     @classmethod
     def from_url(cls, url: str) -> MqttSettings:
@@ -59,6 +133,12 @@ class MqttSettings:
             password=unquote(parts.password) if parts.password else None,
             tls=tls,
         )
+
+    def with_tls(self, tls: MqttTls) -> MqttSettings:
+        """A copy with these TLS options. Raises ConfigError when they are given for ``mqtt://``."""
+        if tls.given and not self.tls:
+            raise ConfigError("MQTT TLS options need an mqtts:// URL")
+        return replace(self, tls_options=tls)
 
     @property
     def url(self) -> str:

@@ -27,7 +27,8 @@ from services.common.config import (
     ENV_INFLUX_URL,
     ENV_MQTT_URL,
     InfluxSettings,
-    MqttSettings,
+    add_mqtt_tls_arguments,
+    mqtt_settings_from_args,
     setting,
 )
 from services.common.errors import ConfigError
@@ -83,7 +84,7 @@ _HELP = {
     "dead_letter_topic": "also publish dead letters to this MQTT topic",
     "dead_letter_max_bytes": "rotate the dead-letter file at this size",
     "metrics_bind": "serve /metrics and /healthz on host:port",
-    "queue_size": "receive queue bound in messages (not below --receive-maximum)",
+    "queue_size": "messages waiting for the pipeline before reading pauses (>= receive maximum)",
     "keepalive": "MQTT keepalive (s)",
     "reconnect_min": "first reconnect delay (s)",
     "reconnect_max": "largest reconnect delay (s)",
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
                 parser.add_argument(flag, action="store_const", const="1", help=text)
             else:
                 parser.add_argument(flag, metavar=kind.upper(), help=text)
+    add_mqtt_tls_arguments(parser)
     parser.add_argument("--log-level", help="[ALERTLOOP_LOG_LEVEL; default INFO]")
     parser.add_argument("--log-format", choices=["json", "text"], help="[ALERTLOOP_LOG_FORMAT]")
     return parser
@@ -131,7 +133,7 @@ def config_from_args(args: argparse.Namespace) -> IngesterConfig:
     database = setting(args.database, ENV_INFLUX_DB, None)
     assert mqtt_url is not None and influx_url is not None
     kwargs: dict[str, object] = {
-        "mqtt": MqttSettings.from_url(mqtt_url),
+        "mqtt": mqtt_settings_from_args(mqtt_url, args),
         "influx": InfluxSettings.from_url(influx_url, database=database or None),
     }
     topics = args.topics or [

@@ -7,7 +7,14 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from services.common.config import DEFAULT_MQTT_URL, ENV_MQTT_URL, MqttSettings, setting
+from services.common.config import (
+    DEFAULT_MQTT_URL,
+    ENV_MQTT_URL,
+    MqttSettings,
+    add_mqtt_tls_arguments,
+    mqtt_settings_from_args,
+    setting,
+)
 from services.common.mqtt import new_client_id
 from services.webhook.errors import WebhookConfigError
 from services.webhook.passwords import load_users_file, parse_users
@@ -114,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--mqtt-url", help=f"broker URL, mqtt[s]://user:pass@host:port (${ENV_MQTT_URL})"
     )
+    add_mqtt_tls_arguments(p)
     p.add_argument("--topic", help=f"topic to publish on (${ENV_TOPIC}, default {DEFAULT_TOPIC})")
     p.add_argument(
         "--qos", type=int, choices=(0, 1, 2), help=f"publish QoS (${ENV_QOS}, default 1)"
@@ -235,7 +243,9 @@ def config_from_args(args: argparse.Namespace) -> WebhookConfig:
     )
     return WebhookConfig(
         selector=selector,
-        mqtt=MqttSettings.from_url(setting(args.mqtt_url, ENV_MQTT_URL, DEFAULT_MQTT_URL) or ""),
+        mqtt=mqtt_settings_from_args(
+            setting(args.mqtt_url, ENV_MQTT_URL, DEFAULT_MQTT_URL) or "", args
+        ),
         users=users,
         bind=setting(args.bind, ENV_BIND, DEFAULT_BIND) or DEFAULT_BIND,
         topic=setting(args.topic, ENV_TOPIC, DEFAULT_TOPIC) or DEFAULT_TOPIC,
