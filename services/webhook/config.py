@@ -8,7 +8,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.common.config import DEFAULT_MQTT_URL, ENV_MQTT_URL, MqttSettings, setting
+from services.common.config import (
+    ENV_MQTT_PASSWORD,
+    ENV_MQTT_PASSWORD_FILE,
+    ENV_MQTT_URL,
+    MqttSettings,
+    mqtt_settings,
+    redacted_repr,
+    setting,
+)
 from services.common.mqtt import new_client_id
 from services.webhook.errors import WebhookConfigError
 from services.webhook.passwords import load_users_file, parse_users
@@ -58,6 +66,10 @@ class WebhookConfig:
     header_timeout: float = 10.0
     body_timeout: float = 10.0
     idle_timeout: float = 60.0
+
+    def __repr__(self) -> str:
+        """Without secrets: user names only, the broker password as ``***``."""
+        return redacted_repr(self, users=sorted(self.users))
 
     @property
     def host(self) -> str:
@@ -128,7 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--bind", help=f"HOST:PORT to listen on (${ENV_BIND}, default {DEFAULT_BIND})")
     p.add_argument(
-        "--mqtt-url", help=f"broker URL, mqtt[s]://user:pass@host:port (${ENV_MQTT_URL})"
+        "--mqtt-url",
+        help=f"broker URL, mqtt[s]://user@host:port (${ENV_MQTT_URL}); a password in it is "
+        "visible to every user in the process list: use --mqtt-password-file instead",
+    )
+    p.add_argument(
+        "--mqtt-password-file",
+        metavar="FILE",
+        help=f"file whose first line is the broker password (${ENV_MQTT_PASSWORD_FILE}, "
+        f"or the password itself in ${ENV_MQTT_PASSWORD})",
     )
     p.add_argument("--topic", help=f"topic to publish on (${ENV_TOPIC}, default {DEFAULT_TOPIC})")
     p.add_argument(
@@ -240,7 +260,7 @@ def config_from_args(args: argparse.Namespace) -> WebhookConfig:
     except argparse.ArgumentTypeError as exc:
         raise WebhookConfigError(f"{ENV_NODATA}/{ENV_ERROR}: {exc}") from None
     return WebhookConfig(
-        mqtt=MqttSettings.from_url(setting(args.mqtt_url, ENV_MQTT_URL, DEFAULT_MQTT_URL) or ""),
+        mqtt=mqtt_settings(args.mqtt_url, args.mqtt_password_file),
         users=users,
         bind=setting(args.bind, ENV_BIND, DEFAULT_BIND) or DEFAULT_BIND,
         topic=setting(args.topic, ENV_TOPIC, DEFAULT_TOPIC) or DEFAULT_TOPIC,
