@@ -1,6 +1,6 @@
 """One WSGI call (PEP 3333) from a parsed request whose body has been read in full.
 
-The HTTP front (``services/webhook/httpfront.py``) parses requests with h11 on its event loop
+The HTTP front (``services/webhook/httpfront.py``) parses requests on its event loop
 and hands each complete request to a worker thread, which calls the Flask app here and gives
 back the whole answer: the app's answers are small, so nothing is streamed.
 """

@@ -263,3 +263,41 @@ def test_wrong_password_is_hashed_once_per_request(webhook_factory: Any) -> None
         'alertloop_webhook_notifications_total{kind="unknown",outcome="unauthorized"} 1.0'
         in metrics
     )
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n", 431),
+        (b"NOT HTTP AT ALL\r\n\r\n", 400),
+        (b"POST /alert HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\n", 400),
+    ],
+    ids=["headers-too-large", "garbage", "two-lengths"],
+)
+def test_bad_requests_are_answered_and_closed(
+    webhook_factory: Any, request_bytes: bytes, status: int
+) -> None:
+    hook = webhook_factory()
+    with _open_connections(hook, 1) as (sock,):
+        sock.sendall(request_bytes)
+        answer_status, headers, body = _read_answer(sock)
+        assert answer_status == status, body
+        assert json.loads(body)["error"]["status"] == status
+        assert _closed_by_server(sock, 5)
+
+
+def test_http_1_0_and_half_closed_clients_get_their_answer(webhook_factory: Any) -> None:
+    hook = webhook_factory()
+    body = json.dumps(legacy("ok")).encode()
+    head = _head(hook, _basic(*hook.auth), f"Content-Length: {len(body)}\r\n")
+    with _open_connections(hook, 1) as (sock,):
+        sock.sendall(head.replace(b"HTTP/1.1", b"HTTP/1.0", 1) + body)
+        status, headers, _ = _read_answer(sock)
+        assert status == 200 and headers.get("connection") == "close"
+        assert _closed_by_server(sock, 5)
+    with _open_connections(hook, 1) as (sock,):
+        sock.sendall(head + body)
+        sock.shutdown(socket.SHUT_WR)  # sent everything, still reading
+        status, _, answer = _read_answer(sock)
+        assert status == 200, answer
+        assert _closed_by_server(sock, 5)
