@@ -334,6 +334,7 @@ class _Connection(asyncio.Protocol):
         if self.phase == IDLE:
             self.close()
         elif self.phase in (HEADERS, BODY):
+            self.front.timeouts += 1
             what = "headers" if self.phase == HEADERS else "body"
             self.fail(408, f"request {what} not received in time")
 
@@ -423,8 +424,9 @@ class HttpFront:
         )
         self._clients: dict[str, dict[_Connection, None]] = {}
         self._all: dict[_Connection, None] = {}
-        self.refused = 0
-        self.replaced = 0
+        self.refused = 0  # connections closed at once: every connection was busy
+        self.replaced = 0  # idle or unauthenticated connections closed to make room
+        self.timeouts = 0  # requests cut off by the header or body deadline (408)
         try:
             sock = socket.create_server(
                 (host, port),

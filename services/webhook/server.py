@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from services.common.lifecycle import Lifecycle
 from services.webhook.app import EXTENSION, create_app
@@ -26,6 +29,38 @@ def http_limits(cfg: WebhookConfig) -> HttpLimits:
         idle_timeout=cfg.idle_timeout,
         threads=cfg.threads,
     )
+
+
+class FrontCollector:
+    """The HTTP front's connection figures in the app's ``/metrics``."""
+
+    def __init__(self, front: HttpFront) -> None:
+        self.front = front
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "alertloop_webhook_http_connections",
+            "HTTP connections open",
+            value=self.front.connections,
+        )
+        for name, text, value in (
+            (
+                "refused",
+                "Connections closed at once because every one was busy",
+                self.front.refused,
+            ),
+            (
+                "replaced",
+                "Idle or unauthenticated connections closed at a cap for a new one",
+                self.front.replaced,
+            ),
+            (
+                "timeouts",
+                "Requests cut off by the header or body deadline (408)",
+                self.front.timeouts,
+            ),
+        ):
+            yield CounterMetricFamily(f"alertloop_webhook_http_{name}", text, value=value)
 
 
 class WebhookServer(Lifecycle):
@@ -74,6 +109,7 @@ class WebhookServer(Lifecycle):
             app = create_app(cfg, self.publisher)
             gate = BasicAuthGate(app.extensions[EXTENSION]["verifier"]) if cfg.users else None
             http = HttpFront(app, cfg.host, cfg.port, http_limits(cfg), gate)
+            app.extensions[EXTENSION]["metrics"].registry.register(FrontCollector(http))
             http.start()
         except BaseException:
             self.stop()
