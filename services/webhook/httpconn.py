@@ -214,9 +214,8 @@ class Connection(asyncio.Protocol):
         if request.length is not None and request.length > limits.max_body:
             self.fail(413, f"body larger than {limits.max_body} bytes")
             return
-        has_body = request.length is None or request.length > 0
         gate = self.front.gate
-        if gate is None or not (has_body or request.authorization is not None):
+        if gate is None:
             self.accept(request, None)
             return
         header = request.authorization.decode("latin-1") if request.authorization else None

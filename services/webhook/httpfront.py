@@ -10,10 +10,11 @@ thread. For each request the front, in this order:
 1. reads the request line and headers within ``header_timeout`` (a client that trickles
    them, slowloris, is cut off with 408; at most 16 KiB of headers, else 431);
 2. answers 413 at once when ``Content-Length`` is above ``max_body``, without reading it;
-3. checks the Basic credentials with the gate when the request has a body or credentials
-   (hashing on a thread of its own, never on the loop), and when they are wrong hands the
-   app an empty body, so that it answers 401, and closes the connection: the body is never
-   read (a client waiting for ``100 Continue`` never gets it);
+3. checks the Basic credentials with the gate (hashing on a thread of its own, never on the
+   loop; no hash without credentials or for credentials verified before); when they are
+   wrong or missing and a body follows, it hands the app an empty body, so that it answers
+   401, and closes the connection: the body is never read (a client waiting for
+   ``100 Continue`` never gets it);
 4. reads the body within ``body_timeout``, counting chunked bodies as they arrive and cutting
    them at ``max_body`` (413);
 5. calls the WSGI app on one of ``threads`` worker threads and writes its answer.
@@ -214,6 +215,8 @@ class HttpFront:
         assert gate is not None
 
         def check() -> None:
+            if conn.phase != AUTH:  # replaced or closed while queued: no hash for nobody
+                return
             verdict = gate.slow(header)
             self.loop.call_soon_threadsafe(conn.on_slow_verdict, request, verdict)
 

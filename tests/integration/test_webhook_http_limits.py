@@ -301,3 +301,16 @@ def test_http_1_0_and_half_closed_clients_get_their_answer(webhook_factory: Any)
         status, _, answer = _read_answer(sock)
         assert status == 200, answer
         assert _closed_by_server(sock, 5)
+
+
+def test_requests_without_credentials_cost_no_hash(webhook_factory: Any) -> None:
+    hook = webhook_factory()
+    verifier = hook.server._http.gate._verifier
+    calls: list[str] = []
+    real = verifier.verify
+    verifier.verify = lambda u, p: calls.append(u) or real(u, p)
+    for _ in range(3):
+        assert requests.post(hook.alert_url, json=legacy("ok"), timeout=10).status_code == 401
+        assert requests.post(hook.alert_url, timeout=10).status_code == 401  # no body either
+    assert requests.get(f"{hook.url}/healthz", timeout=10).status_code == 200
+    assert calls == []
