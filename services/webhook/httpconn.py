@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 LINGER_SECONDS = 1.0
 LINGER_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 16 * 1024
+READ_SIZE = 16 * 1024
 
 # Connection phases; only IDLE, HEADERS and AUTH may be replaced at a cap.
 IDLE, HEADERS, AUTH, BODY, APP, CLOSING = "idle", "headers", "auth", "body", "app", "closing"
@@ -69,8 +70,13 @@ class Request:
         self.rejected = False  # wrong credentials: answered without its body
 
 
-class Connection(asyncio.Protocol):
-    """One client connection: httptools parses, the methods below decide (on the loop)."""
+class Connection(asyncio.BufferedProtocol):
+    """One client connection: httptools parses, the methods below decide (on the loop).
+
+    Reads go into the front's one shared buffer of ``READ_SIZE`` bytes (the loop handles one
+    read at a time and the parser copies what it keeps), so a connection holds at most that
+    much of a body that arrives before its credentials are checked.
+    """
 
     def __init__(self, front: HttpFront) -> None:
         self.front = front
@@ -97,14 +103,17 @@ class Connection(asyncio.Protocol):
         self.phase = CLOSING
         self.front.forget(self)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.front.read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
         if self.phase == CLOSING:
-            self.discarded += len(data)
+            self.discarded += nbytes
             if self.discarded > LINGER_BYTES:
                 self.abort()
             return
         try:
-            self.parser.feed_data(data)
+            self.parser.feed_data(self.front.read_buffer[:nbytes])
         except httptools.HttpParserUpgrade:
             self.fail(400, "protocol upgrades are not supported")
         except httptools.HttpParserCallbackError as exc:

@@ -40,7 +40,15 @@ from typing import Any
 
 from services.webhook.authgate import BasicAuthGate
 from services.webhook.errors import WebhookError
-from services.webhook.httpconn import APP, AUTH, CLOSING, REPLACEABLE, Connection, Request
+from services.webhook.httpconn import (
+    APP,
+    AUTH,
+    CLOSING,
+    READ_SIZE,
+    REPLACEABLE,
+    Connection,
+    Request,
+)
 from services.webhook.wsgi_call import WsgiApp, call_wsgi
 
 log = logging.getLogger(__name__)
@@ -84,6 +92,7 @@ class HttpFront:
         self._hashers = ThreadPoolExecutor(
             self.limits.auth_threads, thread_name_prefix="webhook-auth"
         )
+        self.read_buffer = memoryview(bytearray(READ_SIZE))  # shared: see Connection
         self._clients: dict[str, dict[Connection, None]] = {}
         self._all: dict[Connection, None] = {}
         self.refused = 0  # connections closed at once: every connection was busy
