@@ -19,10 +19,10 @@ thread. For each request the front, in this order:
    them at ``max_body`` (413);
 5. calls the WSGI app on one of ``threads`` worker threads and writes its answer.
 
-Connections are capped per client address and in total. At a cap a new connection replaces
-the least recently used connection that is idle or still unauthenticated (a slow client
-holds nothing an authenticated one needs); when every connection is busy the new one is
-closed.
+Connections are capped per client address and in total. Over a cap, the least recently used
+connections that are idle or still unauthenticated are closed (a slow client holds nothing an
+authenticated one needs), two loop passes after the new connection came, so that a client
+that sends its request at once has it read first.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ from services.webhook.wsgi_call import WsgiApp, call_wsgi
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 0.25
+ACCEPT_BATCH = 1024  # asyncio accepts up to the listen backlog at once
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,8 @@ class HttpFront:
         self.refused = 0  # connections closed at once: every connection was busy
         self.replaced = 0  # idle or unauthenticated connections closed to make room
         self.timeouts = 0  # requests cut off by the header or body deadline (408)
+        self._busy_events = 0
+        self._enforcing = False
         try:
             sock = socket.create_server(
                 (host, port),
@@ -146,7 +149,7 @@ class HttpFront:
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         self._server = self.loop.run_until_complete(
-            self.loop.create_server(lambda: Connection(self), sock=self._sock, backlog=1024)
+            self.loop.create_server(lambda: Connection(self), sock=self._sock, backlog=ACCEPT_BATCH)
         )
         self.loop.call_later(SWEEP_INTERVAL, self._sweep)
         self._ready.set()
@@ -173,34 +176,64 @@ class HttpFront:
         self.loop.call_later(SWEEP_INTERVAL, self._sweep)
 
     def admit(self, conn: Connection) -> None:
-        """Register a new connection, replacing an idle or unauthenticated one at a cap."""
+        """Register a new connection; caps are enforced two loop passes later.
+
+        The delay lets a new connection show what it is first: a client that sends its request
+        at once (Grafana) has it read and is no longer replaceable by then, while connections
+        that send nothing stay replaceable, oldest first. A hard bound (the cap plus one accept
+        batch) keeps the number of open files in check meanwhile.
+        """
+        if len(self._all) >= self.limits.max_connections + _overshoot(self.limits):
+            self._refuse(conn)
+            return
         client = self._clients.setdefault(conn.peer[0], {})
-        if len(client) >= self.limits.max_connections_per_client and not self._replace(client):
-            self._refuse(conn)
-            return
-        if len(self._all) >= self.limits.max_connections and not self._replace(self._all):
-            self._refuse(conn)
-            return
         client[conn] = None
         self._all[conn] = None
+        over = (
+            len(client) > self.limits.max_connections_per_client
+            or len(self._all) > self.limits.max_connections
+        )
+        if over and not self._enforcing:
+            self._enforcing = True
+            self.loop.call_soon(self.loop.call_soon, self._enforce_caps)
 
-    def _replace(self, pool: dict[Connection, None]) -> bool:
-        for old in pool:  # least recently used first
-            if old.phase in REPLACEABLE:
-                self.replaced += 1
-                old.abort()
-                self.forget(old)
-                return True
-        return False
+    def _enforce_caps(self) -> None:
+        """Close the least recently used replaceable connections of every pool over its cap."""
+        self._enforcing = False
+        cap = self.limits.max_connections_per_client
+        for client in list(self._clients.values()):
+            self._trim(client, cap)
+        self._trim(self._all, self.limits.max_connections)
+
+    def _trim(self, pool: dict[Connection, None], cap: int) -> None:
+        excess = len(pool) - cap
+        if excess <= 0:
+            return
+        victims = []
+        for conn in pool:  # least recently used first
+            if conn.phase in REPLACEABLE:
+                victims.append(conn)
+                if len(victims) == excess:
+                    break
+        for conn in victims:
+            self.replaced += 1
+            conn.abort()
+            self.forget(conn)
+        if len(victims) < excess:  # the rest are busy with valid requests: let them finish
+            self._refuse_log(len(pool) - cap)
 
     def _refuse(self, conn: Connection) -> None:
         self.refused += 1
-        if self.refused in (1, 10, 100) or self.refused % 1000 == 0:
-            log.warning(
-                "connection refused: every connection is busy",
-                extra={"client": conn.peer[0], "refused": self.refused},
-            )
         conn.abort()
+        self._refuse_log(1)
+
+    def _refuse_log(self, over: int) -> None:
+        self._busy_events += 1
+        if self._busy_events in (1, 10, 100) or self._busy_events % 1000 == 0:
+            log.warning(
+                "over the connection cap with every connection busy",
+                extra={"over": over, "refused": self.refused, "events": self._busy_events},
+            )
 
     def forget(self, conn: Connection) -> None:
         self._all.pop(conn, None)
@@ -239,10 +272,15 @@ class HttpFront:
         self._workers.submit(call)
 
 
+def _overshoot(limits: HttpLimits) -> int:
+    """How far over ``max_connections`` new connections are held until the caps are enforced."""
+    return min(ACCEPT_BATCH, limits.max_connections)
+
+
 def _within_open_files(limits: HttpLimits, reserve: int = 128) -> HttpLimits:
     """Raise the soft open-files limit to fit ``max_connections``, or lower the cap to fit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = limits.max_connections + reserve
+    wanted = limits.max_connections + _overshoot(limits) + reserve
     if soft != resource.RLIM_INFINITY and soft < wanted:
         target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
         try:
@@ -251,7 +289,8 @@ def _within_open_files(limits: HttpLimits, reserve: int = 128) -> HttpLimits:
         except (ValueError, OSError):
             pass
     if soft != resource.RLIM_INFINITY and soft < wanted:
-        fitted = max(16, soft - reserve)
+        room = soft - reserve  # for the cap and the overshoot together
+        fitted = max(16, room - ACCEPT_BATCH, min(ACCEPT_BATCH, room // 2))
         log.warning(
             "connection cap lowered to fit the open-files limit",
             extra={"max_connections": fitted, "open_files": soft},
