@@ -4,16 +4,18 @@
     .venv/bin/python bench/webhook_slow_clients.py --tree /path/to/other/checkout  # before/after
 
 Starts a broker (hil.stack.native.NativeStack) and the webhook service as a process with a
-scrypt-hashed user, then for each scenario opens ``--connections`` connections to it from
-this process, all to 127.0.0.1: ``idle`` ones send nothing, ``slow`` ones send a request's
-headers one byte a second each (slowloris). A connection the server closes is opened again,
-so the attack keeps trying to hold that many. Meanwhile a notification is sent every 0.5 s
-on a new connection, as an authenticated Grafana would, with a 5 s timeout. Scenarios run
-with the server's default caps and with the per-client cap raised above the attack, so that
-every attacking connection is held at once. Then an unauthenticated 200 MiB chunked upload:
-the time to its 401 and how much the sockets took before it. ``held`` is the server's own
-count of open connections (its ``/metrics``; nan for a server without that figure). Each scenario is bounded
-by ``--seconds``; the script stops by itself.
+scrypt-hashed user. For each scenario an attacking process opens ``--connections``
+connections to it, all to 127.0.0.1: ``idle`` ones send nothing, ``slow`` ones send a
+request's headers one byte a second each (slowloris). A connection the server closes is
+opened again at once, so the attack keeps trying to hold that many. Meanwhile this process
+sends a notification every 0.5 s on a new connection, as an authenticated Grafana would, with
+a 5 s timeout. Scenarios run with the server's default caps (the attack and the notifier
+share one address, so the per-client cap applies to both) and with the per-client cap
+raised above the attack, so that every attacking connection is held at once. Then an
+unauthenticated 200 MiB chunked upload: the time to its 401 and how much the sockets took
+before it. ``held`` is the server's own count of open connections (its ``/metrics``; nan for
+a server without that figure). Each scenario is bounded by ``--seconds``; the script stops by
+itself.
 
 Target (docs/performance.md): with 1,000 idle or slow connections open, Grafana's
 notification still answered within a second.
@@ -25,6 +27,7 @@ import argparse
 import base64
 import http.client
 import json
+import multiprocessing
 import os
 import selectors
 import socket
@@ -32,10 +35,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -44,6 +47,7 @@ from hil.stack.native import NativeStack  # noqa: E402
 from services.common.deadline import Deadline, wait_until  # noqa: E402
 from services.webhook.passwords import hash_password  # noqa: E402
 
+CONTEXT = multiprocessing.get_context("fork")
 USER, PASSWORD = "grafana", "bench-password"
 AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 BODIES = [json.dumps({"state": s, "ruleName": "pot mean"}).encode() for s in ("alerting", "ok")]
@@ -62,8 +66,13 @@ class Attack:
     port: int
     count: int
     kind: str  # "idle" or "slow"
-    reopened: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
+    # Shared with the attacking process: a stop flag and the count of reopened connections.
+    _stop: Any = field(default_factory=lambda: CONTEXT.Event())
+    _reopened: Any = field(default_factory=lambda: CONTEXT.Value("q", 0))
+
+    @property
+    def reopened(self) -> int:
+        return int(self._reopened.value)
 
     HEAD = b"POST /alert HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 20\r\n"
 
@@ -99,7 +108,8 @@ class Attack:
                         data = b""
                     if not data:  # closed (or answered and closing): take its place again
                         drop(sock)
-                        self.reopened += 1
+                        with self._reopened.get_lock():
+                            self._reopened.value += 1
                         open_one()
                 if time.monotonic() >= next_byte:
                     next_byte += 1.0
@@ -177,9 +187,10 @@ def server_figures(port: int) -> dict[str, float]:
 
 def scenario(name: str, port: int, kind: str | None, count: int, seconds: float) -> Figures:
     attack = Attack(port, count, kind or "idle")
-    thread = threading.Thread(target=attack.run, daemon=True)
+    # Its own process: the notifier must not wait for the attack's share of one GIL.
+    process = CONTEXT.Process(target=attack.run, daemon=True)
     if kind is not None:
-        thread.start()
+        process.start()
         time.sleep(min(3.0, seconds / 3))  # let the connections open before measuring
     latencies: list[float] = []
     failures = 0
@@ -199,7 +210,10 @@ def scenario(name: str, port: int, kind: str | None, count: int, seconds: float)
     after = server_figures(port)
     attack.stop()
     if kind is not None:
-        thread.join(10)
+        process.join(10)
+        if process.is_alive():
+            process.terminate()
+            process.join(5)
     counts = {
         k: after.get(f"{k}_total", 0) - before.get(f"{k}_total", 0)
         for k in ("replaced", "refused", "timeouts")
