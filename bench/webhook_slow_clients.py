@@ -148,6 +148,9 @@ class Figures:
         return f"{self.scenario:40} {self.held:6.0f} {self.reopened:8} {answered:>9} {p50:8.1f} {worst:8.1f}  {server}"
 
 
+FAILURES: list[str] = []  # what each failed notification got, for the summary
+
+
 def notify(port: int, index: int, timeout: float = 5.0) -> float | None:
     """One authenticated notification on a new connection; its latency, or None on failure."""
     start = time.perf_counter()
@@ -161,8 +164,12 @@ def notify(port: int, index: int, timeout: float = 5.0) -> float | None:
         )
         response = conn.getresponse()
         response.read()
-        return time.perf_counter() - start if response.status == 200 else None
-    except (OSError, http.client.HTTPException):
+        if response.status == 200:
+            return time.perf_counter() - start
+        FAILURES.append(f"HTTP {response.status}")
+        return None
+    except (OSError, http.client.HTTPException) as exc:
+        FAILURES.append(f"{type(exc).__name__} after {time.perf_counter() - start:.2f} s")
         return None
     finally:
         conn.close()
@@ -268,6 +275,7 @@ def start_service(tree: Path, env: dict[str, str], port: int, log: Path) -> subp
         return notify(port, 0, timeout=2) is not None
 
     wait_until(up, 30, what=f"the webhook to answer on {port}")
+    FAILURES.clear()
     return proc
 
 
@@ -315,6 +323,8 @@ def main() -> int:
     for row in rows:
         print(row.line())
     print(f"\nunauthenticated 200 MiB chunked upload: {upload}")
+    if FAILURES:
+        print(f"failed notifications: {', '.join(FAILURES)}")
     attacked = [r for r in rows if r.scenario != "no attack"]
     ok = all(r.failures == 0 and r.latencies and max(r.latencies) < 1.0 for r in attacked)
     print(f"{'PASS' if ok else 'MISS'}  every notification answered within 1 s under every attack")

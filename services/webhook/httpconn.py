@@ -82,7 +82,8 @@ class Connection(asyncio.BufferedProtocol):
         self.front = front
         self.parser = httptools.HttpRequestParser(self)
         self.phase = IDLE
-        self.deadline = time.monotonic() + front.limits.header_timeout
+        self.opened = time.monotonic()
+        self.deadline = self.opened + front.limits.header_timeout
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[str, int] = ("", 0)
         self.parsing: Request | None = None

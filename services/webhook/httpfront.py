@@ -21,8 +21,8 @@ thread. For each request the front, in this order:
 
 Connections are capped per client address and in total. Over a cap, the least recently used
 connections that are idle or still unauthenticated are closed (a slow client holds nothing an
-authenticated one needs), two loop passes after the new connection came, so that a client
-that sends its request at once has it read first.
+authenticated one needs), but never one younger than 0.25 s, so that a client that sends its
+request at once has it read and checked first.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 0.25
 ACCEPT_BATCH = 1024  # asyncio accepts up to the listen backlog at once
+GRACE = 0.25  # a new connection is not closed for a cap before it had this long to send
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,6 @@ class HttpFront:
         self.refused = 0  # connections closed at once: every connection was busy
         self.replaced = 0  # idle or unauthenticated connections closed to make room
         self.timeouts = 0  # requests cut off by the header or body deadline (408)
-        self._busy_events = 0
         self._enforcing = False
         try:
             sock = socket.create_server(
@@ -166,6 +166,7 @@ class HttpFront:
         self.loop.call_soon(self.loop.stop)
 
     def _sweep(self) -> None:
+        self._enforce_caps()  # connections past their grace may now be closed
         now = time.monotonic()
         for conn in list(self._all):
             if conn.deadline <= now:
@@ -178,10 +179,11 @@ class HttpFront:
     def admit(self, conn: Connection) -> None:
         """Register a new connection; caps are enforced two loop passes later.
 
-        The delay lets a new connection show what it is first: a client that sends its request
-        at once (Grafana) has it read and is no longer replaceable by then, while connections
-        that send nothing stay replaceable, oldest first. A hard bound (the cap plus one accept
-        batch) keeps the number of open files in check meanwhile.
+        Over a cap, the least recently used connections that are idle or unauthenticated and
+        older than ``GRACE`` are closed: a client that sends its request at once (Grafana) has
+        it read and checked by then and is no longer among them. A hard bound (the cap plus
+        one accept batch) keeps the number of open files in check meanwhile; past it, new
+        connections are closed at once.
         """
         if len(self._all) >= self.limits.max_connections + _overshoot(self.limits):
             self._refuse(conn)
@@ -210,8 +212,9 @@ class HttpFront:
         if excess <= 0:
             return
         victims = []
+        settled = time.monotonic() - GRACE
         for conn in pool:  # least recently used first
-            if conn.phase in REPLACEABLE:
+            if conn.phase in REPLACEABLE and conn.opened <= settled:
                 victims.append(conn)
                 if len(victims) == excess:
                     break
@@ -219,20 +222,14 @@ class HttpFront:
             self.replaced += 1
             conn.abort()
             self.forget(conn)
-        if len(victims) < excess:  # the rest are busy with valid requests: let them finish
-            self._refuse_log(len(pool) - cap)
 
     def _refuse(self, conn: Connection) -> None:
         self.refused += 1
         conn.abort()
-        self._refuse_log(1)
-
-    def _refuse_log(self, over: int) -> None:
-        self._busy_events += 1
-        if self._busy_events in (1, 10, 100) or self._busy_events % 1000 == 0:
+        if self.refused in (1, 10, 100) or self.refused % 1000 == 0:
             log.warning(
-                "over the connection cap with every connection busy",
-                extra={"over": over, "refused": self.refused, "events": self._busy_events},
+                "connection refused: too many connections arriving or busy",
+                extra={"client": conn.peer[0], "open": len(self._all), "refused": self.refused},
             )
 
     def forget(self, conn: Connection) -> None:

@@ -10,6 +10,7 @@ import contextlib
 import json
 import socket
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,25 +37,21 @@ def _head(hook: Any, auth: str | None, extra: str, method: str = "POST") -> byte
     return ("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode()
 
 
+_READERS: weakref.WeakKeyDictionary[socket.socket, Any] = weakref.WeakKeyDictionary()
+
+
 def _read_answer(sock: socket.socket, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers and body of one answer (read until its Content-Length or the close)."""
+    """Status, headers and body of the next answer on ``sock`` (answers may share a read)."""
     sock.settimeout(timeout)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
-    length = int(headers.get("content-length", "0"))
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        body += chunk
+    reader = _READERS.get(sock)
+    if reader is None:
+        reader = _READERS[sock] = sock.makefile("rb")
+    status = int(reader.readline().split()[1])
+    headers: dict[str, str] = {}
+    while (line := reader.readline().decode("latin-1").strip()) != "":
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = reader.read(int(headers.get("content-length", "0")))
     return status, headers, body
 
 
@@ -125,15 +122,29 @@ def test_authenticated_request_answered_with_300_slow_and_300_idle_connections_o
             thread.join(5)
 
 
+def _metric(hook: Any, name: str) -> float:
+    text = requests.get(f"{hook.url}/metrics", timeout=5).text
+    line = next(x for x in text.splitlines() if x.startswith(f"alertloop_webhook_http_{name} "))
+    return float(line.rsplit(" ", 1)[1])
+
+
 def test_per_client_cap_replaces_idle_connections_and_the_client_still_gets_in(
     webhook_factory: Any,
 ) -> None:
     hook = webhook_factory(max_connections_per_client=20)
-    with _open_connections(hook, 50):
-        wait_until(lambda: hook.server.connections <= 20, 5, what="the cap of 20 applied")
+    with _open_connections(hook, 50) as idle:
+        # After their grace, the 30 oldest idle connections are closed (20 stay).
+        wait_until(
+            lambda: _metric(hook, "replaced_total") >= 30,
+            5,
+            what="30 idle connections replaced",
+            state=lambda: hook.server.connections,
+        )
+        assert hook.server.connections <= 21  # 20 idle, maybe the /metrics request's own
+        assert _closed_by_server(idle[0], 5) and not _closed_by_server(idle[-1], 0.2)
         answer = requests.post(hook.alert_url, json=legacy("alerting"), auth=hook.auth, timeout=10)
         assert answer.status_code == 200, answer.text
-        assert hook.server.connections <= 20
+        assert _metric(hook, "connections") <= 21
 
 
 def test_slow_headers_get_408_and_the_connection_is_closed(webhook_factory: Any) -> None:
