@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from email.utils import formatdate
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httptools
 
@@ -343,7 +344,7 @@ class _Stop(Exception):
 
 def _encode(answer: Answer, with_body: bool, closing: bool) -> bytes:
     """An HTTP/1.1 answer: status line, headers (Content-Length always), body."""
-    lines = [f"HTTP/1.1 {answer.status} {_reason(answer.status)}".encode("latin-1")]
+    lines = [f"HTTP/1.1 {answer.status} {_reason(answer.status)}".encode("latin-1"), _date()]
     has_length = False
     for name, value in answer.headers:
         if name in _HOP_BY_HOP:
@@ -358,7 +359,15 @@ def _encode(answer: Answer, with_body: bool, closing: bool) -> bytes:
     return head + answer.body if with_body else head
 
 
-_HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"transfer-encoding"})
+_HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"date"})
+_DATE: list[Any] = [0, b""]  # the second and its Date header, formatted once a second
+
+
+def _date() -> bytes:
+    now = int(time.time())
+    if _DATE[0] != now:
+        _DATE[:] = [now, b"date: " + formatdate(now, usegmt=True).encode("ascii")]
+    return bytes(_DATE[1])
 
 
 def _reason(status: int) -> str:
