@@ -93,15 +93,17 @@ def test_authenticated_request_answered_with_300_slow_and_300_idle_connections_o
     hook = webhook_factory(max_connections_per_client=1000, header_timeout=60)
     request_head = _head(hook, None, "Content-Length: 20\r\n")
     stop = threading.Event()
+    trickled = [1]  # header bytes sent so far on each slow connection
     with _open_connections(hook, 300) as idle, _open_connections(hook, 300, b"P") as slow:
 
         def trickle() -> None:  # one more header byte on every slow connection, 1 byte/s each
             for position in range(1, len(request_head)):
+                if stop.wait(1.0):
+                    return
                 for sock in slow:
                     with contextlib.suppress(OSError):
                         sock.send(request_head[position : position + 1])
-                if stop.wait(1.0):
-                    return
+                trickled[0] = position + 1
 
         thread = threading.Thread(target=trickle, daemon=True)
         thread.start()
@@ -112,9 +114,14 @@ def test_authenticated_request_answered_with_300_slow_and_300_idle_connections_o
                 what="600 connections held",
                 state=lambda: hook.server.connections,
             )
-            for body in (legacy("alerting"), legacy("ok")):
+            sent, deadline = 0, Deadline(30)
+            while trickled[0] < 4 or sent < 2:  # notifications while the slow ones trickle
+                assert not deadline.expired, f"trickle stalled at {trickled[0]} bytes"
+                body = legacy("alerting" if sent % 2 else "ok")
                 answer = requests.post(hook.alert_url, json=body, auth=hook.auth, timeout=10)
                 assert answer.status_code == 200, answer.text
+                sent += 1
+                stop.wait(0.25)
             assert hook.server.connections >= 600  # nobody was pushed out to make room
             assert len(idle) == 300
         finally:
