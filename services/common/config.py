@@ -135,7 +135,9 @@ class InfluxSettings:
         """Parse ``http[s]://[user:password@]host[:port][/database]``."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
-            raise ConfigError(f"InfluxDB URL {redact_urls(url)!r}: scheme must be http:// or https://")
+            raise ConfigError(
+                f"InfluxDB URL {redact_urls(url)!r}: scheme must be http:// or https://"
+            )
         if not parts.hostname:
             raise ConfigError(f"InfluxDB URL {redact_urls(url)!r} has no host")
         try:

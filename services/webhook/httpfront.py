@@ -97,7 +97,7 @@ class HttpFront:
         self.read_buffer = memoryview(bytearray(READ_SIZE))  # shared: see Connection
         self._clients: dict[str, dict[Connection, None]] = {}
         self._all: dict[Connection, None] = {}
-        self.refused = 0  # connections closed at once: every connection was busy
+        self.refused = 0  # new connections closed at once, past the cap plus one accept batch
         self.replaced = 0  # idle or unauthenticated connections closed to make room
         self.timeouts = 0  # requests cut off by the header or body deadline (408)
         self._enforcing = False
