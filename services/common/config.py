@@ -1,13 +1,20 @@
 """Configuration shared by every component: MQTT and InfluxDB URLs, and flag/env/default lookup.
 
 Precedence everywhere: command-line flag, then ``ALERTLOOP_*`` environment variable, then default.
+
+Secrets are never printed: error messages show URLs with the password replaced by ``***``
+(``redact_urls``), the settings' ``repr`` hides passwords, and the MQTT password can come from
+a file or the environment instead of the URL on the command line (``mqtt_settings``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
-from dataclasses import dataclass, replace
+import re
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from services.common.errors import ConfigError
@@ -18,6 +25,34 @@ ENV_INFLUX_DB = "ALERTLOOP_INFLUX_DB"
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
 DEFAULT_INFLUX_URL = "http://127.0.0.1:8086"
 DEFAULT_INFLUX_DB = "iot"
+ENV_MQTT_PASSWORD = "ALERTLOOP_MQTT_PASSWORD"
+ENV_MQTT_PASSWORD_FILE = "ALERTLOOP_MQTT_PASSWORD_FILE"
+REDACTED = "***"
+_SECRET_FIELDS = frozenset({"password"})
+# scheme://user:password@ anywhere in a text; the password part is replaced.
+_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:]*:)[^\s/]*@")
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@host`` URL replaced by
+    ``***``; cheap when there is no ``@``."""
+    return _URL_PASSWORD.sub(rf"\g<1>{REDACTED}@", text) if "@" in text else text
+
+
+def redacted_repr(obj: object, **shown_as: object) -> str:
+    """A dataclass's ``repr`` with its secret fields (``password``) shown as ``***``, and the
+    fields named in ``shown_as`` shown as the value given there."""
+    parts = []
+    for f in fields(obj):  # type: ignore[arg-type]
+        if not f.repr:
+            continue
+        value = getattr(obj, f.name)
+        if f.name in shown_as:
+            shown = repr(shown_as[f.name])
+        else:
+            shown = REDACTED if f.name in _SECRET_FIELDS and value else repr(value)
+        parts.append(f"{f.name}={shown}")
+    return f"{type(obj).__name__}({', '.join(parts)})"
 
 
 def setting(flag_value: str | None, env_name: str, default: str | None = None) -> str | None:
@@ -85,9 +120,11 @@ def add_mqtt_tls_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def mqtt_settings_from_args(url: str, args: argparse.Namespace) -> MqttSettings:
-    """``MqttSettings`` for ``url`` with the TLS options of ``args`` (flags, then variables).
+    """``MqttSettings`` for ``url`` with the password kept off the command line and the TLS
+    options of ``args`` (flags, then variables): see :func:`mqtt_settings`.
 
-    Raises ConfigError for a bad URL, or TLS options with a plain ``mqtt://`` URL.
+    Raises ConfigError for a bad URL, a password given twice, or TLS options with a plain
+    ``mqtt://`` URL.
     """
     insecure = getattr(args, "mqtt_tls_insecure", None)
     if insecure is None:
@@ -99,7 +136,7 @@ def mqtt_settings_from_args(url: str, args: argparse.Namespace) -> MqttSettings:
         server_name=setting(getattr(args, "mqtt_server_name", None), ENV_MQTT_SERVER_NAME),
         insecure=bool(insecure),
     )
-    return MqttSettings.from_url(url).with_tls(tls)
+    return mqtt_settings(url, getattr(args, "mqtt_password_file", None)).with_tls(tls)
 
 
 @dataclass(frozen=True)
@@ -113,19 +150,22 @@ class MqttSettings:
     tls: bool = False
     tls_options: MqttTls = MqttTls()
 
+    def __repr__(self) -> str:
+        return redacted_repr(self)
+
     @classmethod
     def from_url(cls, url: str) -> MqttSettings:
         """Parse ``mqtt://[user[:password]@]host[:port]`` or ``mqtts://...`` (TLS)."""
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
-            raise ConfigError(f"MQTT URL {url!r}: scheme must be mqtt:// or mqtts://")
+            raise ConfigError(f"MQTT URL {redact_urls(url)!r}: scheme must be mqtt:// or mqtts://")
         if not parts.hostname:
-            raise ConfigError(f"MQTT URL {url!r} has no host")
+            raise ConfigError(f"MQTT URL {redact_urls(url)!r} has no host")
         tls = parts.scheme in ("mqtts", "ssl")
         try:
             port = parts.port or (8883 if tls else 1883)
         except ValueError as exc:
-            raise ConfigError(f"MQTT URL {url!r}: bad port") from exc
+            raise ConfigError(f"MQTT URL {redact_urls(url)!r}: bad port") from exc
         return cls(
             host=parts.hostname,
             port=port,
@@ -169,18 +209,23 @@ class InfluxSettings:
     password: str | None = None
     ssl: bool = False
 
+    def __repr__(self) -> str:
+        return redacted_repr(self)
+
     @classmethod
     def from_url(cls, url: str, database: str | None = None) -> InfluxSettings:
         """Parse ``http[s]://[user:password@]host[:port][/database]``."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
-            raise ConfigError(f"InfluxDB URL {url!r}: scheme must be http:// or https://")
+            raise ConfigError(
+                f"InfluxDB URL {redact_urls(url)!r}: scheme must be http:// or https://"
+            )
         if not parts.hostname:
-            raise ConfigError(f"InfluxDB URL {url!r} has no host")
+            raise ConfigError(f"InfluxDB URL {redact_urls(url)!r} has no host")
         try:
             port = parts.port or (443 if parts.scheme == "https" else 8086)
         except ValueError as exc:
-            raise ConfigError(f"InfluxDB URL {url!r}: bad port") from exc
+            raise ConfigError(f"InfluxDB URL {redact_urls(url)!r}: bad port") from exc
         path_db = parts.path.strip("/") or None
         return cls(
             host=parts.hostname,
@@ -211,3 +256,51 @@ class InfluxSettings:
             timeout=timeout,
             retries=1,
         )
+
+
+def read_secret_file(path: str | Path, what: str) -> str:
+    """The first line of a secret file (trailing newline removed).
+
+    Raises ConfigError naming the file, never its contents, when it cannot be read or is empty.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ConfigError(f"{what} file {path}: {reason}") from None
+    secret = text.splitlines()[0] if text else ""
+    if not secret:
+        raise ConfigError(f"{what} file {path} is empty")
+    return secret
+
+
+def mqtt_settings(url: str | None = None, password_file: str | None = None) -> MqttSettings:
+    """The broker's settings from a URL flag (else ``ALERTLOOP_MQTT_URL``, else the default) and
+    a password kept off the command line: ``password_file`` (a ``--mqtt-password-file`` flag),
+    else ``ALERTLOOP_MQTT_PASSWORD_FILE``, else ``ALERTLOOP_MQTT_PASSWORD``.
+
+    Raises ConfigError for a bad URL, an unreadable password file, or a password given both in
+    the URL and apart from it.
+    """
+    settings = MqttSettings.from_url(setting(url, ENV_MQTT_URL, DEFAULT_MQTT_URL) or "")
+    source = password_file and "--mqtt-password-file"
+    path = password_file or os.environ.get(ENV_MQTT_PASSWORD_FILE)
+    if path:
+        source = source or ENV_MQTT_PASSWORD_FILE
+        password: str | None = read_secret_file(path, "MQTT password")
+    else:
+        password = os.environ.get(ENV_MQTT_PASSWORD) or None
+        source = ENV_MQTT_PASSWORD
+    if password is None:
+        return settings
+    if settings.password is not None:
+        raise ConfigError(
+            f"MQTT password given twice, in the URL and in {source}: give it once "
+            "(keep it out of the URL, which other users can see in the process list)"
+        )
+    if not settings.username:
+        raise ConfigError(
+            f"MQTT password in {source} but no user name: give one in the URL, "
+            "mqtt://USER@host:port"
+        )
+    return dataclasses.replace(settings, password=password)

@@ -25,6 +25,8 @@ from services.common.config import (
     DEFAULT_MQTT_URL,
     ENV_INFLUX_DB,
     ENV_INFLUX_URL,
+    ENV_MQTT_PASSWORD,
+    ENV_MQTT_PASSWORD_FILE,
     ENV_MQTT_URL,
     InfluxSettings,
     add_mqtt_tls_arguments,
@@ -101,7 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alertloop ingest", description="Store MQTT sensor readings in InfluxDB."
     )
-    parser.add_argument("--mqtt-url", help=f"broker URL, mqtt:// or mqtts:// [{ENV_MQTT_URL}]")
+    parser.add_argument(
+        "--mqtt-url",
+        help=f"broker URL, mqtt[s]://user@host:port [{ENV_MQTT_URL}]; a password in it is "
+        "visible to every user in the process list: use --mqtt-password-file instead",
+    )
+    parser.add_argument(
+        "--mqtt-password-file",
+        metavar="FILE",
+        help=f"file whose first line is the broker password [{ENV_MQTT_PASSWORD_FILE}, or the "
+        f"password itself in {ENV_MQTT_PASSWORD}]",
+    )
     parser.add_argument("--influx-url", help=f"InfluxDB URL [{ENV_INFLUX_URL}]")
     parser.add_argument("--database", help=f"database, created when missing [{ENV_INFLUX_DB}]")
     parser.add_argument(
