@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from hil.stack.base import DockerUnavailable, ServerControl, ServerStartError, Stack
@@ -149,9 +150,9 @@ class DockerStack(Stack):
         conf = self._tmp / "mosquitto.conf"
         conf.write_text(_MOSQUITTO_CONF)
         conf.chmod(0o644)
-        self._servers = {"mqtt": self._mosquitto(conf), "influxdb": self._influxdb()}
-        for server in self._servers.values():
-            server.start()
+        self._servers = {}
+        self._start_server("mqtt", lambda: self._mosquitto(conf))
+        self._start_server("influxdb", self._influxdb)
         db = self._influx.client()
         try:
             db.create_database(self.database)
@@ -159,6 +160,20 @@ class DockerStack(Stack):
             db.close()
         if grafana_ok:
             self._start_grafana()
+
+    def _start_server(self, name: str, build: Callable[[], ContainerServer]) -> None:
+        """Starts the server ``build`` makes; a port taken between choosing it and binding it
+        (another process was quicker) is chosen again, up to three times."""
+        for attempt in range(3):
+            server = build()
+            self._servers[name] = server
+            try:
+                server.start()
+                return
+            except ServerStartError as exc:
+                if "address already in use" not in str(exc) or attempt == 2:
+                    raise
+                server.remove()
 
     def _container(self, image: str) -> Any:
         from testcontainers.core.container import DockerContainer
