@@ -19,8 +19,8 @@ import contextlib
 import shutil
 import tempfile
 import uuid
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hil.stack.base import DockerUnavailable, ServerControl, ServerStartError, Stack
