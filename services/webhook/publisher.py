@@ -45,7 +45,7 @@ Outcome = Literal["published", "superseded", "unchanged", "stale"]
 
 # Rounds a sender publishes for requests that arrived during its own before it hands the role
 # over (bounds the extra latency of its own answer to a few round trips).
-HOLD_ROUNDS = 0
+HOLD_ROUNDS = 4
 
 
 @dataclass(frozen=True)

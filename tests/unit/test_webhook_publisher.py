@@ -15,6 +15,7 @@ import pytest
 
 from services.common.config import MqttSettings
 from services.common.deadline import Deadline, wait_until
+from services.webhook import publisher as publisher_module
 from services.webhook.errors import PublishError
 from services.webhook.payloads import Decision
 from services.webhook.publisher import MqttPublisher, PublishResult
@@ -27,6 +28,7 @@ class GatedPublisher(MqttPublisher):
     def __init__(self, timeout: float = 10.0) -> None:
         super().__init__(MqttSettings("127.0.0.1"), "t/alert", timeout=timeout)
         self.sent: list[str] = []
+        self.senders: list[threading.Thread] = []  # the thread of each publish
         self.in_flight = threading.Event()
         self.answers: queue.Queue[str | None] = queue.Queue()
         self._connected.set()
@@ -34,6 +36,7 @@ class GatedPublisher(MqttPublisher):
 
     def _publish_and_wait(self, value: str, deadline: Deadline) -> str | None:
         self.sent.append(value)
+        self.senders.append(threading.current_thread())
         self.in_flight.set()
         answer = self.answers.get(timeout=10)
         self.in_flight.clear()
@@ -111,3 +114,39 @@ def test_unchanged_and_not_connected_never_publish() -> None:
     with pytest.raises(PublishError, match="not connected"):
         pub.publish(_legacy("1"))
     assert pub.sent == []
+
+
+def test_the_sender_publishes_for_requests_that_arrived_during_its_publish(
+    pool: ThreadPoolExecutor,
+) -> None:
+    pub = GatedPublisher()
+    first = pool.submit(pub.publish, _legacy("1"))
+    assert pub.in_flight.wait(5)
+    second = _submit_waiting(pool, pub, "0", 1)
+    pub.answers.put(None)
+    pub.answers.put(None)
+    assert second.result(5).outcome == "published"
+    assert first.result(5).outcome == "published"
+    # No hand-over: the second round was sent by the first request's thread.
+    assert pub.sent == ["1", "0"] and pub.senders[0] is pub.senders[1]
+    assert not pub._sending and pub._waiters == []
+
+
+def test_the_sending_role_is_handed_over_after_the_hold_rounds(
+    pool: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publisher_module, "HOLD_ROUNDS", 1)
+    pub = GatedPublisher()
+    first = pool.submit(pub.publish, _legacy("1"))
+    assert pub.in_flight.wait(5)
+    second = _submit_waiting(pool, pub, "0", 1)
+    pub.answers.put(None)  # round 1 ends; its sender keeps the role for one more round
+    wait_until(lambda: len(pub.sent) == 2, 5, what="the second round")
+    third = _submit_waiting(pool, pub, "1", 2)  # the second and the third wait
+    pub.answers.put(None)  # round 2 covers the second; the third is handed the role
+    wait_until(lambda: len(pub.sent) == 3, 5, what="the third round")
+    pub.answers.put(None)
+    assert [r.result(5).outcome for r in (first, second, third)] == ["published"] * 3
+    assert pub.sent == ["1", "0", "1"]
+    assert pub.senders[0] is pub.senders[1] and pub.senders[2] is not pub.senders[0]
+    assert not pub._sending and pub._waiters == []
