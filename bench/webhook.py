@@ -9,10 +9,10 @@ Servers, each in its own process, on a broker started here (hil.stack.native.Nat
   (b) the seed's handler (bench/webhook_seed.py): connect, publish, disconnect per request,
       Flask's development server, threaded; it does not wait for the broker;
   (c) a Flask endpoint that does nothing, served exactly like (a) (bench/webhook_empty.py).
-The same load generator (threads, one keep-alive http.client connection each) sends a fixed
-number of legacy notifications from 1 and from 8 clients, each client alternating alerting/ok
-(the clients start together and are answered together, so concurrent notifications mostly
-agree). (a) is also run with globally alternating notifications ("(a) alternating"): each
+The same load generator (one thread driving 1 or 8 keep-alive connections, one request in
+flight on each, like wrk) sends a fixed number of legacy notifications from 1 and 8 clients,
+each client alternating alerting/ok (the clients start together and are answered together,
+so concurrent notifications mostly agree). (a) is also run with globally alternating notifications ("(a) alternating"): each
 one is the opposite of the one sent just before it by any client, so each changes the
 retained state and concurrent ones disagree.
 Also printed: the server process's CPU per request (user + system, median of the rounds).
@@ -24,16 +24,15 @@ from __future__ import annotations
 
 import argparse
 import base64
-import http.client
 import itertools
 import json
 import os
+import selectors
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,48 +86,108 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class _Client:
+    """One keep-alive connection of the load generator and its request in flight."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+        self.started = 0.0
+        self.done = 0
+
+    def response(self) -> tuple[int, bool] | None:
+        """(status, the server closes the connection) of a whole response in the buffer,
+        which is removed from it; None while incomplete."""
+        head_end = self.buffer.find(b"\r\n\r\n")
+        if head_end < 0:
+            return None
+        head = self.buffer[:head_end].decode("latin-1").lower()
+        length = 0
+        for line in head.split("\r\n")[1:]:
+            key, _, value = line.partition(":")
+            if key == "content-length":
+                length = int(value)
+        end = head_end + 4 + length
+        if len(self.buffer) < end:
+            return None
+        self.buffer = self.buffer[end:]
+        closes = "connection: close" in head or (
+            head.startswith("http/1.0") and "connection: keep-alive" not in head
+        )
+        return int(head[9:12]), closes
+
+
 def load(
     port: int, auth: str, clients: int, total: int, name: str, alternating: bool = False
 ) -> Result:
-    """``total`` POST /alert from ``clients`` threads, each on its own keep-alive connection;
-    each client alternates its bodies, or with ``alternating`` each body is the opposite of
-    the one sent before it by any client."""
+    """``total`` POST /alert over ``clients`` keep-alive connections, each with one request
+    in flight, all driven by one thread (like wrk: the generator's own cost stays small and
+    does not grow with the clients). Each client alternates its bodies, or with
+    ``alternating`` each body is the opposite of the one sent before it by any client."""
     per_client = total // clients
-    sent = itertools.count()  # next() is atomic under the GIL
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors = [0] * clients
-    barrier = threading.Barrier(clients + 1)
-    headers = {"Content-Type": "application/json", "Authorization": auth}
+    requests = [
+        (
+            f"POST /alert HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: application/json\r\nAuthorization: {auth}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        + body
+        for body in BODIES
+    ]
+    sent = itertools.count()
+    latencies: list[float] = []
+    errors = 0
+    selector = selectors.DefaultSelector()
 
-    def client(index: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        barrier.wait()
-        for i in range(per_client):
-            start = time.perf_counter()
-            try:
-                body = BODIES[next(sent) % 2] if alternating else BODIES[i % 2]
-                conn.request("POST", "/alert", body, headers)
-                response = conn.getresponse()
-                response.read()
-                if response.status != 200:
-                    errors[index] += 1
-            except (OSError, http.client.HTTPException):
-                errors[index] += 1
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            latencies[index].append(time.perf_counter() - start)
-        conn.close()
+    def send(client: _Client) -> None:
+        index = next(sent) % 2 if alternating else client.done % 2
+        client.started = time.perf_counter()
+        client.sock.sendall(requests[index])
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
+    def reopen(client: _Client) -> _Client:
+        selector.unregister(client.sock)
+        client.sock.close()
+        fresh = _Client(port)
+        fresh.done = client.done
+        selector.register(fresh.sock, selectors.EVENT_READ, fresh)
+        return fresh
+
     start = time.perf_counter()
-    for thread in threads:
-        thread.join()
+    for _ in range(clients):
+        client = _Client(port)
+        selector.register(client.sock, selectors.EVENT_READ, client)
+        send(client)
+    active = clients
+    while active:
+        events = selector.select(timeout=10)
+        if not events:
+            raise RuntimeError(f"{name}: no response for 10 s")
+        for key, _ in events:
+            client = key.data
+            try:
+                data = client.sock.recv(65536)
+            except OSError:
+                data = b""
+            client.buffer += data
+            answer = client.response()
+            if answer is None and data:
+                continue
+            latencies.append(time.perf_counter() - client.started)
+            client.done += 1
+            if answer is None or answer[0] != 200:
+                errors += 1
+            if answer is None or answer[1]:
+                client = reopen(client)
+            if client.done == per_client:
+                selector.unregister(client.sock)
+                client.sock.close()
+                active -= 1
+            else:
+                send(client)
     seconds = time.perf_counter() - start
-    flat = [x for lat in latencies for x in lat]
-    return Result(name, clients, per_client * clients, seconds, sum(errors), flat)
+    selector.close()
+    return Result(name, clients, per_client * clients, seconds, errors, latencies)
 
 
 def start_server(
