@@ -8,10 +8,11 @@ never retain an older state after a newer one.
 
 The MQTT session (``services.webhook.session``, MQTT 5 over a plain or TLS socket) has no
 network thread: the request that sends a publish also reads the acknowledgement. Requests
-arriving meanwhile wait, each on a lock of its own; the publish that covers them wakes them.
-The sender then publishes again for the requests still waiting, for a few rounds, before it
-hands the sending role to the oldest of them and answers its own request: a hand-over costs
-a thread wake-up on the path of every publish, which under load is what limits the rate.
+arriving meanwhile wait, each on a lock of its own. When the publish ends, the oldest request
+it does not cover is handed the sending role first, then the requests it covers are woken one
+after another, each by the one before it: woken all at once, they would all contend for the
+GIL with the next sender and with each other (a herd that, on a busy machine, made 8
+concurrent clients slower than one).
 
 A keeper thread connects, reconnects with backoff and services the connection (keepalive,
 disconnect detection) between requests. Both drive the session under one I/O lock.
@@ -43,10 +44,6 @@ log = logging.getLogger(__name__)
 
 Outcome = Literal["published", "superseded", "unchanged", "stale"]
 
-# Rounds a sender publishes for requests that arrived during its own before it hands the role
-# over (bounds the extra latency of its own answer to a few round trips).
-HOLD_ROUNDS = 4
-
 
 @dataclass(frozen=True)
 class PublishResult:
@@ -77,7 +74,7 @@ class Publisher(Protocol):
 class _Waiter:
     """A request waiting for a publish that covers its sequence number (woken by ``wake``)."""
 
-    __slots__ = ("covering", "error", "send", "seq", "wake")
+    __slots__ = ("covering", "error", "next", "send", "seq", "wake")
 
     def __init__(self, seq: int) -> None:
         self.seq = seq
@@ -86,6 +83,7 @@ class _Waiter:
         self.covering = ""  # the value of the publish that covered it
         self.error: str | None = None
         self.send = False  # handed the sending role instead
+        self.next: _Waiter | None = None  # covered by the same publish, woken by this one
 
 
 @dataclass(frozen=True)
@@ -368,7 +366,7 @@ class MqttPublisher:
                 raise PublishError(waiter.error)
             covering = waiter.covering
         if waiter is None or waiter.send:
-            covering = self._send_rounds()
+            covering = self._send_round()
         outcome: Outcome = "published" if covering == decision.value else "superseded"
         return PublishResult(outcome, decision.value, self.topic, time.perf_counter() - started)
 
@@ -382,41 +380,22 @@ class MqttPublisher:
 
     def _wait(self, waiter: _Waiter, deadline: Deadline) -> None:
         """Wait until a publish covering ``waiter`` ended, or it is handed the sending role."""
-        if waiter.wake.acquire(timeout=max(deadline.remaining, 0.0)):
-            return
-        with self._lock:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
-                raise PublishError(self._no_ack_message())
-        waiter.wake.acquire()  # taken off the list in the meantime: released at once
+        if not waiter.wake.acquire(timeout=max(deadline.remaining, 0.0)):
+            with self._lock:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                    raise PublishError(self._no_ack_message())
+            waiter.wake.acquire()  # covered or handed the role meanwhile: woken soon
+        if waiter.next is not None:
+            waiter.next.wake.release()
 
     def _no_ack_message(self) -> str:
         return f"no acknowledgement from {self.settings.safe_url} within {self.timeout:.1f} s"
 
-    def _send_rounds(self) -> str:
-        """Publish the newest accepted value until no request waits (at most ``HOLD_ROUNDS``
-        extra rounds), then hand the sending role to the oldest waiting request (the caller
-        holds the role). Returns the value of the first round, which covers the caller;
-        raises PublishError when that one failed.
-        """
-        own: tuple[str, str | None] | None = None
-        for round_no in range(HOLD_ROUNDS + 1):
-            value, error, more = self._send_round(round_no < HOLD_ROUNDS)
-            if own is None:
-                own = (value, error)
-            if not more:
-                break
-        assert own is not None
-        if own[1] is not None:
-            raise PublishError(own[1])
-        return own[0]
-
-    def _send_round(self, may_hold: bool) -> tuple[str, str | None, bool]:
-        """One publish of the newest accepted value; answers the requests it covers.
-
-        Returns the value, the error (None when acknowledged) and whether the caller keeps
-        the sending role for another round (requests wait and ``may_hold``); otherwise the
-        role is handed to the oldest waiting request, or released.
+    def _send_round(self) -> str:
+        """Publish the newest accepted value, wait for its ack, hand the sending role to the
+        oldest request it does not cover and answer the requests it covers (the caller holds
+        the role). Returns the published value; raises PublishError when it failed.
         """
         with self._lock:
             value, upto = self.guard.value or "", self._accepted
@@ -431,30 +410,31 @@ class MqttPublisher:
                 self.confirmed = value
             else:
                 # The session is gone or restoring: every waiting request fails (Grafana
-                # retries), none is sent later.
+                # sends again), none is sent later.
                 self.guard.forget()
                 upto = self._accepted
             covered = [w for w in self._waiters if w.seq <= upto]
             self._waiters = [w for w in self._waiters if w.seq > upto]
-            hold = may_hold and bool(self._waiters)
-            heir = None if hold or not self._waiters else self._waiters.pop(0)
-            self._sending = hold or heir is not None
-        for waiter in covered:
-            waiter.covering, waiter.error = value, error
-            waiter.wake.release()
-        if heir is not None:
+            heir = self._waiters.pop(0) if self._waiters else None
+            self._sending = heir is not None
+        if heir is not None:  # first: the next publish is on the path of every request
             heir.send = True
             heir.wake.release()
-        # Logged after the waiters are woken, so that they do not wait for the write; ``seq``
-        # orders the lines should two ever be written out of order.
+        if covered:
+            for waiter, after in zip(covered, [*covered[1:], None], strict=True):
+                waiter.covering, waiter.error, waiter.next = value, error, after
+            covered[0].wake.release()  # which wakes the next, and so on
+        # Logged after the hand-over, so that the next publish does not wait for the write;
+        # ``seq`` orders the lines should two ever be written out of order.
         if error is not None:
             log.warning("publish failed", extra={"error": error, "seq": upto})
-        elif changed:
+            raise PublishError(error)
+        if changed:
             log.info(
                 "state published",
                 extra={"topic": self.topic, "value": value, "notifications": covers, "seq": upto},
             )
-        return value, error, hold
+        return value
 
     def _publish_and_wait(self, value: str, deadline: Deadline) -> str | None:
         """Send and wait for the acknowledgement; the error text, or None on success."""

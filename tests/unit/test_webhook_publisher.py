@@ -15,7 +15,6 @@ import pytest
 
 from services.common.config import MqttSettings
 from services.common.deadline import Deadline, wait_until
-from services.webhook import publisher as publisher_module
 from services.webhook.errors import PublishError
 from services.webhook.payloads import Decision
 from services.webhook.publisher import MqttPublisher, PublishResult
@@ -116,37 +115,17 @@ def test_unchanged_and_not_connected_never_publish() -> None:
     assert pub.sent == []
 
 
-def test_the_sender_publishes_for_requests_that_arrived_during_its_publish(
-    pool: ThreadPoolExecutor,
-) -> None:
+def test_the_requests_one_publish_covers_are_all_answered(pool: ThreadPoolExecutor) -> None:
     pub = GatedPublisher()
     first = pool.submit(pub.publish, _legacy("1"))
     assert pub.in_flight.wait(5)
-    second = _submit_waiting(pool, pub, "0", 1)
-    pub.answers.put(None)
-    pub.answers.put(None)
-    assert second.result(5).outcome == "published"
+    with ThreadPoolExecutor(5) as more:
+        waiting = [more.submit(pub.publish, _legacy(v)) for v in ("0", "1", "0", "1", "0")]
+        wait_until(lambda: len(pub._waiters) == 5, 5, what="5 waiting requests")
+        pub.answers.put(None)  # "1"; the oldest waiting request is handed the role
+        pub.answers.put(None)  # its publish of the newest ("0") covers all five
+        # They are woken one after another, each by the one before it.
+        outcomes = [w.result(5).outcome for w in waiting]
     assert first.result(5).outcome == "published"
-    # No hand-over: the second round was sent by the first request's thread.
-    assert pub.sent == ["1", "0"] and pub.senders[0] is pub.senders[1]
-    assert not pub._sending and pub._waiters == []
-
-
-def test_the_sending_role_is_handed_over_after_the_hold_rounds(
-    pool: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(publisher_module, "HOLD_ROUNDS", 1)
-    pub = GatedPublisher()
-    first = pool.submit(pub.publish, _legacy("1"))
-    assert pub.in_flight.wait(5)
-    second = _submit_waiting(pool, pub, "0", 1)
-    pub.answers.put(None)  # round 1 ends; its sender keeps the role for one more round
-    wait_until(lambda: len(pub.sent) == 2, 5, what="the second round")
-    third = _submit_waiting(pool, pub, "1", 2)  # the second and the third wait
-    pub.answers.put(None)  # round 2 covers the second; the third is handed the role
-    wait_until(lambda: len(pub.sent) == 3, 5, what="the third round")
-    pub.answers.put(None)
-    assert [r.result(5).outcome for r in (first, second, third)] == ["published"] * 3
-    assert pub.sent == ["1", "0", "1"]
-    assert pub.senders[0] is pub.senders[1] and pub.senders[2] is not pub.senders[0]
-    assert not pub._sending and pub._waiters == []
+    assert outcomes == ["published", "superseded", "published", "superseded", "published"]
+    assert pub.sent == ["1", "0"] and pub._waiters == [] and not pub._sending
