@@ -11,8 +11,7 @@ network thread: the request that sends a publish also reads the acknowledgement.
 arriving meanwhile wait, each on a lock of its own. When the publish ends, the oldest request
 it does not cover is handed the sending role first, then the requests it covers are woken one
 after another, each by the one before it: woken all at once, they would all contend for the
-GIL with the next sender and with each other (a herd that, on a busy machine, made 8
-concurrent clients slower than one).
+GIL with the next sender and with each other.
 
 A keeper thread connects, reconnects with backoff and services the connection (keepalive,
 disconnect detection) between requests. Both drive the session under one I/O lock.
