@@ -17,7 +17,7 @@ from services.common.config import MqttSettings
 from services.common.deadline import Deadline, wait_until
 from services.webhook.errors import PublishError
 from services.webhook.payloads import Decision
-from services.webhook.publisher import MqttPublisher, PublishResult
+from services.webhook.publisher import MqttPublisher, PublishResult, _Waiter
 
 
 class GatedPublisher(MqttPublisher):
@@ -129,3 +129,35 @@ def test_the_requests_one_publish_covers_are_all_answered(pool: ThreadPoolExecut
     assert first.result(5).outcome == "published"
     assert outcomes == ["published", "superseded", "published", "superseded", "published"]
     assert pub.sent == ["1", "0"] and pub._waiters == [] and not pub._sending
+
+
+class _SignalingLock:
+    """A lock that says when someone starts to take it with ``with``."""
+
+    def __init__(self) -> None:
+        self.inner = threading.Lock()
+        self.entered = threading.Event()
+
+    def __enter__(self) -> _SignalingLock:
+        self.entered.set()
+        self.inner.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.inner.release()
+
+
+def test_a_covered_request_past_its_deadline_still_wakes_the_next_one(
+    pool: ThreadPoolExecutor,
+) -> None:
+    pub = GatedPublisher()
+    signaling = _SignalingLock()
+    pub._lock = signaling  # type: ignore[assignment]
+    late, after = _Waiter(1), _Waiter(2)
+    late.next = after  # both covered by one publish: taken off the list, chained
+    waiting = pool.submit(pub._wait, late, Deadline(0.0))
+    # Past its deadline it looks for itself on the list (only then is the lock taken) ...
+    assert signaling.entered.wait(5)
+    late.wake.release()  # ... and, not found there, waits for the one before it in the chain
+    waiting.result(5)  # no error: it was covered
+    assert after.wake.acquire(timeout=5)  # and it woke the next one
