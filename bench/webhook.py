@@ -342,6 +342,11 @@ def main() -> int:
     for text, ok, value in checks:
         print(f"{'PASS' if ok else 'MISS'}  {text}: {value}")
     print(f"(b) errors at 8 clients (median run): {b8.errors}")
+    c1 = results["(c) empty Flask", 1]
+    print(
+        "8 clients / 1 client of (c), the server stack's own gain from concurrency:"
+        f" {c8.rate / c1.rate:.2f}"
+    )
     cpu = {key: statistics.median(r.cpu_us for r in rs) for key, rs in runs.items()}
     print(
         "server CPU per request at 8 clients, (c)/(a) (the ratio a GIL-bound server reaches):"
