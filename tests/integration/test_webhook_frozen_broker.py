@@ -48,7 +48,7 @@ def test_a_503_while_the_broker_is_frozen_never_takes_effect(
 ) -> None:
     own = native_stack_factory()
     broker = own.servers["mqtt"]
-    hook = webhook_factory(mqtt=own.mqtt, publish_timeout=0.5, qos=qos)
+    hook = webhook_factory(mqtt=own.mqtt, publish_timeout=1.0, qos=qos)
     publisher = hook.server.publisher
     assert _post(hook, legacy("ok")).status_code == 200  # confirmed: "0"
 
@@ -85,7 +85,7 @@ def test_a_broker_frozen_past_the_keepalive_is_restored_on_a_new_connection(
     own = native_stack_factory()
     broker = own.servers["mqtt"]
     topic = f"{unique_topic}/alert"
-    with MqttPublisher(own.mqtt, topic, timeout=0.3, keepalive=1) as publisher:
+    with MqttPublisher(own.mqtt, topic, timeout=1.0, keepalive=1) as publisher:
         publisher.wait_connected(10)
         assert publisher.publish(Decision("legacy", "1", "alerting")).outcome == "published"
         with frozen(broker):
