@@ -274,6 +274,11 @@ class MqttPublisher:
         restore = self.confirmed
         if restore is None or restore == value:
             # Nothing confirmed to put back, or the late publish changes nothing.
+            if restore is None:
+                log.warning(
+                    "publish not confirmed, nothing confirmed to restore",
+                    extra={"value": value, "error": error},
+                )
             self._lost(error)
             return
         self._restore = restore

@@ -107,10 +107,13 @@ def test_a_timed_out_publish_is_followed_by_the_confirmed_state_on_the_same_conn
     assert session.sent[-1] == ("1", 1)
 
 
-def test_nothing_confirmed_yet_means_nothing_to_restore(pub: FakeSessionPublisher) -> None:
+def test_nothing_confirmed_yet_means_nothing_to_restore(
+    pub: FakeSessionPublisher, caplog: pytest.LogCaptureFixture
+) -> None:
     pub.answers.put("timeout")
     with pytest.raises(PublishError, match="no acknowledgement"):
         pub.publish(_legacy("1"))
+    assert "publish not confirmed, nothing confirmed to restore" in caplog.text
     assert pub.sessions[0].sent == [("1", 1)] and pub.restoring is None
     wait_until(lambda: len(pub.sessions) == 2 and pub.connected, 5, what="a new connection")
     assert pub.sessions[0].closed and pub.sessions[1].sent == []
