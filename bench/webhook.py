@@ -3,31 +3,36 @@
     .venv/bin/python bench/webhook.py [--requests 2000] [--threads 8]
 
 Servers, each in its own process, on a broker started here (hil.stack.native.NativeStack):
-  (a) the webhook service (``python -m services.webhook``), scrypt-hashed password, waitress;
+  (a) the webhook service (``python -m services.webhook``), scrypt-hashed password, its HTTP front;
       it answers after the broker acknowledged the retained publish, so its latency is
       request -> retained message acknowledged;
   (b) the seed's handler (bench/webhook_seed.py): connect, publish, disconnect per request,
       Flask's development server, threaded; it does not wait for the broker;
   (c) a Flask endpoint that does nothing, served exactly like (a) (bench/webhook_empty.py).
-The same load generator (threads, one keep-alive http.client connection each) sends a fixed
-number of legacy notifications (alternating alerting/ok) from 1 and from 8 clients.
+The same load generator (one thread driving 1 or 8 keep-alive connections, one request in
+flight on each, like wrk) sends a fixed number of legacy notifications from 1 and 8 clients,
+each client alternating alerting/ok (the clients start together and are answered together,
+so concurrent notifications mostly agree). (a) is also run with globally alternating notifications ("(a) alternating"): each
+one is the opposite of the one sent just before it by any client, so each changes the
+retained state and concurrent ones disagree.
 Also printed: the server process's CPU per request (user + system, median of the rounds).
-Targets: no errors; (a) p99 < 20 ms; (a) at 8 clients >= 0.7 x (c); (a) at 1 client >= (b).
+Targets: no errors; (a) p99 < 20 ms; (a) at 8 clients >= 0.7 x (c); (a) at 1 client >= (b);
+(a) alternating at 8 clients >= at 1 client (concurrency must not be slower than serial use).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import http.client
+import itertools
 import json
 import os
+import selectors
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +44,7 @@ from hil.stack.native import NativeStack  # noqa: E402
 from services.common.deadline import wait_until  # noqa: E402
 from services.webhook.passwords import hash_password  # noqa: E402
 
+ALTERNATING = "(a) alternating"
 BODIES = [
     json.dumps({"state": s, "ruleName": "pot mean", "title": f"[{s}] pot"}).encode()
     for s in ("alerting", "ok")
@@ -80,42 +86,108 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def load(port: int, auth: str, clients: int, total: int, name: str) -> Result:
-    """``total`` POST /alert from ``clients`` threads, each on its own keep-alive connection."""
+class _Client:
+    """One keep-alive connection of the load generator and its request in flight."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+        self.started = 0.0
+        self.done = 0
+
+    def response(self) -> tuple[int, bool] | None:
+        """(status, the server closes the connection) of a whole response in the buffer,
+        which is removed from it; None while incomplete."""
+        head_end = self.buffer.find(b"\r\n\r\n")
+        if head_end < 0:
+            return None
+        head = self.buffer[:head_end].decode("latin-1").lower()
+        length = 0
+        for line in head.split("\r\n")[1:]:
+            key, _, value = line.partition(":")
+            if key == "content-length":
+                length = int(value)
+        end = head_end + 4 + length
+        if len(self.buffer) < end:
+            return None
+        self.buffer = self.buffer[end:]
+        closes = "connection: close" in head or (
+            head.startswith("http/1.0") and "connection: keep-alive" not in head
+        )
+        return int(head[9:12]), closes
+
+
+def load(
+    port: int, auth: str, clients: int, total: int, name: str, alternating: bool = False
+) -> Result:
+    """``total`` POST /alert over ``clients`` keep-alive connections, each with one request
+    in flight, all driven by one thread (like wrk: the generator's own cost stays small and
+    does not grow with the clients). Each client alternates its bodies, or with
+    ``alternating`` each body is the opposite of the one sent before it by any client."""
     per_client = total // clients
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors = [0] * clients
-    barrier = threading.Barrier(clients + 1)
-    headers = {"Content-Type": "application/json", "Authorization": auth}
+    requests = [
+        (
+            f"POST /alert HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: application/json\r\nAuthorization: {auth}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        + body
+        for body in BODIES
+    ]
+    sent = itertools.count()
+    latencies: list[float] = []
+    errors = 0
+    selector = selectors.DefaultSelector()
 
-    def client(index: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        barrier.wait()
-        for i in range(per_client):
-            start = time.perf_counter()
-            try:
-                conn.request("POST", "/alert", BODIES[i % 2], headers)
-                response = conn.getresponse()
-                response.read()
-                if response.status != 200:
-                    errors[index] += 1
-            except (OSError, http.client.HTTPException):
-                errors[index] += 1
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            latencies[index].append(time.perf_counter() - start)
-        conn.close()
+    def send(client: _Client) -> None:
+        index = next(sent) % 2 if alternating else client.done % 2
+        client.started = time.perf_counter()
+        client.sock.sendall(requests[index])
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
+    def reopen(client: _Client) -> _Client:
+        selector.unregister(client.sock)
+        client.sock.close()
+        fresh = _Client(port)
+        fresh.done = client.done
+        selector.register(fresh.sock, selectors.EVENT_READ, fresh)
+        return fresh
+
     start = time.perf_counter()
-    for thread in threads:
-        thread.join()
+    for _ in range(clients):
+        client = _Client(port)
+        selector.register(client.sock, selectors.EVENT_READ, client)
+        send(client)
+    active = clients
+    while active:
+        events = selector.select(timeout=10)
+        if not events:
+            raise RuntimeError(f"{name}: no response for 10 s")
+        for key, _ in events:
+            client = key.data
+            try:
+                data = client.sock.recv(65536)
+            except OSError:
+                data = b""
+            client.buffer += data
+            answer = client.response()
+            if answer is None and data:
+                continue
+            latencies.append(time.perf_counter() - client.started)
+            client.done += 1
+            if answer is None or answer[0] != 200:
+                errors += 1
+            if answer is None or answer[1]:
+                client = reopen(client)
+            if client.done == per_client:
+                selector.unregister(client.sock)
+                client.sock.close()
+                active -= 1
+            else:
+                send(client)
     seconds = time.perf_counter() - start
-    flat = [x for lat in latencies for x in lat]
-    return Result(name, clients, per_client * clients, seconds, sum(errors), flat)
+    selector.close()
+    return Result(name, clients, per_client * clients, seconds, errors, latencies)
 
 
 def start_server(
@@ -146,7 +218,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="webhook benchmark")
     parser.add_argument("--requests", type=int, default=2000, help="notifications per run")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median kept)")
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads for (a) and (c)")
+    parser.add_argument("--threads", type=int, default=8, help="worker threads for (a) and (c)")
     parser.add_argument("--log-level", default="INFO", help="log level of (a) (INFO = production)")
     args = parser.parse_args()
     py = sys.executable
@@ -212,14 +284,16 @@ def main() -> int:
                 warm = load(port, credentials, 1, 50, name)
                 print(f"{name}: started, warm-up errors {warm.errors}", flush=True)
             for round_no in range(1, args.rounds + 1):
-                order = list(servers.items())
+                cases = [(name, name, False) for name in servers]
+                cases.insert(1, (ALTERNATING, "(a) webhook", True))
                 if round_no % 2 == 0:
-                    order.reverse()
-                for name, (_, port, credentials) in order:
-                    pid = procs[list(servers).index(name)].pid
+                    cases.reverse()
+                for name, server, alternating in cases:
+                    _, port, credentials = servers[server]
+                    pid = procs[list(servers).index(server)].pid
                     for clients in (1, 8):
                         cpu_before = process_cpu(pid)
-                        result = load(port, credentials, clients, args.requests, name)
+                        result = load(port, credentials, clients, args.requests, name, alternating)
                         result.cpu_us = (process_cpu(pid) - cpu_before) / result.requests * 1e6
                         runs.setdefault((name, clients), []).append(result)
                         print(
@@ -232,7 +306,7 @@ def main() -> int:
                 proc.wait(10)
     results = {key: median_result(value) for key, value in runs.items()}
     print(
-        f"\nmedian of {args.rounds} rounds, {args.requests} notifications a run, waitress threads {args.threads}"
+        f"\nmedian of {args.rounds} rounds, {args.requests} notifications a run, worker threads {args.threads}"
     )
     print(
         f"{'server':17} {'clients':>7} {'req/s':>8} {'errors':>7} {'p50 ms':>7} {'p99 ms':>7} {'mean ms':>8} {'CPU us/req':>10}"
@@ -242,6 +316,7 @@ def main() -> int:
             f"{r.name:17} {r.clients:7} {r.rate:8.0f} {r.errors:7} {r.pct(0.5):7.2f} {r.pct(0.99):7.2f} {statistics.fmean(r.latencies) * 1000:8.2f} {statistics.median(x.cpu_us for x in runs[r.name, r.clients]):10.0f}"
         )
     a1, a8 = results["(a) webhook", 1], results["(a) webhook", 8]
+    alt1, alt8 = results[ALTERNATING, 1], results[ALTERNATING, 8]
     b1, b8, c8 = (
         results["(b) seed-style", 1],
         results["(b) seed-style", 8],
@@ -257,11 +332,21 @@ def main() -> int:
         ),
         ("(a)/(c) at 8 clients >= 0.7", a8.rate / c8.rate >= 0.7, f"{a8.rate / c8.rate:.2f}"),
         ("(a)/(b) at 1 client >= 1.0", a1.rate / b1.rate >= 1.0, f"{a1.rate / b1.rate:.2f}"),
+        (
+            "(a) alternating, 8 clients / 1 client >= 1.0",
+            alt8.rate / alt1.rate >= 1.0,
+            f"{alt8.rate / alt1.rate:.2f} ({alt8.rate:.0f} / {alt1.rate:.0f} req/s)",
+        ),
     ]
     print()
     for text, ok, value in checks:
         print(f"{'PASS' if ok else 'MISS'}  {text}: {value}")
     print(f"(b) errors at 8 clients (median run): {b8.errors}")
+    c1 = results["(c) empty Flask", 1]
+    print(
+        "8 clients / 1 client of (c), the server stack's own gain from concurrency:"
+        f" {c8.rate / c1.rate:.2f}"
+    )
     cpu = {key: statistics.median(r.cpu_us for r in rs) for key, rs in runs.items()}
     print(
         "server CPU per request at 8 clients, (c)/(a) (the ratio a GIL-bound server reaches):"

@@ -17,7 +17,7 @@ from services.common.config import MqttSettings
 from services.common.deadline import Deadline, wait_until
 from services.webhook.errors import PublishError
 from services.webhook.payloads import Decision
-from services.webhook.publisher import MqttPublisher, PublishResult
+from services.webhook.publisher import MqttPublisher, PublishResult, _Waiter
 
 
 class GatedPublisher(MqttPublisher):
@@ -27,6 +27,7 @@ class GatedPublisher(MqttPublisher):
     def __init__(self, timeout: float = 10.0) -> None:
         super().__init__(MqttSettings("127.0.0.1"), "t/alert", timeout=timeout)
         self.sent: list[str] = []
+        self.senders: list[threading.Thread] = []  # the thread of each publish
         self.in_flight = threading.Event()
         self.answers: queue.Queue[str | None] = queue.Queue()
         self._connected.set()
@@ -34,6 +35,7 @@ class GatedPublisher(MqttPublisher):
 
     def _publish_and_wait(self, value: str, deadline: Deadline) -> str | None:
         self.sent.append(value)
+        self.senders.append(threading.current_thread())
         self.in_flight.set()
         answer = self.answers.get(timeout=10)
         self.in_flight.clear()
@@ -111,3 +113,51 @@ def test_unchanged_and_not_connected_never_publish() -> None:
     with pytest.raises(PublishError, match="not connected"):
         pub.publish(_legacy("1"))
     assert pub.sent == []
+
+
+def test_the_requests_one_publish_covers_are_all_answered(pool: ThreadPoolExecutor) -> None:
+    pub = GatedPublisher()
+    first = pool.submit(pub.publish, _legacy("1"))
+    assert pub.in_flight.wait(5)
+    with ThreadPoolExecutor(5) as more:
+        waiting = [more.submit(pub.publish, _legacy(v)) for v in ("0", "1", "0", "1", "0")]
+        wait_until(lambda: len(pub._waiters) == 5, 5, what="5 waiting requests")
+        pub.answers.put(None)  # "1"; the oldest waiting request is handed the role
+        pub.answers.put(None)  # its publish of the newest ("0") covers all five
+        # They are woken one after another, each by the one before it.
+        outcomes = [w.result(5).outcome for w in waiting]
+    assert first.result(5).outcome == "published"
+    assert outcomes == ["published", "superseded", "published", "superseded", "published"]
+    assert pub.sent == ["1", "0"] and pub._waiters == [] and not pub._sending
+
+
+class _SignalingLock:
+    """A lock that says when someone starts to take it with ``with``."""
+
+    def __init__(self) -> None:
+        self.inner = threading.Lock()
+        self.entered = threading.Event()
+
+    def __enter__(self) -> _SignalingLock:
+        self.entered.set()
+        self.inner.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.inner.release()
+
+
+def test_a_covered_request_past_its_deadline_still_wakes_the_next_one(
+    pool: ThreadPoolExecutor,
+) -> None:
+    pub = GatedPublisher()
+    signaling = _SignalingLock()
+    pub._lock = signaling  # type: ignore[assignment]
+    late, after = _Waiter(1), _Waiter(2)
+    late.next = after  # both covered by one publish: taken off the list, chained
+    waiting = pool.submit(pub._wait, late, Deadline(0.0))
+    # Past its deadline it looks for itself on the list (only then is the lock taken) ...
+    assert signaling.entered.wait(5)
+    late.wake.release()  # ... and, not found there, waits for the one before it in the chain
+    waiting.result(5)  # no error: it was covered
+    assert after.wake.acquire(timeout=5)  # and it woke the next one
