@@ -183,7 +183,7 @@ def assign_ports(
             if not found:
                 raise BenchError(
                     f"board {board.name}: no serial port matches USB {board.match}; "
-                    f"ports seen: {_seen(available)} (is the board plugged in? "
+                    f"USB ports seen: {_seen(available)} (is the board plugged in? "
                     "'alertloop boards' lists the ports)"
                 )
             if len(found) > 1:
@@ -216,6 +216,7 @@ def boards_for_role(
 
 
 def _seen(ports: Sequence[PortInfo]) -> str:
+    ports = [port for port in ports if port.vid is not None]
     if not ports:
         return "none"
     return ", ".join(f"{p.device} [{p.usb_id} ser={p.serial_number}]" for p in ports)

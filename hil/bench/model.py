@@ -290,7 +290,7 @@ def _check_unique(boards: tuple[BoardSpec, ...], where: str) -> None:
         if board.port is not None:
             if board.port in ports:
                 raise BenchError(
-                    f"{where}: {board.name} and {ports[board.port]} both use {board.port}"
+                    f"{where}: {ports[board.port]} and {board.name} both use {board.port}"
                 )
             ports[board.port] = board.name
 
