@@ -293,5 +293,3 @@ def _check_unique(boards: tuple[BoardSpec, ...], where: str) -> None:
                     f"{where}: {ports[board.port]} and {board.name} both use {board.port}"
                 )
             ports[board.port] = board.name
-
-

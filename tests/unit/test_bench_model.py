@@ -104,9 +104,7 @@ boards:
         ("boards: [{role: esp32, port: ''}]", "port must be"),
     ],
 )
-def test_wrong_files_name_the_board_and_the_field(
-    tmp_path: Path, text: str, message: str
-) -> None:
+def test_wrong_files_name_the_board_and_the_field(tmp_path: Path, text: str, message: str) -> None:
     path = write(tmp_path, text)
     with pytest.raises(BenchError, match=message) as caught:
         load_bench(path)
