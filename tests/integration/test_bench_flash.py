@@ -90,9 +90,11 @@ def test_compressed_writes_reach_the_flash_too(rom: FakeRomLoader, tmp_path: Pat
 
 def test_a_wrong_digest_fails_verification(tmp_path: Path) -> None:
     esp32_build(tmp_path)
-    with FakeRomLoader(corrupt_md5=True) as rom:
-        with pytest.raises(VerifyFailed, match="knob-1: verification failed on /dev/"):
-            flash_board(board(tmp_path, rom.port), stub=False, quiet=True)
+    with (
+        FakeRomLoader(corrupt_md5=True) as rom,
+        pytest.raises(VerifyFailed, match="knob-1: verification failed on /dev/"),
+    ):
+        flash_board(board(tmp_path, rom.port), stub=False, quiet=True)
 
 
 def test_the_wrong_chip_is_refused_before_writing(tmp_path: Path) -> None:
@@ -119,9 +121,11 @@ def test_esp8266_gets_one_image_at_zero(tmp_path: Path) -> None:
 
 def test_a_silent_board_gets_the_boot_button_hint(tmp_path: Path) -> None:
     esp32_build(tmp_path)
-    with FakeRomLoader(answer=False) as rom:
-        with pytest.raises(NotAnswering, match="no answer from the board .* hold the BOOT"):
-            flash_board(board(tmp_path, rom.port), stub=False, attempts=1, quiet=True)
+    with (
+        FakeRomLoader(answer=False) as rom,
+        pytest.raises(NotAnswering, match="no answer from the board .* hold the BOOT"),
+    ):
+        flash_board(board(tmp_path, rom.port), stub=False, attempts=1, quiet=True)
 
 
 def test_no_such_port(tmp_path: Path) -> None:
