@@ -9,8 +9,10 @@ GET_SECURITY_INFO is refused as the ESP32 and ESP8266 ROMs refuse it. Writes go 
 in-memory flash, so a test can check what esptool wrote and that its verification read back
 the right digest. A FLASH_DATA block with a wrong checksum is refused, as the ROM does.
 
-Only the ROM loader is played (esptool runs with ``stub=False``): no code uploaded to RAM
-runs here.
+esptool's flasher stub is uploaded to RAM as to a chip (MEM_BEGIN/DATA/END, checksums
+checked) and "starts" by greeting ``OHAI``; from then on the fake answers as the stub does
+(value 0 to SYNC, two status bytes, a raw 16-byte MD5). The stub's code itself does not run
+here: its commands are played by this fake.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ SYNC, READ_REG, WRITE_REG = 0x08, 0x0A, 0x09
 FLASH_BEGIN, FLASH_DATA, FLASH_END = 0x02, 0x03, 0x04
 DEFL_BEGIN, DEFL_DATA, DEFL_END = 0x10, 0x11, 0x12
 SPI_SET_PARAMS, SPI_ATTACH, CHANGE_BAUDRATE, SPI_FLASH_MD5 = 0x0B, 0x0D, 0x0F, 0x13
+MEM_BEGIN, MEM_END, MEM_DATA = 0x05, 0x06, 0x07
 ACCEPTED = {WRITE_REG, SPI_SET_PARAMS, SPI_ATTACH, CHANGE_BAUDRATE, FLASH_END, DEFL_END}
 
 
@@ -59,6 +62,8 @@ class FakeRomLoader:
     corrupt_md5: bool = False
     flash: bytearray = field(default_factory=lambda: bytearray(b"\xff" * FLASH_SIZE))
     ops: list[int] = field(default_factory=list)
+    stub: bool = False  # True once esptool's flasher stub "runs" (MEM_END with an entry)
+    ram_bytes: int = 0
     port: str = ""
     _master: int = -1
     _slave: int = -1
@@ -117,10 +122,12 @@ class FakeRomLoader:
 
     def _send(self, op: int, value: int = 0, data: bytes = b"", error: int = 0) -> None:
         status = bytes([1 if error else 0, error])
-        if self.chip == "esp32":
-            status += b"\x00\x00"  # the ESP32 ROM adds two reserved bytes
+        if self.chip == "esp32" and not self.stub:
+            status += b"\x00\x00"  # the ESP32 ROM adds two reserved bytes; the stub does not
         body = data + status
-        packet = struct.pack("<BBHI", 0x01, op, len(body), value) + body
+        self._frame(struct.pack("<BBHI", 0x01, op, len(body), value) + body)
+
+    def _frame(self, packet: bytes) -> None:
         slipped = packet.replace(b"\xdb", b"\xdb\xdd").replace(b"\xc0", b"\xdb\xdc")
         os.write(self._master, b"\xc0" + slipped + b"\xc0")
 
@@ -132,8 +139,23 @@ class FakeRomLoader:
         data = packet[8 : 8 + size]
         self.ops.append(op)
         if op == SYNC:
-            for _ in range(8):  # the ROM answers a SYNC eight times
-                self._send(SYNC, 0x20120707)
+            for _ in range(8):  # the ROM answers a SYNC eight times (the stub with value 0)
+                self._send(SYNC, 0 if self.stub else 0x20120707)
+        elif op == MEM_BEGIN:
+            self._send(op)
+        elif op == MEM_DATA:
+            length = struct.unpack("<I", data[:4])[0]
+            if _checksum(data[16 : 16 + length]) != checksum:
+                self._send(op, error=BAD_DATA_CHECKSUM)
+                return
+            self.ram_bytes += length
+            self._send(op)
+        elif op == MEM_END:
+            no_run, entry = struct.unpack("<II", data[:8])
+            self._send(op)
+            if not no_run and entry:
+                self.stub = True  # the uploaded stub "starts" and greets
+                self._frame(b"OHAI")
         elif op == READ_REG:
             (address,) = struct.unpack("<I", data[:4])
             if address == MAGIC_ADDR:
@@ -151,20 +173,18 @@ class FakeRomLoader:
             self._data(op, data, checksum)
         elif op == SPI_FLASH_MD5:
             address, length = struct.unpack("<II", data[:8])
-            digest = hashlib.md5(bytes(self.flash[address : address + length])).hexdigest()
+            digest = hashlib.md5(bytes(self.flash[address : address + length]))
             if self.corrupt_md5:
-                digest = hashlib.md5(b"not what was written").hexdigest()
-            self._send(op, data=digest.encode())
+                digest = hashlib.md5(b"not what was written")
+            # the ROM answers in hex digits, the stub with the 16 bytes
+            self._send(op, data=digest.digest() if self.stub else digest.hexdigest().encode())
         else:
             self._send(op, error=INVALID_COMMAND)
 
     def _data(self, op: int, data: bytes, checksum: int) -> None:
         length, seq = struct.unpack("<II", data[:8])
         payload = data[16 : 16 + length]
-        expected = CHECKSUM_MAGIC
-        for byte in payload:
-            expected ^= byte
-        if self._write is None or expected != checksum or len(payload) != length:
+        if self._write is None or _checksum(payload) != checksum or len(payload) != length:
             self._send(op, error=BAD_DATA_CHECKSUM)
             return
         if self._write.inflater is not None:
@@ -176,3 +196,10 @@ class FakeRomLoader:
         self.flash[self._write.position : end] = chunk
         self._write.position = end
         self._send(op)
+
+
+def _checksum(payload: bytes) -> int:
+    value = CHECKSUM_MAGIC
+    for byte in payload:
+        value ^= byte
+    return value

@@ -3,9 +3,11 @@
 out, verifies them by the chip's MD5, and the flash holds the files afterwards. Errors come
 before anything is written when the port, image or chip is wrong.
 
-What this does not cover: the flasher stub that esptool uploads to a real chip (the tests
-run with ``stub=False``) and the DTR/RTS lines of a real bridge (a pty has none; esptool
-warns and goes on). See docs/hil.md.
+Both ways esptool talks to a chip run: the ROM loader alone (``stub=False``) and the
+default, where esptool uploads its flasher stub to RAM and then talks to it. What this does
+not cover: the stub's own code (the fake plays its commands), a real flash chip's timing,
+and the DTR/RTS lines of a real bridge (a pty has none; esptool warns and goes on). See
+docs/hil.md.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ import serial
 
 pytest.importorskip("esptool", reason="esptool not installed (pip install 'alertloop[hil]')")
 
-from esp_rom_fake import DEFL_BEGIN, FLASH_BEGIN, SPI_FLASH_MD5, FakeRomLoader  # noqa: E402
+from esp_rom_fake import (  # noqa: E402
+    CHANGE_BAUDRATE,
+    DEFL_BEGIN,
+    FLASH_BEGIN,
+    MEM_END,
+    SPI_FLASH_MD5,
+    FakeRomLoader,
+)
 
 from hil.bench import cli  # noqa: E402
 from hil.bench.flash import (  # noqa: E402
@@ -75,6 +84,17 @@ def test_esp32_images_are_written_at_their_offsets_and_verified(
     )
     assert rom.ops.count(SPI_FLASH_MD5) >= 4  # esptool asked the chip for each region's digest
     assert report.chip == "esp32" and "verified and reset" in report.summary()
+
+
+def test_through_the_flasher_stub_as_on_a_real_board(rom: FakeRomLoader, tmp_path: Path) -> None:
+    files = esp32_build(tmp_path)
+    flash_board(board(tmp_path, rom.port), quiet=True)
+    assert rom.stub and MEM_END in rom.ops and rom.ram_bytes > 1000  # the stub went to RAM
+    assert CHANGE_BAUDRATE in rom.ops  # flash_baud 460800 by default
+    assert DEFL_BEGIN in rom.ops  # the stub takes compressed data
+    app = files["firmware.bin"]
+    assert bytes(rom.flash[0x10000 : 0x10000 + len(app)]) == app
+    assert rom.ops.count(SPI_FLASH_MD5) >= 4
 
 
 def test_compressed_writes_reach_the_flash_too(rom: FakeRomLoader, tmp_path: Path) -> None:
