@@ -216,7 +216,8 @@ def pytest_runtest_makereport(
     for name, source in _monitors(item).items():
         text, path = _text(source)
         report.sections.append((f"Captured serial {name}", text))
-        if path:
+        if path:  # the item's list reaches the teardown report, which JUnit XML reads
+            item.user_properties.append((f"serial_log {name}", path))
             report.user_properties.append((f"serial_log {name}", path))
 
 

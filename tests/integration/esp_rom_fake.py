@@ -64,6 +64,8 @@ class FakeRomLoader:
     ops: list[int] = field(default_factory=list)
     stub: bool = False  # True once esptool's flasher stub "runs" (MEM_END with an entry)
     ram_bytes: int = 0
+    run_app: bool = False  # after the last FLASH_END, print the knob sketch's #AL lines
+    _app: threading.Thread | None = None
     port: str = ""
     _master: int = -1
     _slave: int = -1
@@ -81,8 +83,9 @@ class FakeRomLoader:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        for thread in (self._thread, self._app):
+            if thread is not None:
+                thread.join(5)
         for fd in (self._master, self._slave):
             if fd >= 0:
                 os.close(fd)
@@ -164,6 +167,9 @@ class FakeRomLoader:
                 self._send(op, FLASH_ID if address == SPI_W0[self.chip] else 0)
         elif op in ACCEPTED:
             self._send(op)
+            if op in (FLASH_END, DEFL_END) and self.run_app and self._app is None:
+                self._app = threading.Thread(target=self._sketch, name="fake-app", daemon=True)
+                self._app.start()
         elif op in (FLASH_BEGIN, DEFL_BEGIN):
             _, _, block_size, offset = struct.unpack("<IIII", data[:16])
             inflater = zlib.decompressobj() if op == DEFL_BEGIN else None
@@ -180,6 +186,13 @@ class FakeRomLoader:
             self._send(op, data=digest.digest() if self.stub else digest.hexdigest().encode())
         else:
             self._send(op, error=INVALID_COMMAND)
+
+    def _sketch(self) -> None:
+        """The flashed knob sketch running: a machine line every 0.2 s, as it publishes."""
+        seq = 0
+        while not self._stop.wait(0.2):
+            seq += 1
+            os.write(self._master, f"#AL published value=42 seq={seq}\r\n".encode())
 
     def _data(self, op: int, data: bytes, checksum: int) -> None:
         length, seq = struct.unpack("<II", data[:8])
