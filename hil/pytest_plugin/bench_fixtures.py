@@ -31,6 +31,7 @@ __all__ = [
     "bench_settings",
     "hil_bench",
     "pytest_addoption",
+    "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_runtest_makereport",
     "pytest_terminal_summary",
@@ -93,6 +94,22 @@ def pytest_configure(config: pytest.Config) -> None:
     for role, found in boards.items():
         if found and str(config.getoption(f"--{role}", default="sim")) == "sim":
             setattr(config.option, role, found[0].port)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``hil`` skip, before any fixture starts, when no real board is given."""
+    if config.stash.get(BENCH, None) is not None:
+        return
+    chosen = [str(config.getoption(f"--{role}", default="sim")) for role in ROLES]
+    if any(value not in ("sim", "virtual") for value in chosen):
+        return
+    skip = pytest.mark.skip(
+        reason=f"no real boards: give --hil-bench bench.yaml (or ${BENCH_ENV}), or "
+        "--esp32/--nodemcu PORT; see docs/hil.md"
+    )
+    for item in items:
+        if item.get_closest_marker("hil") is not None:
+            item.add_marker(skip)
 
 
 def bench_settings(config: pytest.Config, port: str) -> dict[str, Any]:

@@ -123,3 +123,29 @@ def test_serial_logs_go_into_the_report_and_show_on_failure(pytester: pytest.Pyt
     xml = (pytester.path / "report.xml").read_text()
     assert xml.count('name="serial_log console loop://"') == 2
     assert "console.log" in xml
+
+
+def test_hil_tests_skip_before_their_fixtures_without_boards(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ALERTLOOP_HIL_BENCH", raising=False)
+    pytester.makepyfile(
+        """
+import pytest
+
+@pytest.fixture
+def expensive():
+    raise AssertionError("a fixture of a skipped test ran")
+
+@pytest.mark.hil
+def test_on_boards(expensive):
+    pass
+
+def test_elsewhere():
+    pass
+"""
+    )
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*no real boards: give --hil-bench bench.yaml*docs/hil.md"])
+    pytester.runpytest("--esp32", "/dev/ttyUSB0").assert_outcomes(passed=1, errors=1)
