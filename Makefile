@@ -8,13 +8,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.alertloop-installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup system-packages container-engine venv demo test test-docker lint tox clean
+.PHONY: help setup system-packages container-engine venv firmware demo test test-docker lint tox clean
 
 help:
 	@echo "make demo    run the whole alert loop with simulated boards (sets everything up first)"
 	@echo "make test    run the test suite (sets everything up first)"
 	@echo "make test-docker  only the docker-backend and end-to-end tests on containers"
 	@echo "make setup   only install what is missing (packages, .venv)"
+	@echo "make firmware  build the sketches for this machine (firmware/host/build/)"
 	@echo "make lint    ruff and mypy"
 
 setup: system-packages venv
@@ -30,12 +31,16 @@ APT_INSTALL = \
 	$$sudo apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null
 
-# mosquitto and influxd from the distribution's packages, only when the binaries are missing.
+# mosquitto and influxd from the distribution's packages, only when the binaries are missing;
+# a C++ compiler, pkg-config and libmosquitto-dev for the host build of the sketches.
 system-packages:
 	@missing=""; \
 	{ command -v mosquitto || test -x /usr/sbin/mosquitto; } >/dev/null 2>&1 || missing="$$missing mosquitto"; \
 	{ command -v mosquitto_pub; } >/dev/null 2>&1 || missing="$$missing mosquitto-clients"; \
 	{ command -v influxd || test -x /usr/bin/influxd; } >/dev/null 2>&1 || missing="$$missing influxdb"; \
+	{ command -v g++; } >/dev/null 2>&1 || missing="$$missing g++"; \
+	{ command -v pkg-config; } >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	{ pkg-config --exists libmosquitto; } >/dev/null 2>&1 || missing="$$missing libmosquitto-dev"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	$(APT_INSTALL); \
 	for unit in mosquitto influxdb; do \
@@ -63,12 +68,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 venv: $(STAMP)
 
+# The sketches built for this machine (firmware/host/README.md); incremental.
+firmware: system-packages
+	$(MAKE) -C firmware host
+
 demo: setup
 	$(BIN)/alertloop demo $(DEMO_ARGS)
 
 # The suite on the native stack, then the end-to-end tests again on the docker stack, with a
 # container engine (and the local images) set up for the run and the engine stopped after it.
-test: setup container-engine
+test: setup firmware container-engine
 	@engine=$$($(BIN)/alertloop stack engine start --print-env) || exit 1; eval "$$engine"; \
 	trap 'status=$$?; $(BIN)/alertloop stack engine stop --check-clean || status=1; exit $$status' EXIT; \
 	$(BIN)/alertloop stack images && \
@@ -76,7 +85,7 @@ test: setup container-engine
 	$(BIN)/pytest --stack docker -m e2e tests/e2e
 
 # Only the docker-backend tests and the end-to-end suite on the docker stack.
-test-docker: setup container-engine
+test-docker: setup firmware container-engine
 	@engine=$$($(BIN)/alertloop stack engine start --print-env) || exit 1; eval "$$engine"; \
 	trap 'status=$$?; $(BIN)/alertloop stack engine stop --check-clean || status=1; exit $$status' EXIT; \
 	$(BIN)/alertloop stack images && \
@@ -91,3 +100,4 @@ tox: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .tox demo-output
+	$(MAKE) -C firmware clean

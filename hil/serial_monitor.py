@@ -4,10 +4,15 @@ One reader thread per port turns bytes into timestamped lines, writes them to a 
 parses the machine lines (``#AL event key=value ...``, see ``sim.serial_log``). Tests wait on
 lines or events with a deadline; a timeout names the pattern, the last lines and the log path.
 A port that disappears (board reset, cable) is reopened until the monitor is stopped.
+
+Listeners (``add_listener``) get every line as it completes, in the reader thread; the board
+backends build their state from them. ``#HW`` lines, which the host build's core writes (pin
+levels, ADC and WiFi answers), have the same format as ``#AL`` lines: ``parse_hw_event``.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -20,9 +25,24 @@ import serial
 from services.common.deadline import Deadline
 from services.common.errors import AlertloopError, TimeoutExpired
 from services.common.lifecycle import Lifecycle
-from sim.serial_log import SerialEvent, SerialLine, parse_event
+from sim.serial_log import EVENT_PREFIX, SerialEvent, SerialLine, parse_event
 
-__all__ = ["SerialMonitor", "SerialMonitorError"]
+__all__ = ["HW_PREFIX", "LineListener", "SerialMonitor", "SerialMonitorError", "parse_hw_event"]
+
+HW_PREFIX = "#HW"
+LineListener = Callable[[SerialLine], None]
+
+
+def parse_hw_event(text: str) -> SerialEvent | None:
+    """The event in a host-core line (``#HW pin pin=4 level=1 ms=12``), or None for any other
+    line. The format is that of the ``#AL`` machine lines with another prefix."""
+    stripped = text.strip()
+    if not stripped.startswith(HW_PREFIX + " "):
+        return None
+    return parse_event(EVENT_PREFIX + stripped[len(HW_PREFIX) :])
+
+
+log = logging.getLogger(__name__)
 
 
 class SerialMonitorError(AlertloopError):
@@ -30,7 +50,10 @@ class SerialMonitorError(AlertloopError):
 
 
 class SerialMonitor(Lifecycle):
-    """Lines and events from ``port`` (a device path or a pyserial URL such as ``loop://``)."""
+    """Lines and events from ``port`` (a device path or a pyserial URL such as ``loop://``).
+
+    ``keep_buffered=True`` keeps what the board wrote before the port was opened (pyserial
+    discards it otherwise), for a pty whose program started just before."""
 
     def __init__(
         self,
@@ -40,8 +63,10 @@ class SerialMonitor(Lifecycle):
         log_path: Path | None = None,
         echo: Callable[[str], None] | None = None,
         reopen_interval: float = 1.0,
+        keep_buffered: bool = False,
     ) -> None:
         self.port = port
+        self.keep_buffered = keep_buffered
         self.baudrate = baudrate
         self.log_path = log_path
         self.echo = echo
@@ -53,6 +78,24 @@ class SerialMonitor(Lifecycle):
         self._serial: serial.SerialBase | None = None
         self._thread: threading.Thread | None = None
         self._log: TextIO | None = None
+        self._listeners: list[LineListener] = []
+        self._write_lock = threading.Lock()
+
+    def add_listener(self, listener: LineListener) -> None:
+        """Call ``listener(line)`` for every line completed from now on (in the reader thread;
+        it must not block). An exception in a listener is logged and does not stop reading."""
+        with self._cond:
+            self._listeners.append(listener)
+
+    def tail(self, count: int = 10) -> list[str]:
+        """The text of the last ``count`` lines."""
+        with self._cond:
+            return [line.text for line in self.lines[-count:]]
+
+    @property
+    def running(self) -> bool:
+        """True while the reader thread runs."""
+        return self._thread is not None and self._thread.is_alive()
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> SerialMonitor:
@@ -76,7 +119,15 @@ class SerialMonitor(Lifecycle):
 
     def _open(self) -> serial.SerialBase:
         try:
-            return serial.serial_for_url(self.port, baudrate=self.baudrate, timeout=0.05)
+            port = serial.serial_for_url(
+                self.port, baudrate=self.baudrate, timeout=0.05, do_not_open=True
+            )
+            if self.keep_buffered:
+                # pyserial empties the input queue on open(); a pty of the host build holds
+                # the lines the program wrote before we opened it, so keep them.
+                setattr(port, "reset_input_buffer", lambda: None)  # noqa: B010
+            port.open()
+            return port
         except (serial.SerialException, OSError) as exc:
             raise SerialMonitorError(f"cannot open serial port {self.port}: {exc}") from exc
 
@@ -117,6 +168,12 @@ class SerialMonitor(Lifecycle):
             if event is not None:
                 self.events.append((line.time, event))
             self._cond.notify_all()
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(line)
+            except Exception:
+                log.exception("serial listener on %s failed on %r", self.port, text)
         if self._log is not None:
             stamp = time.strftime("%H:%M:%S", time.localtime(line.time))
             self._log.write(f"{stamp}.{int(line.time * 1000) % 1000:03d} {text}\n")
@@ -125,12 +182,27 @@ class SerialMonitor(Lifecycle):
             self.echo(text)
 
     # -- writing -------------------------------------------------------------------------
+    def reset_board(self, pulse: float = 0.1) -> None:
+        """Reset the board through the modem lines, as esptool's classic reset does on ESP32
+        and NodeMCU dev boards (DTR off, RTS on for ``pulse`` s, RTS off). Raises
+        SerialMonitorError when the port has no modem lines (a pty, a bare TCP URL)."""
+        if self._serial is None:
+            raise SerialMonitorError("monitor not started")
+        try:
+            self._serial.dtr = False
+            self._serial.rts = True
+            threading.Event().wait(pulse)  # the width of the reset pulse, not a wait for an event
+            self._serial.rts = False
+        except (serial.SerialException, OSError) as exc:
+            raise SerialMonitorError(f"cannot reset the board on {self.port}: {exc}") from exc
+
     def send(self, text: str) -> None:
         """Write one line (a command such as ``#AL knob value=80``) to the board."""
         if self._serial is None:
             raise SerialMonitorError("monitor not started")
         try:
-            self._serial.write(text.encode() + b"\n")
+            with self._write_lock:
+                self._serial.write(text.encode() + b"\n")
         except (serial.SerialException, OSError) as exc:
             raise SerialMonitorError(f"cannot write to {self.port}: {exc}") from exc
 

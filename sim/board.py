@@ -116,6 +116,8 @@ class SimMqttBoard(BoardLifecycle):
         self._client: paho.Client | None = None
         self._connected = False
         self._kill = False
+        self._network_up = True
+        self._network_dropped = threading.Event()
         self.connects = 0
         self.dropped_events = 0
         self.failure: BaseException | None = None
@@ -156,6 +158,14 @@ class SimMqttBoard(BoardLifecycle):
         broker then publishes the last will."""
         self._kill = True
         self.stop(timeout)
+
+    def set_network(self, up: bool) -> None:
+        """WiFi down (``up=False``): the connection drops without a DISCONNECT (the broker
+        sends the will) and every attempt fails with rc=-2 until it is up again, as the host
+        build's ``#HW wifi state=down`` does to the sketches."""
+        self._network_up = up
+        if not up:
+            self._network_dropped.set()
 
     @property
     def running(self) -> bool:
@@ -248,6 +258,9 @@ class SimMqttBoard(BoardLifecycle):
         try:
             self._on_thread_start()
             while not self._stop_event.is_set():
+                if self._network_dropped.is_set():
+                    self._network_dropped.clear()
+                    self._lose_network()
                 now = self.clock()
                 if not self._connected:
                     if now >= next_attempt:
@@ -306,6 +319,8 @@ class SimMqttBoard(BoardLifecycle):
         self.serial.print("Attempting MQTT connection...")
         state: int | None = None
         try:
+            if not self._network_up:
+                raise OSError("WiFi is down")
             client.connect(self.mqtt.host, self.mqtt.port, keepalive=self.keepalive)
         except (OSError, ValueError) as exc:
             log.debug("%s %s: connect failed: %s", self.name, self.client_id, exc)
@@ -350,6 +365,17 @@ class SimMqttBoard(BoardLifecycle):
             self.serial.event("mqtt", state="stopped")
         elif client.socket() is not None:
             client.disconnect()
+
+    def _lose_network(self) -> None:
+        """The WiFi went away: drop the socket without a DISCONNECT."""
+        client = self._client
+        sock = client.socket() if client is not None else None
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        if self._connected:
+            self._connected = False
+            self.serial.event("mqtt", state="disconnected", reason="wifi down")
 
     def _cut(self) -> None:
         client = self._client

@@ -56,6 +56,12 @@ class SimNodeMcu(SimMqttBoard, IndicatorRecorder):
         self.qos = qos
         self._subscribed = False
         self.messages: list[MqttMessage] = []
+        self._handled = 0
+
+    @property
+    def handled(self) -> int:
+        """How many ``/alert`` messages the board has handled (as ``SerialNodeMcu.handled``)."""
+        return self._handled
 
     def _ready(self) -> bool:
         return self._connected and self._subscribed
@@ -85,6 +91,7 @@ class SimNodeMcu(SimMqttBoard, IndicatorRecorder):
         else:
             self.serial.println(f"Message arrived [{message.topic}] ignored: {decision.reason}")
         self._set_leds(decision.state, decision.reason)
+        self._handled += 1  # after the LEDs, so a test that saw the count sees them too
 
     def _set_leds(self, state: LedState, reason: str | None = None) -> None:
         if self._record_led(state):

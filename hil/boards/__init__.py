@@ -1,8 +1,15 @@
 """Board backends behind one API: ``SensorBoard`` (ESP32 knob) and ``IndicatorBoard`` (NodeMCU
-LEDs). The simulated boards live in ``sim``; host-built and serial backends come later."""
+LEDs). ``sim``: the Python models in ``sim``; ``virtual``: the real sketches built for Linux on a
+pty (``hil.boards.virtual``); a serial port: a flashed board (``hil.boards.serial_board``)."""
 
 from hil.boards.base import BoardLifecycle, IndicatorRecorder, SensorRecorder
-from hil.boards.factory import BUILT_BACKENDS, BackendNotBuilt, create_esp32, create_nodemcu
+from hil.boards.factory import (
+    BUILT_BACKENDS,
+    BackendNotBuilt,
+    create_esp32,
+    create_nodemcu,
+    is_port,
+)
 from hil.boards.protocol import (
     LED_STATE_NAMES,
     BoardError,
@@ -30,4 +37,5 @@ __all__ = [
     "SensorRecorder",
     "create_esp32",
     "create_nodemcu",
+    "is_port",
 ]

@@ -1,24 +1,35 @@
-"""Fixtures: boards. ``esp32`` and ``nodemcu`` are simulated boards on the shared broker,
-on ``{unique_topic}/pot`` and ``{unique_topic}/alert``, started and connected; the
-``*_factory`` fixtures build more of them (or ones with other settings) and stop them all at
-teardown. ``--esp32``/``--nodemcu`` choose the backend; only ``sim`` is built so far.
+"""Fixtures: boards. ``esp32`` and ``nodemcu`` are boards of the backend chosen by
+``--esp32``/``--nodemcu`` (``sim``, ``virtual``, or a serial port), on ``{unique_topic}/pot``
+and ``{unique_topic}/alert``, started and connected; the ``*_factory`` fixtures build more of
+them (or ones with other settings, or of another backend: ``backend="virtual"``) and stop them
+all at teardown.
 
-Boards made by the fixtures retry every second when the broker goes away (the sketches wait
-5 s), so fault tests stay short; pass ``reconnect_interval=5.0`` for the sketches' timing.
+A test marked ``every_board`` runs once per board backend: ``sim`` and ``virtual`` (the
+``--board-backends`` list), and the ``--esp32``/``--nodemcu`` pair when that is something else,
+for example two serial ports.
+
+Simulated boards made by the fixtures retry every second when the broker goes away (the
+sketches wait 5 s), so fault tests stay short; pass ``reconnect_interval=5.0`` for the
+sketches' timing. Virtual boards are the sketches themselves and keep their 5 s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hil.boards.factory import BackendNotBuilt, check_backend
+from hil.boards.factory import (
+    BackendNotBuilt,
+    backend_kind,
+    check_backend,
+    create_esp32,
+    create_nodemcu,
+)
+from hil.boards.protocol import Board, IndicatorBoard, SensorBoard
 from services.common.config import MqttSettings
-from sim.board import SimMqttBoard
-from sim.esp32 import SimEsp32
-from sim.nodemcu import SimNodeMcu
 
 __all__ = [
     "esp32",
@@ -27,33 +38,109 @@ __all__ = [
     "nodemcu",
     "nodemcu_backend",
     "nodemcu_factory",
+    "pytest_generate_tests",
 ]
 
 TEST_RECONNECT_INTERVAL = 1.0
-CONNECT_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 15.0
+EVERY_BOARD = "every_board"
+
+
+def _option(config: pytest.Config, kind: str) -> str:
+    return str(config.getoption(f"--{kind}", default="sim") or "sim")
+
+
+def board_matrix(config: pytest.Config) -> list[tuple[str, str, str]]:
+    """(id, esp32 backend, nodemcu backend) for the tests marked ``every_board``."""
+    listed = str(config.getoption("--board-backends", default="sim,virtual") or "sim")
+    pairs = [(name, name, name) for name in (n.strip() for n in listed.split(",")) if name]
+    chosen = (_option(config, "esp32"), _option(config, "nodemcu"))
+    if chosen not in [(e, n) for _, e, n in pairs]:
+        name = chosen[0] if chosen[0] == chosen[1] else f"{chosen[0]}+{chosen[1]}"
+        pairs.append((name, *chosen))
+    return pairs
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Runs the tests marked ``every_board`` once per backend of ``board_matrix``."""
+    if metafunc.definition.get_closest_marker(EVERY_BOARD) is None:
+        return
+    names = [n for n in ("esp32_backend", "nodemcu_backend") if n in metafunc.fixturenames]
+    if not names:
+        return
+    matrix = board_matrix(metafunc.config)
+    index = {"esp32_backend": 1, "nodemcu_backend": 2}
+    values = [tuple(row[index[n]] for n in names) for row in matrix]
+    ids = [row[0] for row in matrix]
+    if len(names) == 1:
+        metafunc.parametrize(names[0], [v[0] for v in values], ids=ids, scope="function")
+    else:
+        metafunc.parametrize(names, values, ids=ids, scope="function")
 
 
 def _backend(request: pytest.FixtureRequest, kind: str) -> str:
-    """The backend chosen by ``--{kind}``; skips the test if it is not built yet."""
-    value = str(request.config.getoption(f"--{kind}", default="sim") or "sim")
+    """The backend chosen by ``--{kind}``; a name that is no backend fails the test."""
+    value = _option(request.config, kind)
     try:
         check_backend(kind, value)
     except BackendNotBuilt as exc:
-        pytest.skip(str(exc))
+        pytest.fail(str(exc), pytrace=False)
     return value
 
 
-def _factory(
-    build: Callable[..., SimMqttBoard], defaults: dict[str, Any]
-) -> Iterator[Callable[..., Any]]:
-    boards: list[SimMqttBoard] = []
+def _defaults(
+    backend: str, leaf: str, mqtt: MqttSettings, unique_topic: str, log_dir: Path
+) -> dict[str, Any]:
+    kind = backend_kind(backend)
+    if kind == "sim":
+        return {
+            "mqtt": mqtt,
+            "topic": f"{unique_topic}/{leaf}",
+            "reconnect_interval": TEST_RECONNECT_INTERVAL,
+        }
+    if kind == "virtual":
+        return {"mqtt": mqtt, "topic": f"{unique_topic}/{leaf}", "log_dir": log_dir}
+    # a flashed board is reset, so it reports its connection from the start
+    return {"log_path": log_dir / f"{leaf}-{Path(backend).name}.log", "reset_on_start": True}
 
-    def factory(*, wait: bool = True, **overrides: Any) -> Any:
-        board = build(**{**defaults, **overrides})
+
+def _flashed_overrides(
+    backend: str, sketch_topic: str, overrides: dict[str, Any]
+) -> dict[str, Any]:
+    """A flashed board keeps the broker, topic and payload mode it was built with: drop the
+    settings that only say the same, skip the test when they ask for something else."""
+    settings = dict(overrides)
+    settings.pop("mqtt", None)  # the board's broker is the one in its secrets.h
+    settings.pop("reconnect_interval", None)
+    topic = settings.pop("topic", sketch_topic)
+    if topic != sketch_topic:
+        pytest.skip(f"the board on {backend} uses the sketch's topic {sketch_topic}, not {topic}")
+    if settings.pop("seed_compat", False):
+        pytest.skip(f"the board on {backend} runs the firmware it was flashed with (strict mode)")
+    return settings
+
+
+def _factory(
+    create: Callable[..., Board],
+    default_backend: str,
+    defaults: Callable[[str], dict[str, Any]],
+    sketch_topic: str,
+) -> Iterator[Callable[..., Any]]:
+    boards: list[Board] = []
+    ports: set[str] = set()
+
+    def factory(*, wait: bool = True, backend: str | None = None, **overrides: Any) -> Any:
+        chosen = backend or default_backend
+        if backend_kind(chosen) == "serial":
+            if chosen in ports:
+                pytest.skip(f"this test needs a second board; {chosen} has one flashed board")
+            overrides = _flashed_overrides(chosen, sketch_topic, overrides)
+            ports.add(chosen)
+        board = create(chosen, **{**defaults(chosen), **overrides})
         boards.append(board)
         board.start()
         if wait:
-            board.wait_connected(CONNECT_TIMEOUT)
+            board.wait_connected(CONNECT_TIMEOUT)  # type: ignore[attr-defined]
         return board
 
     try:
@@ -65,51 +152,52 @@ def _factory(
 
 @pytest.fixture(scope="session")
 def esp32_backend(request: pytest.FixtureRequest) -> str:
-    """The ESP32 backend (``--esp32``); tests needing one that is not built are skipped."""
+    """The ESP32 backend: ``--esp32`` (``sim`` by default), or the row of ``every_board``."""
     return _backend(request, "esp32")
 
 
 @pytest.fixture(scope="session")
 def nodemcu_backend(request: pytest.FixtureRequest) -> str:
-    """The NodeMCU backend (``--nodemcu``); tests needing one that is not built are skipped."""
+    """The NodeMCU backend: ``--nodemcu`` (``sim`` by default), or the row of ``every_board``."""
     return _backend(request, "nodemcu")
 
 
 @pytest.fixture
 def esp32_factory(
-    esp32_backend: str, mqtt_broker: MqttSettings, unique_topic: str
-) -> Iterator[Callable[..., SimEsp32]]:
-    """``esp32_factory(**overrides)`` -> a started, connected ``SimEsp32`` (``wait=False``
-    to not wait for the connection). Defaults: shared broker, ``{unique_topic}/pot``."""
-    defaults = {
-        "mqtt": mqtt_broker,
-        "topic": f"{unique_topic}/pot",
-        "reconnect_interval": TEST_RECONNECT_INTERVAL,
-    }
-    yield from _factory(SimEsp32, defaults)
+    esp32_backend: str, mqtt_broker: MqttSettings, unique_topic: str, tmp_path: Path
+) -> Iterator[Callable[..., SensorBoard]]:
+    """``esp32_factory(**overrides)`` -> a started, connected knob board (``wait=False`` to
+    not wait for the connection, ``backend=`` for another backend). Defaults: the shared
+    broker, ``{unique_topic}/pot``."""
+    yield from _factory(
+        create_esp32,
+        esp32_backend,
+        lambda backend: _defaults(backend, "pot", mqtt_broker, unique_topic, tmp_path),
+        "/pot",
+    )
 
 
 @pytest.fixture
 def nodemcu_factory(
-    nodemcu_backend: str, mqtt_broker: MqttSettings, unique_topic: str
-) -> Iterator[Callable[..., SimNodeMcu]]:
-    """``nodemcu_factory(**overrides)`` -> a started, subscribed ``SimNodeMcu``
-    (``wait=False`` to not wait). Defaults: shared broker, ``{unique_topic}/alert``."""
-    defaults = {
-        "mqtt": mqtt_broker,
-        "topic": f"{unique_topic}/alert",
-        "reconnect_interval": TEST_RECONNECT_INTERVAL,
-    }
-    yield from _factory(SimNodeMcu, defaults)
+    nodemcu_backend: str, mqtt_broker: MqttSettings, unique_topic: str, tmp_path: Path
+) -> Iterator[Callable[..., IndicatorBoard]]:
+    """``nodemcu_factory(**overrides)`` -> a started, subscribed LED board (``wait=False`` to
+    not wait, ``backend=`` for another backend). Defaults: shared broker, ``{unique_topic}/alert``."""
+    yield from _factory(
+        create_nodemcu,
+        nodemcu_backend,
+        lambda backend: _defaults(backend, "alert", mqtt_broker, unique_topic, tmp_path),
+        "/alert",
+    )
 
 
 @pytest.fixture
-def esp32(esp32_factory: Callable[..., SimEsp32]) -> SimEsp32:
+def esp32(esp32_factory: Callable[..., SensorBoard]) -> SensorBoard:
     """The knob board (``hil.boards.SensorBoard``), publishing to ``{unique_topic}/pot``."""
     return esp32_factory()
 
 
 @pytest.fixture
-def nodemcu(nodemcu_factory: Callable[..., SimNodeMcu]) -> SimNodeMcu:
+def nodemcu(nodemcu_factory: Callable[..., IndicatorBoard]) -> IndicatorBoard:
     """The LED board (``hil.boards.IndicatorBoard``), subscribed to ``{unique_topic}/alert``."""
     return nodemcu_factory()

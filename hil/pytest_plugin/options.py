@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from hil.boards.factory import BACKEND_HELP, BackendNotBuilt, backend_kind
 from hil.stack.factory import BACKENDS
 
 MARKERS = {
@@ -13,6 +14,10 @@ MARKERS = {
     "hil": "needs real boards on serial ports (--esp32/--nodemcu PORT)",
     "docker": "needs a Docker engine (skipped with the reason where none answers)",
     "slow": "takes more than a few seconds",
+    "every_board": (
+        "run once per board backend: each of --board-backends (sim, virtual), and the "
+        "--esp32/--nodemcu pair when it is another"
+    ),
 }
 
 
@@ -43,16 +48,38 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="evaluation interval of the simulated alerting in seconds (tests default short)",
     )
     group.addoption(
-        "--esp32", default="sim", help="ESP32 board backend: sim, virtual, or a serial port"
+        "--esp32",
+        default="sim",
+        help=f"ESP32 board backend: {BACKEND_HELP} (default sim)",
     )
     group.addoption(
-        "--nodemcu", default="sim", help="NodeMCU board backend: sim, virtual, or a serial port"
+        "--nodemcu",
+        default="sim",
+        help=f"NodeMCU board backend: {BACKEND_HELP} (default sim)",
+    )
+    group.addoption(
+        "--board-backends",
+        default="sim,virtual",
+        help="comma-separated backends the tests marked every_board run on (default sim,virtual)",
     )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    for kind in ("esp32", "nodemcu"):
+        _check(kind, str(config.getoption(f"--{kind}", default="sim") or "sim"))
+    listed = str(config.getoption("--board-backends", default="sim,virtual") or "")
+    for name in (n.strip() for n in listed.split(",")):
+        if name:
+            _check("board-backends", name)
+
+
+def _check(option: str, value: str) -> None:
+    try:
+        backend_kind(value)
+    except BackendNotBuilt as exc:
+        raise pytest.UsageError(f"--{option}={value}: {exc}") from None
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--backend", choices=("auto", "native", "docker"), default="auto", help="stack backend"
     )
+    parser.add_argument(
+        "--boards",
+        choices=("sim", "virtual"),
+        default="sim",
+        help="sim: the Python models; virtual: the real sketches built for Linux (default sim)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no live view; only the summary")
     parser.add_argument("--log-level", default="WARNING", help="log level of the services (stderr)")
     return parser
@@ -90,6 +96,7 @@ def main(argv: list[str]) -> int:
         interval=args.interval,
         backend=args.backend,
         margin=args.margin,
+        boards=args.boards,
     )
     plot_path = args.plot or OUTPUT_DIR / time.strftime("demo-%Y%m%d-%H%M%S.png")
     try:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hil.boards.factory import create_esp32, create_nodemcu
 from hil.boards.protocol import LedChange, Published
 from hil.stack import Stack, create_stack
 from services.common.deadline import Deadline
@@ -56,6 +57,7 @@ class DemoOptions:
     margin: float = DEFAULT_MARGIN
     noise: float = 10.0
     period: float = 0.5
+    boards: str = "sim"
 
 
 @dataclass(frozen=True)
@@ -181,13 +183,19 @@ class DemoRunner:
             )
         )
         resources.enter_context(webhook)
-        nodemcu = SimNodeMcu(stack.mqtt, topic=ALERT_TOPIC, reconnect_interval=1.0)
+        if self.options.boards == "sim":
+            nodemcu: Any = SimNodeMcu(stack.mqtt, topic=ALERT_TOPIC, reconnect_interval=1.0)
+            esp32: Any = SimEsp32(
+                stack.mqtt, topic=POT_TOPIC, period=self.options.period, noise=self.options.noise,
+                reconnect_interval=1.0, signal=Settable(self.profile(0.0)),
+            )  # fmt: skip
+        else:  # the real sketches, built for Linux (hil.boards.virtual)
+            nodemcu = create_nodemcu(self.options.boards, mqtt=stack.mqtt, topic=ALERT_TOPIC)
+            esp32 = create_esp32(self.options.boards, mqtt=stack.mqtt, topic=POT_TOPIC)
         resources.enter_context(nodemcu)
-        esp32 = SimEsp32(
-            stack.mqtt, topic=POT_TOPIC, period=self.options.period, noise=self.options.noise,
-            reconnect_interval=1.0, signal=Settable(self.profile(0.0)),
-        )  # fmt: skip
         resources.enter_context(esp32)
+        if self.options.boards != "sim":
+            esp32.set_knob(self.profile(0.0))
         evaluator = AlertEvaluator(
             influx, f"{webhook.url}/alert", user, password, interval=self.options.interval
         )
@@ -225,7 +233,8 @@ class DemoRunner:
                     on_sample(self._snapshot(result, parts, elapsed, settle))
                 if elapsed >= self.length:
                     if settle is None:  # hold the last position until the LED has caught up
-                        esp32.set_knob(esp32.knob)
+                        if esp32.knob is not None:
+                            esp32.set_knob(esp32.knob)
                         settle = Deadline(result.allowed + 0.5)
                     if settle.expired or self._settled(result, esp32, nodemcu):
                         break
@@ -266,7 +275,7 @@ class DemoRunner:
             published=len(published),
             stored=int(parts["ingester"].stats.get("written", 0)),
             notifications=len(notifier.deliveries) if notifier else 0,
-            alert_messages=len(nodemcu.messages),
+            alert_messages=nodemcu.handled,
             last_latency=alert_to_led_latency(result.evaluations, nodemcu.history),
             remaining=remaining,
         )
@@ -279,7 +288,7 @@ class DemoRunner:
         esp32.stop()
         result.published = esp32.published
         result.leds = nodemcu.history
-        result.alert_messages = len(nodemcu.messages)
+        result.alert_messages = nodemcu.handled
         result.evaluations = evaluator.history
         evaluator.stop()
         result.deliveries = list(evaluator.notifier.deliveries) if evaluator.notifier else []

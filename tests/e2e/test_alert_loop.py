@@ -1,5 +1,9 @@
 """The closed loop on the native stack: knob -> ingester -> InfluxDB -> evaluator -> webhook ->
-retained ``/alert`` -> NodeMCU LEDs, with the real ingester and webhook."""
+retained ``/alert`` -> NodeMCU LEDs, with the real ingester and webhook.
+
+Tests marked ``every_board`` run once per board backend (``sim``, ``virtual``: the real
+sketches built for Linux, and the ``--esp32``/``--nodemcu`` ports when given); the others run
+on the backend the options choose."""
 
 from __future__ import annotations
 
@@ -42,6 +46,7 @@ def _turn_red_then_green(pipeline: Pipeline, mqtt_capture: MqttCapture) -> None:
     assert pipeline.alerting.state == "Normal"
 
 
+@pytest.mark.every_board
 def test_knob_above_threshold_turns_red_and_back_down_turns_green(
     pipeline: Pipeline, mqtt_capture: MqttCapture
 ) -> None:
@@ -68,6 +73,7 @@ def test_the_webhook_accepts_the_evaluators_payloads(
     assert statuses == [200, 200]
 
 
+@pytest.mark.every_board
 def test_a_nodemcu_that_connects_late_gets_the_current_state(
     pipeline: Pipeline, nodemcu_factory: Callable[..., object]
 ) -> None:

@@ -6,10 +6,19 @@ import json
 import time
 from collections.abc import Callable
 
+import pytest
+
 from hil.capture import MqttCapture
 from services.common.deadline import wait_until
 from sim.esp32 import SimEsp32
 from sim.signals import Constant
+
+
+@pytest.fixture
+def esp32_backend() -> str:
+    """These tests are about the simulated board, whatever --esp32 chooses."""
+    return "sim"
+
 
 PERIOD = 0.2
 COUNT = 15

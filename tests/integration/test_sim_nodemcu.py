@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from hil.capture import MqttCapture
 from sim.nodemcu import SimNodeMcu
+
+
+@pytest.fixture
+def nodemcu_backend() -> str:
+    """These tests are about the simulated board, whatever --nodemcu chooses."""
+    return "sim"
 
 
 def test_late_board_gets_the_retained_state(

@@ -7,11 +7,25 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+import pytest
+
 from hil.capture import MqttCapture
 from hil.stack import NativeStack
 from services.common.deadline import wait_until
 from sim.esp32 import SimEsp32
 from sim.nodemcu import SimNodeMcu
+
+
+@pytest.fixture
+def esp32_backend() -> str:
+    """These tests are about the simulated board, whatever --esp32 chooses."""
+    return "sim"
+
+
+@pytest.fixture
+def nodemcu_backend() -> str:
+    """These tests are about the simulated board, whatever --nodemcu chooses."""
+    return "sim"
 
 
 def test_boards_reconnect_after_broker_restart(

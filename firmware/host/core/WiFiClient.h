@@ -1,0 +1,5 @@
+#pragma once
+
+#include "Client.h"
+
+class WiFiClient : public Client {};
