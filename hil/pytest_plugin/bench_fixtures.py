@@ -188,13 +188,16 @@ def attach_serial_log(node: pytest.Item, name: str, source: Any) -> None:
 def _monitors(item: pytest.Item) -> dict[str, Any]:
     from hil.serial_monitor import SerialMonitor
 
-    attached: dict[str, Any] = item.stash.get(SERIAL_LOGS, {})
-    found = dict(attached)
-    for fixture, value in getattr(item, "funcargs", {}).items():
-        monitor = value
+    def console(value: Any) -> Any:
         if not isinstance(value, SerialMonitor) and getattr(value, "running", False):
-            monitor = getattr(value, "serial", None)  # a serial board's console
-        if isinstance(monitor, SerialMonitor) and monitor not in found.values():
+            return getattr(value, "serial", None)  # a running serial board's console
+        return value
+
+    attached: dict[str, Any] = item.stash.get(SERIAL_LOGS, {})
+    found = {name: console(source) for name, source in attached.items()}
+    for fixture, value in getattr(item, "funcargs", {}).items():
+        monitor = console(value)
+        if isinstance(monitor, SerialMonitor) and all(monitor is not m for m in found.values()):
             found[f"{fixture} {monitor.port}"] = monitor
     return found
 

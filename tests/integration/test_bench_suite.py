@@ -24,6 +24,7 @@ SUITE = """
 def test_knob(esp32, mqtt_capture, unique_topic, request):
     assert unique_topic == ""  # flashed boards keep the sketches' own topics
     assert type(esp32).__name__ == "SerialEsp32"
+    assert esp32.baudrate == 57600  # the bench's baud rate reached the serial board
     assert request.config.getoption("--nodemcu") == "{leds}"
     mqtt_capture.subscribe("/pot")
     esp32.set_knob(64)
@@ -57,7 +58,7 @@ def test_the_bench_boards_run_the_suite(
     knob, leds = bench_of_sketches
     pytester.makefile(
         ".yaml",
-        bench=f"boards:\n  - {{name: knob-1, role: esp32, port: {knob}}}\n"
+        bench=f"boards:\n  - {{name: knob-1, role: esp32, port: {knob}, baud: 57600}}\n"
         f"  - {{name: leds-1, role: nodemcu, port: {leds}}}\n",
     )
     pytester.makepyfile(SUITE.replace("{leds}", leds))
