@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ __all__ = [
     "BootFailed",
     "BootLog",
     "capture_boot",
+    "reset_monitored",
     "diagnose_boot",
     "hard_reset",
     "reset_and_capture",
@@ -161,3 +162,30 @@ def diagnose_boot(lines: Sequence[str], port: str, timeout: float) -> str:
         f"does not get to its first #AL line (WiFi or broker unreachable?); last line: "
         f"{lines[-1]!r}"
     )
+
+
+def reset_monitored(
+    monitor: Any,
+    timeout: float = 15.0,
+    ready: str = READY,
+    reset: Callable[[], None] | None = None,
+) -> BootLog:
+    """Reset the board behind a running ``SerialMonitor`` (its ``reset_board()``, or
+    ``reset``) and wait, on the monitor's own lines, for the sketch's first ``#AL`` line.
+
+    The monitor keeps reading throughout, so the boot log stays in its lines and its log
+    file too. Raises BootFailed, saying why from the boot log, after ``timeout``."""
+    from services.common.errors import TimeoutExpired
+
+    mark = monitor.mark()
+    started = Deadline(timeout)
+    (reset or monitor.reset_board)()
+    try:
+        found = monitor.expect(ready, timeout=timeout, after=mark)
+    except TimeoutExpired:
+        lines = [line.text for line in monitor.lines[mark:]]
+        log = BootLog(lines=lines, seconds=timeout)
+        raise BootFailed(diagnose_boot(lines, str(monitor.port), timeout), log) from None
+    lines = [line.text for line in monitor.lines[mark:]]
+    end = next(i for i, text in enumerate(lines) if text == found.string) + 1
+    return BootLog(lines=lines[:end], ready=found.string, seconds=timeout - started.remaining)

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import serial
 
-from hil.bench.reset import BootFailed, reset_and_capture
+from hil.bench.reset import BootFailed, reset_and_capture, reset_monitored
+from hil.serial_monitor import SerialMonitor, SerialMonitorError
 
 LOGS = Path(__file__).resolve().parents[1] / "data" / "boot_logs"
 NORMAL_BOOT = (LOGS / "esp32-poweron.txt").read_text().splitlines()
@@ -118,3 +119,44 @@ def test_a_board_that_stays_silent_is_named(board_factory) -> None:
     _, port = board_factory([])
     with pytest.raises(BootFailed, match="sent nothing"):
         reset_and_capture(port, timeout=0.5)
+
+
+def test_reset_through_a_running_serial_monitor_keeps_the_boot_log(tmp_path: Path) -> None:
+    """What the serial backend does on a flashed board: the monitor keeps reading while the
+    board restarts, and the boot log is both returned and in the monitor's log file."""
+    board = PtyBoard([*NORMAL_BOOT, *SKETCH])
+    log_path = tmp_path / "esp32.log"
+    try:
+        with SerialMonitor(board.path, 115200, log_path=log_path) as monitor:
+            monitor.send("#AL status")  # the monitor is up before the reset
+            log = reset_monitored(monitor, timeout=5, reset=board.reset)
+        assert log.ready == "#AL mqtt state=connected"
+        assert log.boot_mode == "SPI_FAST_FLASH_BOOT" and log.lines[-1] == log.ready
+        assert "rst:0x1 (POWERON_RESET),boot:0x17 (SPI_FAST_FLASH_BOOT)" in log_path.read_text()
+    finally:
+        board.close()
+
+
+def test_a_monitored_board_stuck_in_download_mode_is_named() -> None:
+    board = PtyBoard(DOWNLOAD_MODE)
+    try:
+        with (
+            SerialMonitor(board.path, 115200) as monitor,
+            pytest.raises(BootFailed, match="download mode") as caught,
+        ):
+            reset_monitored(monitor, timeout=1.0, reset=board.reset)
+        assert "waiting for download" in caught.value.log.lines
+    finally:
+        board.close()
+
+
+def test_a_port_without_modem_lines_says_so() -> None:
+    board = PtyBoard([])
+    try:
+        with (
+            SerialMonitor(board.path, 115200) as monitor,
+            pytest.raises(SerialMonitorError, match="cannot reset the board on /dev/"),
+        ):
+            reset_monitored(monitor, timeout=0.5)  # the monitor's own DTR/RTS reset on a pty
+    finally:
+        board.close()
