@@ -3,13 +3,21 @@
     .venv/bin/python bench/loop_latency.py [--intervals 10,1] [--crossings 20,40] [--plot PATH]
 
 One native stack (hil.stack.native.NativeStack), the real ingester and webhook, the simulated
-ESP32 and NodeMCU, and the alert evaluator at each interval in turn. The knob flips between
-90 and 10: after the LED has followed a flip it waits a random 0..interval s (so crossings
-fall at every phase of the evaluation ticks), then flips again. Afterwards the crossings of
+ESP32 and NodeMCU, and the alert evaluator (every provisioned rule, the provisioned policy) at
+each interval in turn; intervals under 10 s run faster than Grafana. The knob flips between
+90 and 10: after the LED has followed a flip it waits out Grafana's resend delay (an instance
+is sent again only that long after its last send, so a rule that fires again sooner is held
+back; 30 s at 10 s, 3 intervals when faster than Grafana) plus a random 0..interval s (so
+crossings fall at every phase of the evaluation ticks), then flips again. Grafana also sends a
+resolved instance again every resend delay for resolved_alert_retention (15 min), which moves
+that clock on; the benchmark sets that retention to 0 so that every flip is a fresh change. Afterwards the crossings of
 the rule's mean (inclusive 10 s window, from the points read back from InfluxDB) are matched
 with the LED changes (sim.demo.analysis). Mean excursions shorter than the allowance cannot
 be required to show (they may fall between two evaluations, as in Grafana) and are counted
-apart. Target: p99 <= one interval + 0.5 s. Prints the figures; saves a histogram + CDF.
+apart. Target: p99 <= one interval + 0.5 s; Grafana's notifier sends a change of an existing
+alert group only on the group's next group_interval tick, so the figures are also set against
+one interval + the loop policy's group_interval + 0.5 s. Prints the figures; saves a histogram
++ CDF.
 
 The ESP32 publishes every 500 ms and the evaluator ticks at multiples of its interval, so at
 short intervals the crossings fall at only a few phases of the ticks (at 1 s: two); the
@@ -38,6 +46,8 @@ from services.ingester import Ingester, IngesterConfig  # noqa: E402
 from services.webhook import WebhookConfig, WebhookServer  # noqa: E402
 from services.webhook.passwords import hash_password  # noqa: E402
 from sim.alerting import AlertEvaluator  # noqa: E402
+from sim.alerting.alerts import rule_labels  # noqa: E402
+from sim.alerting.routing import match_routes  # noqa: E402
 from sim.demo.analysis import check_loop, mean_crossings  # noqa: E402
 from sim.demo.runner import read_points  # noqa: E402
 from sim.esp32 import SimEsp32  # noqa: E402
@@ -60,9 +70,13 @@ def run_phase(
     """Flip the knob ``crossings`` times with the evaluator at ``interval``; return the figures."""
     esp32, nodemcu = parts["esp32"], parts["nodemcu"]
     allowed = interval + TARGET_SLACK
+    resend_delay = 30.0 if interval >= 10 else 3 * interval
     evaluator = AlertEvaluator(
-        stack.influx, parts["url"], parts["user"], parts["password"], interval=interval
-    )
+        stack.influx, parts["url"], parts["user"], parts["password"], interval=interval,
+        faster_than_grafana=interval < 10, resend_delay=resend_delay, resolved_retention=0.0,
+    )  # fmt: skip
+    (route, *_) = match_routes(evaluator.policy, rule_labels(evaluator.rule))
+    group_interval = route.policy.group_interval
     started = time.time()
     with evaluator:
         esp32.set_knob(LOW)
@@ -78,7 +92,8 @@ def run_phase(
                 f"{time.monotonic() - flipped:5.2f} s after the knob flip",
                 flush=True,
             )
-            time.sleep(rng.uniform(0, interval))  # spread the crossings over the evaluation phase
+            # past the resend delay, then spread the crossings over the evaluation phase
+            time.sleep(resend_delay + rng.uniform(0, interval))
     ended = time.time()
     points = read_points(stack, started - 15.0)
     found = [c for c in mean_crossings(points, 10.0, 50.0) if started <= c.time <= ended]
@@ -91,6 +106,8 @@ def run_phase(
     return {
         "interval": interval,
         "allowed": allowed,
+        "group_interval": group_interval,
+        "resend_delay": resend_delay,
         "latencies": latencies,
         "crossings": len(found),
         "required": len(required),
@@ -107,15 +124,19 @@ def report(phase: dict) -> None:
         return
     p50, p90, p99 = (percentile(lat, q) for q in (50, 90, 99))
     target = phase["allowed"]
+    ticked = target + phase["group_interval"]
     print(
         f"interval {phase['interval']:>4g} s: n={len(lat):3d}  p50 {p50:6.3f} s  p90 {p90:6.3f} s  "
         f"p99 {p99:6.3f} s  max {max(lat):6.3f} s  mean {statistics.fmean(lat):6.3f} s  "
         f"target p99 <= {target:g} s: {'met' if p99 <= target else 'MISSED'} "
-        f"(p99/target {p99 / target:.2f}, p99/interval {p99 / phase['interval']:.2f})"
+        f"(p99/target {p99 / target:.2f}, p99/interval {p99 / phase['interval']:.2f}); "
+        f"with the group_interval tick ({phase['group_interval']:g} s) p99 <= {ticked:g} s: "
+        f"{'met' if p99 <= ticked else 'MISSED'} (p99/that {p99 / ticked:.2f})"
     )
     print(
         f"    mean crossings {phase['crossings']} (required {phase['required']}, shorter than "
-        f"{target:g} s {phase['short']}), LED missing {phase['missing']}, {phase['seconds']:.0f} s"
+        f"{target:g} s {phase['short']}), LED missing {phase['missing']}, {phase['seconds']:.0f} s, "
+        f"resend delay {phase['resend_delay']:g} s"
     )
 
 
@@ -156,7 +177,7 @@ def main() -> int:
         "--intervals", default="10,1", help="evaluation intervals in s (default 10,1)"
     )
     parser.add_argument(
-        "--crossings", default="20,40", help="knob flips per interval (default 20,40)"
+        "--crossings", default="8,30", help="knob flips per interval (default 8,30)"
     )
     parser.add_argument(
         "--plot", type=Path, default=ROOT / "bench" / "results" / "loop_latency.png"

@@ -1,8 +1,9 @@
 """Fixtures: ``alerting`` (the simulated Grafana evaluator) and ``pipeline`` (the whole loop).
 
-``alerting`` evaluates the provisioned rule against the test's database every
-``--alert-interval`` seconds (1 s by default in tests; Grafana's is 10 s) and posts to the
-``webhook`` fixture with its generated credentials. Override per test with indirect
+``alerting`` evaluates every provisioned rule against the test's database every
+``--alert-interval`` seconds (1 s by default in tests: faster than Grafana, whose minimum is
+10 s, so the evaluator is told ``faster_than_grafana``) and posts to the ``webhook`` fixture
+with its generated credentials, through the provisioned notification policy. Override per test with indirect
 parametrization: ``@pytest.mark.parametrize("alerting", [{"payload": "legacy"}], indirect=True)``.
 
 ``pipeline`` wires stack + ingester + webhook + alerting + the two boards on ``unique_topic``
@@ -21,6 +22,7 @@ from hil.boards.protocol import IndicatorBoard, SensorBoard
 from hil.influx import TestDatabase
 from hil.stack import Stack
 from sim.alerting import AlertEvaluator
+from sim.alerting.provisioning import BASE_INTERVAL
 
 __all__ = ["alerting", "alerting_factory", "pipeline"]
 
@@ -52,7 +54,12 @@ def alerting_factory(
     started: list[AlertEvaluator] = []
 
     def factory(**overrides: Any) -> AlertEvaluator:
-        options: dict[str, Any] = {"interval": _interval(request), **overrides}
+        interval = _interval(request)
+        options: dict[str, Any] = {
+            "interval": interval,
+            "faster_than_grafana": interval < BASE_INTERVAL,
+            **overrides,
+        }
         evaluator = AlertEvaluator(
             options.pop("influx", influxdb.settings),
             options.pop("webhook_url", webhook.alert_url),

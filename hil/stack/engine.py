@@ -76,8 +76,11 @@ def _probe(url: str, timeout: float) -> Engine:
     return Engine(kind, url, str(info.get("Version", "?")))
 
 
-def find_engine(timeout: float = 3.0) -> Engine:
-    """The first engine that answers; raises DockerUnavailable saying what was tried."""
+def find_engine(timeout: float = 15.0) -> Engine:
+    """The first engine that answers; raises DockerUnavailable saying what was tried.
+
+    A socket that exists gets ``timeout`` seconds to answer: an engine on a loaded machine
+    can take several seconds for its first request."""
     tried: list[str] = []
     for url in candidate_urls():
         try:

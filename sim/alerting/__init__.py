@@ -1,7 +1,8 @@
 """The alert evaluator that stands in for Grafana, reading Grafana's own provisioning files."""
 
+from sim.alerting.dispatcher import Dispatcher, Notification
 from sim.alerting.errors import AlertingError, NotifyError, ProvisioningError, QueryError
-from sim.alerting.evaluator import AlertEvaluator
+from sim.alerting.evaluator import AlertEvaluator, check_interval
 from sim.alerting.payloads import legacy_payload, unified_payload
 from sim.alerting.provisioning import (
     AlertRule,
@@ -11,6 +12,8 @@ from sim.alerting.provisioning import (
     load_contact_point,
     load_policy,
     load_rule,
+    load_rules,
+    loop_rule,
 )
 from sim.alerting.state import AlertState, Evaluation
 
@@ -20,15 +23,20 @@ __all__ = [
     "AlertState",
     "AlertingError",
     "ContactPoint",
+    "Dispatcher",
     "Evaluation",
+    "Notification",
     "NotificationPolicy",
     "NotifyError",
     "ProvisioningError",
     "QueryError",
+    "check_interval",
     "default_provisioning_dir",
     "legacy_payload",
     "load_contact_point",
     "load_policy",
     "load_rule",
+    "load_rules",
+    "loop_rule",
     "unified_payload",
 ]

@@ -22,19 +22,25 @@ from sim.alerting.evaluator import (
     ENV_WEBHOOK_USER,
     AlertEvaluator,
 )
-from sim.alerting.provisioning import default_provisioning_dir, load_rule
+from sim.alerting.provisioning import AlertRule, default_provisioning_dir, load_rule, load_rules
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alertloop sim alerting",
         description=(
-            "Evaluate the provisioned Grafana alert rule against InfluxDB and post Grafana's "
-            "webhook payload on every change. Flags first, then ALERTLOOP_* variables."
+            "Evaluate every provisioned Grafana alert rule against InfluxDB and post Grafana's "
+            "webhook payload on the notification policy's ticks. Flags first, then ALERTLOOP_* "
+            "variables."
         ),
     )
     parser.add_argument(
-        "--interval", type=float, help="seconds between evaluations (default: the rule's, 10)"
+        "--interval", type=float, help="seconds between evaluations (default: each rule's, 10)"
+    )
+    parser.add_argument(
+        "--faster-than-grafana",
+        action="store_true",
+        help="allow an interval under Grafana's 10 s minimum (or not a multiple of 10 s)",
     )
     parser.add_argument(
         "--influx-url", help=f"InfluxDB URL (${ENV_INFLUX_URL}, default {DEFAULT_INFLUX_URL})"
@@ -51,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--provisioning", help="Grafana provisioning directory (default: the packaged one)"
     )
-    parser.add_argument("--rule", help="uid of the rule to evaluate (default: the only one)")
+    parser.add_argument(
+        "--rule", help="uid of the only rule to evaluate (default: every provisioned rule)"
+    )
     parser.add_argument(
         "--legacy", action="store_true", help="post the legacy (Grafana <= 10) payload"
     )
@@ -71,13 +79,10 @@ def main(argv: list[str]) -> int:
     configure_logging(args.log_level, args.log_format)
     provisioning = args.provisioning or str(default_provisioning_dir())
     try:
-        rule = load_rule(provisioning, args.rule)
+        rules = [load_rule(provisioning, args.rule)] if args.rule else load_rules(provisioning)
         if args.check:
-            print(
-                f"rule {rule.uid} ({rule.title}): {rule.reduce.reducer} of [{rule.query.query}] over "
-                f"{rule.window:g} s, {rule.threshold.type} {rule.threshold_value:g}, every {rule.interval:g} s, "
-                f"for {rule.for_seconds:g} s, noData={rule.no_data_state}, execErr={rule.exec_err_state}"
-            )
+            for rule in rules:
+                print(_describe(rule))
             return 0
         influx = InfluxSettings.from_url(
             setting(args.influx_url, ENV_INFLUX_URL, DEFAULT_INFLUX_URL) or DEFAULT_INFLUX_URL,
@@ -89,15 +94,18 @@ def main(argv: list[str]) -> int:
             url,
             setting(args.webhook_user, ENV_WEBHOOK_USER, ""),
             setting(args.webhook_password, ENV_WEBHOOK_PASSWORD, ""),
-            rule=rule,
+            rules=rules,
             interval=args.interval,
+            faster_than_grafana=args.faster_than_grafana,
             payload="legacy" if args.legacy else "unified",
             provisioning_dir=provisioning,
         )
     except AlertloopError as exc:
         print(f"alertloop sim alerting: {exc}", file=sys.stderr)
         return 2
-    print(f"evaluating {rule.title} every {evaluator.interval:g} s on {influx.url}/{influx.database}, "
+    faster = " (faster than Grafana)" if args.faster_than_grafana else ""
+    titles = ", ".join(r.title for r in rules)
+    print(f"evaluating {titles} every {evaluator.interval:g} s{faster} on {influx.url}/{influx.database}, "
           f"notifying {evaluator.webhook_url}", flush=True)  # fmt: skip
     done = threading.Event()
     try:
@@ -107,6 +115,15 @@ def main(argv: list[str]) -> int:
         pass
     print(f"stopped in state {evaluator.state.value} after {len(evaluator.history)} evaluations")
     return 0
+
+
+def _describe(rule: AlertRule) -> str:
+    return (
+        f"rule {rule.uid} ({rule.title}): {rule.reduce.reducer} of [{rule.query.query}] over "
+        f"{rule.window:g} s, {rule.threshold.type} {rule.threshold_value:g}, every {rule.interval:g} s, "
+        f"for {rule.for_seconds:g} s, noData={rule.no_data_state}, execErr={rule.exec_err_state}, "
+        f"labels={rule.labels}"
+    )
 
 
 if __name__ == "__main__":

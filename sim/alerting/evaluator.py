@@ -1,21 +1,25 @@
-"""The alert evaluator that stands in for Grafana: evaluates the provisioned rule on its interval.
+"""The alert evaluator that stands in for Grafana: every provisioned rule, on its interval.
 
-Each evaluation runs the rule's InfluxQL (``$timeFilter`` expanded to the relative time range)
-against InfluxDB, reduces the series, applies the threshold, ``for`` and the noData/execErr
-settings, and tracks Normal/Pending/Alerting (NoData/Error). When the set of firing alerts
-changes, it posts Grafana's unified payload (or the legacy one) to the webhook contact point
-with basic auth, retrying like Grafana on 5xx and connection errors.
+Each evaluation runs a rule's InfluxQL (``$timeFilter`` expanded to the relative time range)
+against InfluxDB, reduces the series, applies the threshold, and steps the rule's state as
+Grafana's state manager does (``state.py``). The alerts that need sending go to a miniature of
+Grafana's Alertmanager (``dispatcher.py``), which groups them by the notification policy and
+posts Grafana's unified payload to the webhook contact point on the group's ticks
+(``group_wait``, ``group_interval``, ``repeat_interval``). With ``payload="legacy"`` it posts
+legacy alerting's body on every state change of a rule instead (for the rules the policy
+routes to the webhook: legacy alerting had a channel list per rule).
+
+Grafana evaluates every 10 s at the fastest (group intervals are multiples of its 10 s base
+interval); a shorter interval needs ``faster_than_grafana=True`` (``--faster-than-grafana``).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +28,9 @@ from services.common.deadline import wait_until
 from services.common.errors import ConfigError
 from services.common.lifecycle import Lifecycle
 from sim.alerting import payloads
-from sim.alerting.errors import AlertingError, QueryError
-from sim.alerting.expressions import reduce_series, threshold_met
+from sim.alerting.alerts import postable_alert, rule_labels
+from sim.alerting.dispatcher import MAINTENANCE_INTERVAL, Dispatcher, Notification
+from sim.alerting.errors import AlertingError
 from sim.alerting.notifier import Notifier
 from sim.alerting.provisioning import (
     BASE_INTERVAL,
@@ -34,17 +39,13 @@ from sim.alerting.provisioning import (
     NotificationPolicy,
     load_contact_point,
     load_policy,
-    load_rule,
+    load_rules,
+    loop_rule,
 )
-from sim.alerting.query import InfluxSource, SeriesSource, build_query
-from sim.alerting.state import (
-    FIRING_STATES,
-    AlertState,
-    Evaluation,
-    Outcome,
-    StateMachine,
-    outcome_of,
-)
+from sim.alerting.query import InfluxSource, SeriesSource
+from sim.alerting.routing import match_routes
+from sim.alerting.rule_eval import RuleEvaluation
+from sim.alerting.state import RESEND_DELAY, RESOLVED_RETENTION, AlertState, Evaluation, Transition
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +53,38 @@ ENV_WEBHOOK_URL = "ALERTLOOP_WEBHOOK_URL"
 ENV_WEBHOOK_USER = "ALERTLOOP_WEBHOOK_USER"
 ENV_WEBHOOK_PASSWORD = "ALERTLOOP_WEBHOOK_PASSWORD"
 PAYLOADS = ("unified", "legacy")
+LEGACY_STATES = {AlertState.ALERTING: "alerting", AlertState.ERROR: "alerting",
+                 AlertState.NO_DATA: "no_data", AlertState.NORMAL: "ok"}  # fmt: skip
+
+
+def check_interval(interval: float, faster_than_grafana: bool, what: str = "interval") -> float:
+    """``interval`` if Grafana could evaluate at it (a positive multiple of 10 s) or the caller
+    opted in to going faster. Raises ConfigError otherwise."""
+    if not interval > 0:
+        raise ConfigError(f"evaluation {what} must be positive, got {interval!r}")
+    multiple = abs(interval / BASE_INTERVAL - round(interval / BASE_INTERVAL)) < 1e-9
+    if not faster_than_grafana and (interval < BASE_INTERVAL or not multiple):
+        raise ConfigError(
+            f"evaluation {what} {interval:g} s: Grafana evaluates every 10 s at the fastest, in "
+            "multiples of 10 s; pass --faster-than-grafana (faster_than_grafana=True) to run "
+            "faster than Grafana can"
+        )
+    return float(interval)
 
 
 class AlertEvaluator(Lifecycle):
-    """Evaluates one provisioned rule on its own thread and notifies the webhook.
+    """Evaluates the provisioned rules on a thread and notifies the webhook like Grafana.
 
+    ``rule`` evaluates that one rule only; ``rules`` these; by default every rule in the
+    provisioning files. ``primary`` (a uid) names the rule that ``state``/``history``/
+    ``wait_for_state`` report on (default: the loop's rule, see ``loop_rule``).
     ``webhook_url``/``user``/``password`` fill the contact point's ``$ALERTLOOP_WEBHOOK_*``
     variables; when ``webhook_url`` is None they come from the environment. ``interval``
-    overrides the rule's (Grafana's floor is 10 s; shorter values are for tests and demos).
-    Raises ProvisioningError (a ConfigError) for bad provisioning files, ConfigError for a
-    bad interval or payload kind.
+    overrides every rule's. ``resend_delay`` (30 s), ``resolved_retention`` (Grafana's
+    ``resolved_alert_retention``, 15 min: a resolved instance is sent again every resend delay
+    for that long) and ``maintenance_interval`` (Alertmanager's, 30 s) are Grafana's defaults,
+    to change in tests and benchmarks. Raises ProvisioningError for bad
+    provisioning files, ConfigError for a bad interval or payload kind.
     """
 
     def __init__(
@@ -72,7 +95,10 @@ class AlertEvaluator(Lifecycle):
         password: str | None = None,
         *,
         rule: AlertRule | None = None,
+        rules: Sequence[AlertRule] | None = None,
+        primary: str | None = None,
         interval: float | None = None,
+        faster_than_grafana: bool = False,
         payload: str = "unified",
         clock: Callable[[], float] = time.time,
         provisioning_dir: str | Path | None = None,
@@ -81,21 +107,29 @@ class AlertEvaluator(Lifecycle):
         source: SeriesSource | None = None,
         external_url: str = payloads.DEFAULT_EXTERNAL_URL,
         history_size: int = 10_000,
+        resend_delay: float = RESEND_DELAY,
+        resolved_retention: float = RESOLVED_RETENTION,
+        maintenance_interval: float = MAINTENANCE_INTERVAL,
         notifier_options: Mapping[str, Any] | None = None,
     ) -> None:
         if payload not in PAYLOADS:
             raise ConfigError(f"payload must be one of {PAYLOADS}, not {payload!r}")
         self.influx = influx
-        self.rule = rule or load_rule(provisioning_dir)
-        self.interval = float(interval) if interval is not None else self.rule.interval
-        if not self.interval > 0:
-            raise ConfigError(f"evaluation interval must be positive, got {interval!r}")
-        if self.interval < BASE_INTERVAL:
-            log.info(
-                "evaluating every %.3g s; Grafana cannot go below %.0f s",
-                self.interval,
-                BASE_INTERVAL,
+        chosen = [rule] if rule is not None else list(rules or load_rules(provisioning_dir))
+        if not chosen:
+            raise ConfigError("no alert rule to evaluate")
+        self.faster_than_grafana = faster_than_grafana
+        if interval is not None:
+            check_interval(interval, faster_than_grafana)
+        self.rules = {}
+        for r in chosen:
+            every = check_interval(
+                float(interval) if interval is not None else r.interval,
+                faster_than_grafana,
+                f"interval of rule {r.uid}",
             )
+            self.rules[r.uid] = RuleEvaluation(r, every, resend_delay, history_size)
+        self._primary = self.rules[primary].rule if primary else loop_rule(chosen)
         if contact is None:
             env = os.environ if webhook_url is None else {
                 ENV_WEBHOOK_URL: webhook_url, ENV_WEBHOOK_USER: user or "", ENV_WEBHOOK_PASSWORD: password or "",
@@ -106,33 +140,53 @@ class AlertEvaluator(Lifecycle):
         self.payload = payload
         self.clock = clock
         self.external_url = external_url
+        self.resend_delay = resend_delay
+        self.resolved_retention = resolved_retention
         self._source = source
         self._own_source = source is None
         self._notifier_options = dict(notifier_options or {})
         self.notifier: Notifier | None = None
-        self._machine = StateMachine(self.rule)
-        self._history: deque[Evaluation] = deque(maxlen=history_size)
-        self._firing: dict[str, payloads.AlertInstance] = {}
-        self._last_sent = 0.0
+        self.unrouted: list[Notification] = []  # flushed to receivers the simulator lacks
+        self.dispatcher = Dispatcher(
+            self.policy, self._send, send_resolved=not contact.disable_resolve_message,
+            maintenance_interval=maintenance_interval, clock=clock,
+        )  # fmt: skip
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started = False
 
     # -- what a user reads ---------------------------------------------------------------
     @property
+    def rule(self) -> AlertRule:
+        """The primary rule (the loop's)."""
+        return self._primary
+
+    @property
+    def interval(self) -> float:
+        return self.rules[self._primary.uid].interval
+
+    @property
     def state(self) -> AlertState:
+        return self.state_of(self._primary.uid)
+
+    def state_of(self, rule: str) -> AlertState:
+        """The state of the rule with uid or title ``rule``. Raises KeyError for an unknown one."""
         with self._cond:
-            return self._machine.state
+            return self._find(rule).state
 
     @property
     def history(self) -> list[Evaluation]:
+        return self.history_of(self._primary.uid)
+
+    def history_of(self, rule: str) -> list[Evaluation]:
         with self._cond:
-            return list(self._history)
+            return list(self._find(rule).history)
 
     @property
     def last(self) -> Evaluation | None:
-        with self._cond:
-            return self._history[-1] if self._history else None
+        history = self.history
+        return history[-1] if history else None
 
     @property
     def running(self) -> bool:
@@ -142,134 +196,112 @@ class AlertEvaluator(Lifecycle):
     def webhook_url(self) -> str:
         return self.contact.url
 
-    def wait_for_state(self, state: AlertState | str, timeout: float) -> Evaluation:
-        """Wait until an evaluation leaves the rule in ``state``; return that evaluation.
+    def _find(self, rule: str) -> RuleEvaluation:
+        if rule in self.rules:
+            return self.rules[rule]
+        for candidate in self.rules.values():
+            if candidate.rule.title == rule:
+                return candidate
+        raise KeyError(f"no rule {rule!r}; evaluating {sorted(self.rules)}")
+
+    def wait_for_state(
+        self, state: AlertState | str, timeout: float, rule: str | None = None
+    ) -> Evaluation:
+        """Wait until an evaluation leaves the rule (default: the primary) in ``state``.
 
         Raises TimeoutExpired with the last evaluations seen, ValueError for an unknown state.
         """
         wanted = AlertState(state)
+        target = self._find(rule or self._primary.uid)
 
         def reached() -> Evaluation | None:
-            last = self.last
+            history = self.history_of(target.rule.uid)
+            last = history[-1] if history else None
             return last if last is not None and last.state is wanted else None
 
         return wait_until(
             reached,
             timeout,
-            what=f"alert rule {self.rule.title} to be {wanted.value}",
+            what=f"alert rule {target.rule.title} to be {wanted.value}",
             state=lambda: [
-                (round(e.time, 2), e.value, e.state.value, e.error) for e in self.history[-5:]
+                (round(e.time, 2), e.value, e.state.value, e.error)
+                for e in self.history_of(target.rule.uid)[-5:]
             ],
-            hint=f"evaluating every {self.interval:g} s; is the knob publishing and the ingester storing?",
+            hint=f"evaluating every {target.interval:g} s; is the knob publishing and the ingester storing?",
         )
 
     # -- evaluation ----------------------------------------------------------------------
-    def evaluate_once(self, now: float | None = None) -> Evaluation:
-        """Run one evaluation at ``now`` (default: the clock), notify on a change, return it.
+    def evaluate_once(self, now: float | None = None, rule: str | None = None) -> Evaluation:
+        """Evaluate every rule (or ``rule``) at ``now`` (default: the clock) and hand what
+        needs sending to the notifier; return the primary rule's (or ``rule``'s) evaluation.
 
         Raises AlertingError if the evaluator has no data source (never started, no ``source``).
         """
         now = self.clock() if now is None else now
+        targets = [self._find(rule)] if rule else list(self.rules.values())
+        results = {r.rule.uid: self._evaluate(r, now) for r in targets}
+        return results.get(self._primary.uid) or next(iter(results.values()))
+
+    def _evaluate(self, target: RuleEvaluation, now: float) -> Evaluation:
         if self._source is None:
             raise AlertingError("evaluator is not started: call start() or pass a source")
-        value: float | None = None
-        error: str | None = None
-        points = 0
-        try:
-            series = self._source.points(build_query(self.rule.query, now))
-        except QueryError as exc:
-            outcome, error = Outcome.ERROR, str(exc)
-        else:
-            points = len(series)
-            value = reduce_series([p.value for p in series], self.rule.reduce)
-            outcome = outcome_of(threshold_met(value, self.rule.threshold), points)
-            if points == 0:
-                value = None
+        evaluation, transition = target.evaluate(self._source, now, self._cond)
         with self._cond:
-            state, changed = self._machine.step(now, outcome)
-            evaluation = Evaluation(now, value, outcome, state, points, error, changed)
-            self._history.append(evaluation)
             self._cond.notify_all()
-        if changed:
-            log.info("rule %s: %s (value=%s)", self.rule.title, state.value, value)
-            self._on_change(evaluation)
-        elif state in FIRING_STATES and now - self._last_sent >= self.policy.repeat_interval:
-            self._send(now, resolved=[])
+        if evaluation.changed:
+            log.info(
+                "rule %s: %s (value=%s)",
+                target.rule.title,
+                evaluation.state.value,
+                evaluation.value,
+            )
+        if self.payload == "legacy":
+            self._send_legacy(target, transition)
+        elif transition.instance.needs_sending(self.resend_delay, self.resolved_retention):
+            alert = postable_alert(transition, target.rule, self.external_url)
+            with self._cond:
+                target.machine.mark_sent(now)
+            self.dispatcher.put([alert], now)
         return evaluation
 
-    def _values(self, evaluation: Evaluation) -> dict[str, float]:
-        if evaluation.value is None or math.isnan(evaluation.value):
-            return {}
-        met = threshold_met(evaluation.value, self.rule.threshold)
-        return {
-            self.rule.reduce.ref_id: evaluation.value,
-            self.rule.threshold.ref_id: 1.0 if met else 0.0,
-        }
-
-    def _on_change(self, evaluation: Evaluation) -> None:
-        names = {
-            AlertState.ALERTING: self.rule.title,
-            AlertState.NO_DATA: payloads.NO_DATA_ALERT,
-            AlertState.ERROR: payloads.ERROR_ALERT,
-        }
-        now, values = evaluation.time, self._values(evaluation)
-        wanted = names.get(evaluation.state)
-        resolved = []
-        for name in list(self._firing):
-            if name != wanted:
-                old = self._firing.pop(name)
-                resolved.append(
-                    payloads.make_instance(
-                        self.rule, values or old.values, old.starts_at, now, name
-                    )
-                )
-        if wanted is not None and wanted not in self._firing:
-            special = None if wanted == self.rule.title else wanted
-            self._firing[wanted] = payloads.make_instance(self.rule, values, now, None, special)
-        if resolved or wanted is not None:
-            self._send(now, resolved, evaluation)
-
-    def _send(
-        self,
-        now: float,
-        resolved: list[payloads.AlertInstance],
-        evaluation: Evaluation | None = None,
-    ) -> None:
+    def _send(self, note: Notification) -> bool:
+        if note.receiver != self.contact.name:
+            log.debug("group %s goes to %s, which is not simulated", note.group_key, note.receiver)
+            self.unrouted.append(note)
+            return True
         if self.notifier is None:
+            return False
+        body = payloads.unified_payload(note, self.contact, self._primary.org_id, self.external_url)
+        if not body["alerts"]:
+            return True
+        return self.notifier.deliver(body, body["title"], note.group_key).ok
+
+    def _legacy_channel(self, rule: AlertRule) -> bool:
+        """Whether legacy notifications of ``rule`` go to the webhook: legacy alerting had a
+        channel list per rule, not policies; here a rule notifies the webhook when the
+        provisioned policy routes its alerts there."""
+        routes = match_routes(self.policy, rule_labels(rule))
+        return any(r.policy.receiver == self.contact.name for r in routes)
+
+    def _send_legacy(self, target: RuleEvaluation, transition: Transition) -> None:
+        state = LEGACY_STATES.get(transition.instance.state)
+        before = LEGACY_STATES.get(transition.previous)
+        if self.notifier is None or state is None or state == before:
             return
-        firing = list(self._firing.values())
-        if not firing and self.contact.disable_resolve_message:
+        if not self._legacy_channel(target.rule):
             return
-        self._last_sent = now
-        if self.payload == "unified":
-            body = payloads.unified_payload(
-                firing + resolved, self.rule, self.contact, self.policy, self.external_url
-            )
-            summary = body["title"]
-        else:
-            state = self.state
-            legacy = {
-                AlertState.NO_DATA: "no_data",
-                AlertState.ALERTING: "alerting",
-                AlertState.ERROR: "alerting",
-            }
-            value = (
-                evaluation.value
-                if evaluation is not None
-                else self.last.value
-                if self.last
-                else None
-            )
-            body = payloads.legacy_payload(
-                self.rule, legacy.get(state, "ok"), value, self.external_url
-            )
-            summary = body["title"]
-        self.notifier.submit(body, summary)
+        if state == "ok" and before is None:
+            return
+        rule_id = list(self.rules).index(target.rule.uid) + 1
+        history = target.history
+        value = history[-1].value if history else None
+        body = payloads.legacy_payload(target.rule, state, value, self.external_url, rule_id)
+        self.notifier.deliver(body, body["title"])
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> AlertEvaluator:
         """Start evaluating on a thread. Raises AlertingError if already running."""
-        if self._thread is not None:
+        if self._started:
             raise AlertingError("evaluator already started")
         try:
             if self._source is None:
@@ -278,37 +310,47 @@ class AlertEvaluator(Lifecycle):
                 self.contact.url, self.contact.username, self.contact.password,
                 method=self.contact.http_method, **self._notifier_options,
             )  # fmt: skip
-            self.notifier.start()
+            self.dispatcher.start()
         except BaseException:
             self.stop()
             raise
+        self._started = True
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="alertloop-evaluator", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Stop evaluating, deliver a pending notification if it is quick, close connections."""
+        """Stop evaluating and notifying, close connections."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10.0)
             self._thread = None
+        self.dispatcher.stop()
         if self.notifier is not None:
-            self.notifier.stop()
+            self.notifier.close()
         if self._own_source and self._source is not None:
             self._source.close()
             self._source = None
+        self._started = False
 
     def _run(self) -> None:
+        due = {uid: r.next_tick(self.clock()) for uid, r in self.rules.items()}
         while not self._stop.is_set():
-            now = self.clock()
-            tick = math.floor(now / self.interval) * self.interval + self.interval
-            if self._stop.wait(max(0.0, tick - now)):
+            tick = min(due.values())
+            if self._stop.wait(max(0.0, tick - self.clock())):
                 return
-            try:
-                self.evaluate_once()
-            except Exception:
-                log.exception("evaluation of rule %s failed", self.rule.title)
+            for uid, target in self.rules.items():
+                if due[uid] > tick:
+                    continue
+                due[uid] = target.next_tick(max(tick, self.clock()))
+                try:
+                    self._evaluate(target, tick)
+                except Exception:
+                    log.exception("evaluation of rule %s failed", target.rule.title)
 
     def __repr__(self) -> str:
-        return f"<AlertEvaluator rule={self.rule.uid} every {self.interval:g}s state={self.state.value}>"
+        return (
+            f"<AlertEvaluator rules={sorted(self.rules)} every {self.interval:g}s "
+            f"state={self.state.value}>"
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -85,12 +87,49 @@ class ContactPoint:
     max_alerts: int = 0
 
 
+MATCH_OPS = ("=", "!=", "=~", "!~")
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """One label matcher of a notification policy (``name op value``); regexes are anchored."""
+
+    name: str
+    op: str
+    value: str
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        actual = labels.get(self.name, "")
+        if self.op == "=":
+            return actual == self.value
+        if self.op == "!=":
+            return actual != self.value
+        found = re.fullmatch(self.value, actual) is not None
+        return found if self.op == "=~" else not found
+
+    def __str__(self) -> str:
+        return f'{self.name}{self.op}"{self.value}"'
+
+
 @dataclass(frozen=True)
 class NotificationPolicy:
-    """The root notification policy: where alerts go and how they are grouped and repeated."""
+    """A node of the notification policy tree: which alerts it takes (``matchers``), where
+    they go, how they are grouped and repeated, and its nested policies. Settings a nested
+    policy leaves out are already filled in from its parent when the file is loaded."""
 
     receiver: str
     group_by: tuple[str, ...] = ("grafana_folder", "alertname")
-    group_wait: float = 0.0
-    group_interval: float = 1.0
-    repeat_interval: float = 3600.0
+    group_wait: float = 30.0
+    group_interval: float = 300.0
+    repeat_interval: float = 14400.0
+    matchers: tuple[Matcher, ...] = ()
+    routes: tuple[NotificationPolicy, ...] = ()
+    continue_matching: bool = False
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(m.matches(labels) for m in self.matchers)
+
+    @property
+    def matcher_text(self) -> str:
+        """``{a="1",b=~"x"}``, as Alertmanager prints a route's matchers in group keys."""
+        return "{" + ",".join(str(m) for m in self.matchers) + "}"

@@ -1,33 +1,47 @@
 """Grafana's webhook bodies, built as Grafana builds them: unified (>= 8) and legacy (<= 10).
 
-Unified: ``receiver``, ``status`` (firing/resolved), ``orgId``, ``alerts[]`` (``status``,
-``labels`` with ``alertname`` and ``grafana_folder``, ``annotations``, ``startsAt``, ``endsAt``,
-``values``, ``valueString``, ``fingerprint``, URLs), ``groupLabels``, ``commonLabels``,
+Unified (grafana/alerting ``receivers/webhook``, ``templates/template_data.go`` and
+``default_template.go``): ``receiver``, ``status`` (firing/resolved), ``alerts[]``
+(``status``, ``labels`` and ``annotations`` without Grafana's private ``__x__`` ones,
+``startsAt``, ``endsAt`` (Go's zero time while firing), ``generatorURL``, ``fingerprint``
+(over every label, private ones included), ``silenceURL``, ``dashboardURL``, ``panelURL``,
+``values``, ``valueString``, ``orgId``), ``groupLabels``, ``commonLabels``,
 ``commonAnnotations``, ``externalURL``, ``version`` "1", ``groupKey``, ``truncatedAlerts``,
-``title``, ``state`` (alerting/ok only) and ``message``.
+``orgId``, ``title`` and ``message`` (the default templates), ``state`` (alerting/ok).
 Legacy: ``title``, ``ruleId``, ``ruleName``, ``state`` (alerting/ok/no_data), ``evalMatches``,
 ``orgId``, ``dashboardId``, ``panelId``, ``tags``, ``ruleUrl`` and ``message``.
 """
 
 from __future__ import annotations
 
-import re
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import urlencode
 
-from sim.alerting.provisioning import AlertRule, ContactPoint, NotificationPolicy
+from sim.alerting.alerts import (
+    PostableAlert,
+    format_number,
+    is_private,
+    render,
+)
+from sim.alerting.dispatcher import Notification
+from sim.alerting.model import AlertRule, ContactPoint
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 DEFAULT_EXTERNAL_URL = "http://localhost:3000/"
-NO_DATA_ALERT = "DatasourceNoData"
-ERROR_ALERT = "DatasourceError"
 
-_FNV_OFFSET = 14695981039346656037
-_FNV_PRIME = 1099511628211
-_TEMPLATE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
+__all__ = [
+    "DEFAULT_EXTERNAL_URL",
+    "default_message",
+    "default_title",
+    "format_number",
+    "format_time",
+    "legacy_payload",
+    "render",
+    "unified_payload",
+]
 
 
 def format_time(epoch: float) -> str:
@@ -38,130 +52,104 @@ def format_time(epoch: float) -> str:
     return text + "Z"
 
 
-def format_number(value: float) -> str:
-    """A float as Go's ``%v`` prints it (``55``, ``52.5``)."""
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
+def _public(items: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in items.items() if not is_private(k)}
 
 
-def fingerprint(labels: Mapping[str, str]) -> str:
-    """Prometheus' label-set fingerprint (FNV-1a 64 over sorted name/value pairs), in hex."""
-    digest = _FNV_OFFSET
-    for name in sorted(labels):
-        for chunk in (name.encode(), b"\xff", labels[name].encode(), b"\xff"):
-            for byte in chunk:
-                digest = ((digest ^ byte) * _FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
-    return f"{digest:016x}"
+def _query(params: list[tuple[str, str]]) -> str:
+    """Go's ``url.Values.Encode``: sorted by key (stable for repeated keys), ``+`` for spaces."""
+    return urlencode(sorted(params, key=lambda kv: kv[0]))
 
 
-def label_string(labels: Mapping[str, str]) -> str:
-    """``{a="1", b="2"}`` as Alertmanager prints a label set."""
-    return "{" + ", ".join(f'{k}="{labels[k]}"' for k in sorted(labels)) + "}"
-
-
-def render(template: str, values: Mapping[str, float], labels: Mapping[str, str]) -> str:
-    """Expand ``{{ $values.B.Value }}``, ``{{ $values.B }}``, ``{{ $value }}`` and ``{{ $labels.x }}``."""
-
-    def replace(match: re.Match[str]) -> str:
-        expr = match.group(1)
-        parts = expr.split(".")
-        if parts[0] == "$values" and len(parts) >= 2 and parts[1] in values:
-            return format_number(values[parts[1]])
-        if expr == "$value":
-            return ", ".join(f"[ var='{k}' value={format_number(v)} ]" for k, v in values.items())
-        if parts[0] == "$labels" and len(parts) == 2:
-            return labels.get(parts[1], "")
-        return match.group(0)
-
-    return _TEMPLATE.sub(replace, template)
-
-
-@dataclass(frozen=True)
-class AlertInstance:
-    """One alert as the notifier sends it: firing (``ends_at`` None) or resolved."""
-
-    name: str
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    starts_at: float
-    ends_at: float | None = None
-    values: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def status(self) -> str:
-        return "firing" if self.ends_at is None else "resolved"
-
-
-def make_instance(
-    rule: AlertRule,
-    values: Mapping[str, float],
-    starts_at: float,
-    ends_at: float | None = None,
-    name: str | None = None,
-) -> AlertInstance:
-    """The alert for ``rule`` (or its DatasourceNoData/DatasourceError alert when ``name`` says so)."""
-    labels = {"alertname": name or rule.title, "grafana_folder": rule.folder, **rule.labels}
-    if name in (NO_DATA_ALERT, ERROR_ALERT):
-        labels.update(
-            {
-                "rulename": rule.title,
-                "datasource_uid": rule.query.datasource_uid,
-                "ref_id": rule.query.ref_id,
-            }
+def _alert_json(alert: PostableAlert, firing: bool, external: str) -> dict[str, Any]:
+    """One alert of the body, with the URLs as Grafana 11 writes them."""
+    ann = alert.annotations
+    org = ann.get("__orgId__", "")
+    org_q = [("orgId", org)] if org else []
+    dashboard = panel = ""
+    if ann.get("__dashboardUid__"):
+        dashboard = f"{external}d/{ann['__dashboardUid__']}" + (
+            f"?{_query(org_q)}" if org_q else ""
         )
-    annotations = {k: render(v, values, labels) for k, v in rule.annotations.items()}
-    return AlertInstance(labels["alertname"], labels, annotations, starts_at, ends_at, dict(values))
-
-
-def _alert_json(alert: AlertInstance, rule: AlertRule, external: str) -> dict[str, Any]:
-    matchers = "&".join(f"matcher={quote(f'{k}={v}')}" for k, v in sorted(alert.labels.items()))
-    dashboard = (
-        f"{external}d/{rule.dashboard_uid}?orgId={rule.org_id}" if rule.dashboard_uid else ""
+        if ann.get("__panelId__"):
+            panel = f"{external}d/{ann['__dashboardUid__']}?" + _query(
+                [*org_q, ("viewPanel", ann["__panelId__"])]
+            )
+    matchers = [
+        ("matcher", f"{k}={alert.labels[k]}") for k in sorted(alert.labels) if not is_private(k)
+    ]
+    silence = f"{external}alerting/silence/new?" + _query(
+        [("alertmanager", "grafana"), *matchers, *org_q]
     )
-    panel = (
-        f"{dashboard}&viewPanel={rule.panel_id}" if dashboard and rule.panel_id is not None else ""
-    )
+    # no values: Go's nil map, null in the JSON (as in Grafana's DatasourceError bodies)
+    values: dict[str, float] | None = json.loads(ann["__values__"]) if "__values__" in ann else None
     return {
-        "status": alert.status,
-        "labels": dict(alert.labels),
-        "annotations": dict(alert.annotations),
+        "status": "firing" if firing else "resolved",
+        "labels": _public(alert.labels),
+        "annotations": _public(ann),
         "startsAt": format_time(alert.starts_at),
-        "endsAt": ZERO_TIME if alert.ends_at is None else format_time(alert.ends_at),
-        "generatorURL": f"{external}alerting/grafana/{rule.uid}/view?orgId={rule.org_id}",
-        "fingerprint": fingerprint(alert.labels),
-        "silenceURL": f"{external}alerting/silence/new?alertmanager=grafana&{matchers}",
+        "endsAt": ZERO_TIME if firing else format_time(alert.ends_at),
+        "generatorURL": alert.generator_url + (f"?orgId={org}" if org else ""),
+        "fingerprint": alert.fingerprint,
+        "silenceURL": silence,
         "dashboardURL": dashboard,
         "panelURL": panel,
-        "values": dict(alert.values),
-        "valueString": ", ".join(
-            f"[ var='{k}' labels={{}} value={format_number(v)} ]" for k, v in alert.values.items()
-        ),
+        "values": values,
+        "valueString": ann.get("__value_string__", ""),
     }
 
 
-def _message(alerts: Sequence[dict[str, Any]]) -> str:
-    blocks = []
-    for status in ("firing", "resolved"):
-        chosen = [a for a in alerts if a["status"] == status]
-        if not chosen:
-            continue
-        lines = [f"**{status.capitalize()}**", ""]
-        for alert in chosen:
-            lines.append(
-                "Value: " + ", ".join(f"{k}={format_number(v)}" for k, v in alert["values"].items())
-            )
-            lines.append("Labels:")
-            lines += [f" - {k} = {v}" for k, v in sorted(alert["labels"].items())]
-            lines.append("Annotations:")
-            lines += [f" - {k} = {v}" for k, v in sorted(alert["annotations"].items())]
-            lines.append(f"Source: {alert['generatorURL']}")
-            lines.append(f"Silence: {alert['silenceURL']}")
-            if alert["dashboardURL"]:
-                lines.append(f"Dashboard: {alert['dashboardURL']}")
-            lines.append("")
-        blocks.append("\n".join(lines))
-    return "\n".join(blocks)
+def _values_list(alert: Mapping[str, Any]) -> str:
+    values = alert["values"] or {}
+    if not values:
+        return "[no value]"
+    return ", ".join(f"{k}={format_number(values[k])}" for k in sorted(values))
+
+
+def _alert_list(alerts: Sequence[Mapping[str, Any]]) -> str:
+    out = []
+    for alert in alerts:
+        out.append(f"\nValue: {_values_list(alert)}\nLabels:\n")
+        out += [f" - {k} = {v}\n" for k, v in sorted(alert["labels"].items())]
+        out.append("Annotations:\n")
+        out += [f" - {k} = {v}\n" for k, v in sorted(alert["annotations"].items())]
+        for name, key in (
+            ("Source", "generatorURL"),
+            ("Silence", "silenceURL"),
+            ("Dashboard", "dashboardURL"),
+            ("Panel", "panelURL"),
+        ):
+            if alert[key]:
+                out.append(f"{name}: {alert[key]}\n")
+    return "".join(out)
+
+
+def default_message(alerts: Sequence[Mapping[str, Any]]) -> str:
+    """Grafana's ``default.message`` template for the body's alerts."""
+    firing = [a for a in alerts if a["status"] == "firing"]
+    resolved = [a for a in alerts if a["status"] == "resolved"]
+    text = ""
+    if firing:
+        text += "**Firing**\n" + _alert_list(firing)
+        if resolved:
+            text += "\n\n"
+    if resolved:
+        text += "**Resolved**\n" + _alert_list(resolved)
+    return text
+
+
+def default_title(
+    status: str, firing: int, resolved: int, group: Mapping[str, str], common: Mapping[str, str]
+) -> str:
+    """Grafana's ``default.title`` (``__subject``): note the space before the common labels."""
+    head = status.upper()
+    if status == "firing":
+        head += f":{firing}" + (f", RESOLVED:{resolved}" if resolved else "")
+    title = f"[{head}] " + " ".join(group[k] for k in sorted(group)) + " "
+    if len(common) > len(group):
+        rest = {k: v for k, v in common.items() if k not in group}
+        title += "(" + " ".join(rest[k] for k in sorted(rest)) + ")"
+    return title
 
 
 def _common(dicts: Sequence[Mapping[str, str]]) -> dict[str, str]:
@@ -172,44 +160,39 @@ def _common(dicts: Sequence[Mapping[str, str]]) -> dict[str, str]:
 
 
 def unified_payload(
-    alerts: Sequence[AlertInstance],
-    rule: AlertRule,
+    notification: Notification,
     contact: ContactPoint,
-    policy: NotificationPolicy,
+    org_id: int = 1,
     external_url: str = DEFAULT_EXTERNAL_URL,
 ) -> dict[str, Any]:
-    """The body Grafana's webhook contact point POSTs for one alert group."""
+    """The body Grafana's webhook contact point POSTs for one flush of an alert group."""
     external = external_url if external_url.endswith("/") else external_url + "/"
-    body_alerts = [_alert_json(a, rule, external) for a in alerts]
-    common_labels = _common([a.labels for a in alerts])
-    group_labels = {k: common_labels[k] for k in sorted(policy.group_by) if k in common_labels}
-    firing = sum(1 for a in alerts if a.status == "firing")
-    resolved = len(alerts) - firing
+    # disableResolveMessage: resolved alerts are left out (Alertmanager's send_resolved)
+    pairs = [(a, f) for a, f in notification.alerts if f or not contact.disable_resolve_message]
+    truncated = 0
+    if contact.max_alerts > 0 and len(pairs) > contact.max_alerts:
+        truncated = len(pairs) - contact.max_alerts
+        pairs = pairs[: contact.max_alerts]
+    body_alerts = [_alert_json(a, f, external) for a, f in pairs]
+    firing = sum(1 for _, f in pairs if f)
     status = "firing" if firing else "resolved"
-    head = (
-        f"FIRING:{firing}" + (f", RESOLVED:{resolved}" if resolved else "")
-        if firing
-        else "RESOLVED"
-    )
-    rest = {k: v for k, v in common_labels.items() if k not in group_labels}
-    title = f"[{head}] " + " ".join(group_labels[k] for k in sorted(group_labels))
-    if rest:
-        title += " (" + " ".join(rest[k] for k in sorted(rest)) + ")"
+    common_labels = _public(_common([a.labels for a, _ in pairs]))
+    group = dict(notification.group_labels)
     return {
-        "receiver": contact.name,
+        "receiver": notification.receiver,
         "status": status,
-        "orgId": rule.org_id,
         "alerts": body_alerts,
-        "groupLabels": group_labels,
+        "groupLabels": group,
         "commonLabels": common_labels,
-        "commonAnnotations": _common([a.annotations for a in alerts]),
+        "commonAnnotations": _public(_common([a.annotations for a, _ in pairs])),
         "externalURL": external,
         "version": "1",
-        "groupKey": "{}:" + label_string(group_labels),
-        "truncatedAlerts": 0,
-        "title": title,
+        "groupKey": notification.group_key,
+        "truncatedAlerts": truncated,
+        "orgId": org_id,
+        "title": default_title(status, firing, len(pairs) - firing, group, common_labels),
         "state": "alerting" if firing else "ok",
-        "message": _message(body_alerts),
+        "message": default_message(body_alerts),
     }
 
 

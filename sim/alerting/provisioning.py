@@ -10,27 +10,39 @@ or annotations, so ``$timeFilter`` stays as written.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sim.alerting.errors import ProvisioningError
+from sim.alerting.files import (
+    BASE_INTERVAL,
+    alerting_dir,
+    default_provisioning_dir,
+    interpolate_env,
+    load_docs,
+    need,
+    parse_duration,
+)
 from sim.alerting.model import (
     AlertRule,
     ContactPoint,
     DataQuery,
+    Matcher,
     NotificationPolicy,
     ReduceExpression,
     ThresholdExpression,
 )
+from sim.alerting.policies import load_policy
 
 __all__ = [
+    "BASE_INTERVAL",
+    "EXPR_UIDS",
+    "LOOP_RULE_UID",
     "AlertRule",
     "ContactPoint",
     "DataQuery",
+    "Matcher",
     "NotificationPolicy",
     "ReduceExpression",
     "ThresholdExpression",
@@ -41,6 +53,7 @@ __all__ = [
     "load_policy",
     "load_rule",
     "load_rules",
+    "loop_rule",
     "parse_duration",
 ]
 
@@ -53,92 +66,14 @@ THRESHOLD_TYPES = (
     "gt", "lt", "eq", "ne", "gte", "lte",
     "within_range", "outside_range", "within_range_included", "outside_range_included",
 )  # fmt: skip
-BASE_INTERVAL = 10.0
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-_ENV = re.compile(r"\$(?:\$|\{(\w+)\}|(\w+))")
-
-
-def default_provisioning_dir() -> Path:
-    """``services/grafana/provisioning`` inside the installed package."""
-    import services
-
-    return Path(services.__file__).resolve().parent / "grafana" / "provisioning"
-
-
-def parse_duration(value: object, what: str = "duration") -> float:
-    """Seconds in a Prometheus-style duration (``10s``, ``1m30s``, ``500ms``, ``0s``) or a number.
-
-    Raises ProvisioningError for anything else.
-    """
-    if isinstance(value, bool):
-        raise ProvisioningError(f"{what}: {value!r} is not a duration")
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value).strip()
-    if text in ("0", ""):
-        return 0.0
-    pos, total = 0, 0.0
-    for match in _DURATION.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or pos == 0:
-        raise ProvisioningError(f"{what}: {value!r} is not a duration such as 10s, 1m or 500ms")
-    return total
-
-
-def interpolate_env(text: str, env: Mapping[str, str]) -> str:
-    """Replace ``$VAR`` / ``${VAR}`` with ``env`` values (missing ones become empty); ``$$`` is ``$``."""
-
-    def replace(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        return env.get(match.group(1) or match.group(2), "")
-
-    return _ENV.sub(replace, text)
-
-
-def _load_docs(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
-    if not directory.is_dir():
-        raise ProvisioningError(f"provisioning directory {directory} does not exist")
-    docs = []
-    for path in sorted(directory.iterdir()):
-        if path.suffix not in (".yaml", ".yml", ".json"):
-            continue
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ProvisioningError(f"{path}: cannot read: {exc}") from exc
-        if not isinstance(doc, dict):
-            raise ProvisioningError(
-                f"{path}: expected a mapping at the top, got {type(doc).__name__}"
-            )
-        docs.append((path, doc))
-    return docs
-
-
-def alerting_dir(directory: str | Path | None) -> Path:
-    """The ``alerting`` directory under a provisioning directory (or the directory itself)."""
-    base = Path(directory) if directory is not None else default_provisioning_dir()
-    return base / "alerting" if (base / "alerting").is_dir() else base
-
-
-def _need(mapping: Mapping[str, Any], key: str, where: str) -> Any:
-    value = mapping.get(key)
-    if value is None or value == "":
-        raise ProvisioningError(f"{where}: '{key}' is required")
-    return value
 
 
 def _parse_rule(raw: Mapping[str, Any], group: Mapping[str, Any], where: str) -> AlertRule:
     where = f"{where} rule {raw.get('uid') or raw.get('title') or '?'}"
-    uid, title, condition = (_need(raw, k, where) for k in ("uid", "title", "condition"))
+    uid, title, condition = (need(raw, k, where) for k in ("uid", "title", "condition"))
     by_ref: dict[str, Mapping[str, Any]] = {}
     for item in raw.get("data") or []:
-        by_ref[_need(item, "refId", where)] = item
+        by_ref[need(item, "refId", where)] = item
     if condition not in by_ref:
         raise ProvisioningError(f"{where}: condition {condition!r} names no refId in data")
     threshold = _parse_threshold(by_ref[condition], where)
@@ -152,7 +87,7 @@ def _parse_rule(raw: Mapping[str, Any], group: Mapping[str, Any], where: str) ->
         raise ProvisioningError(
             f"{where}: execErrState {exec_err!r} is not one of {EXEC_ERR_STATES}"
         )
-    interval = parse_duration(_need(group, "interval", where), f"{where}: interval")
+    interval = parse_duration(need(group, "interval", where), f"{where}: interval")
     if interval <= 0:
         raise ProvisioningError(f"{where}: the group interval must be positive")
     labels = {
@@ -161,8 +96,8 @@ def _parse_rule(raw: Mapping[str, Any], group: Mapping[str, Any], where: str) ->
     return AlertRule(
         uid=str(uid),
         title=str(title),
-        folder=str(_need(group, "folder", where)),
-        group=str(_need(group, "name", where)),
+        folder=str(need(group, "folder", where)),
+        group=str(need(group, "name", where)),
         interval=interval,
         condition=str(condition),
         query=query,
@@ -216,7 +151,7 @@ def _parse_threshold(item: Mapping[str, Any], where: str) -> ThresholdExpression
     needed = 2 if "range" in kind else 1
     if len(params) < needed:
         raise ProvisioningError(f"{where}: threshold {ref}: {kind} needs {needed} params")
-    return ThresholdExpression(ref, str(_need(model, "expression", where)), kind, params[:needed])
+    return ThresholdExpression(ref, str(need(model, "expression", where)), kind, params[:needed])
 
 
 def _parse_reduce(item: Mapping[str, Any] | None, ref: str, where: str) -> ReduceExpression:
@@ -240,7 +175,7 @@ def _parse_reduce(item: Mapping[str, Any] | None, ref: str, where: str) -> Reduc
     if mode == "replaceNN" and replace is None:
         raise ProvisioningError(f"{where}: reduce {ref}: replaceNN needs replaceWithValue")
     return ReduceExpression(
-        ref, str(_need(model, "expression", where)), reducer, mode,
+        ref, str(need(model, "expression", where)), reducer, mode,
         float(replace) if replace is not None else None,
     )  # fmt: skip
 
@@ -248,7 +183,7 @@ def _parse_reduce(item: Mapping[str, Any] | None, ref: str, where: str) -> Reduc
 def _parse_query(item: Mapping[str, Any] | None, ref: str, where: str) -> DataQuery:
     model = _model(item, ref, where)
     assert item is not None
-    uid = str(_need(item, "datasourceUid", where))
+    uid = str(need(item, "datasourceUid", where))
     if uid in EXPR_UIDS:
         raise ProvisioningError(f"{where}: {ref} must be a datasource query, not an expression")
     span = item.get("relativeTimeRange") or {}
@@ -259,7 +194,7 @@ def _parse_query(item: Mapping[str, Any] | None, ref: str, where: str) -> DataQu
         )
     if start <= end:
         raise ProvisioningError(f"{where}: {ref}: relativeTimeRange needs from > to, got {span!r}")
-    query = str(_need(model, "query", where))
+    query = str(need(model, "query", where))
     if "$__timeFilter" in query:
         raise ProvisioningError(f"{where}: {ref}: InfluxQL uses $timeFilter, not $__timeFilter")
     return DataQuery(ref, uid, query, start, end, int(model.get("intervalMs", 1000)))
@@ -268,23 +203,39 @@ def _parse_query(item: Mapping[str, Any] | None, ref: str, where: str) -> DataQu
 def load_rules(directory: str | Path | None = None) -> list[AlertRule]:
     """Every alert rule in the provisioning files. Raises ProvisioningError on a bad file."""
     rules = []
-    for path, doc in _load_docs(alerting_dir(directory)):
+    for path, doc in load_docs(alerting_dir(directory)):
         for group in doc.get("groups") or []:
             for raw in group.get("rules") or []:
                 rules.append(_parse_rule(raw, group, str(path)))
     return rules
 
 
+LOOP_RULE_UID = "alertloop-pot-mean-high"
+
+
+def loop_rule(rules: list[AlertRule]) -> AlertRule:
+    """The loop's rule among ``rules``: the only one, else the one with uid
+    ``alertloop-pot-mean-high``, else the first. Raises ProvisioningError for none."""
+    if not rules:
+        raise ProvisioningError("no alert rule")
+    return next((r for r in rules if r.uid == LOOP_RULE_UID), rules[0])
+
+
 def load_rule(directory: str | Path | None = None, uid: str | None = None) -> AlertRule:
-    """The rule with ``uid``, or the only rule. Raises ProvisioningError if none or ambiguous."""
+    """The rule with ``uid``; without one, the loop's rule (the only rule, or the one with
+    uid ``alertloop-pot-mean-high``). Raises ProvisioningError if there is none."""
     rules = load_rules(directory)
     if uid is not None:
-        rules = [r for r in rules if r.uid == uid]
-    if len(rules) != 1:
-        names = ", ".join(r.uid for r in load_rules(directory)) or "none"
-        wanted = f"rule {uid!r}" if uid else "exactly one rule"
+        found = [r for r in rules if r.uid == uid]
+    elif len(rules) > 1:
+        found = [r for r in rules if r.uid == LOOP_RULE_UID]
+    else:
+        found = rules
+    if len(found) != 1:
+        names = ", ".join(r.uid for r in rules) or "none"
+        wanted = f"rule {uid!r}" if uid else f"exactly one rule, or one with uid {LOOP_RULE_UID}"
         raise ProvisioningError(f"{alerting_dir(directory)}: expected {wanted}; found: {names}")
-    return rules[0]
+    return found[0]
 
 
 def load_contact_point(
@@ -297,7 +248,7 @@ def load_contact_point(
     Raises ProvisioningError if there is none, or its URL is empty after interpolation.
     """
     env = os.environ if env is None else env
-    for path, doc in _load_docs(alerting_dir(directory)):
+    for path, doc in load_docs(alerting_dir(directory)):
         for point in doc.get("contactPoints") or []:
             if name is not None and point.get("name") != name:
                 continue
@@ -326,32 +277,4 @@ def load_contact_point(
                 )
     raise ProvisioningError(
         f"{alerting_dir(directory)}: no webhook contact point {name or ''}".strip()
-    )
-
-
-def load_policy(directory: str | Path | None = None) -> NotificationPolicy:
-    """The root notification policy; Grafana's defaults when no file defines one.
-
-    Raises ProvisioningError for a zero group or repeat interval.
-    """
-    for path, doc in _load_docs(alerting_dir(directory)):
-        for policy in doc.get("policies") or []:
-            where = f"{path}: policy"
-            group_interval = parse_duration(
-                policy.get("group_interval", "5m"), f"{where} group_interval"
-            )
-            repeat = parse_duration(policy.get("repeat_interval", "4h"), f"{where} repeat_interval")
-            if group_interval <= 0 or repeat <= 0:
-                raise ProvisioningError(
-                    f"{where}: group_interval and repeat_interval cannot be zero"
-                )
-            return NotificationPolicy(
-                receiver=str(_need(policy, "receiver", where)),
-                group_by=tuple(policy.get("group_by") or ("grafana_folder", "alertname")),
-                group_wait=parse_duration(policy.get("group_wait", "30s"), f"{where} group_wait"),
-                group_interval=group_interval,
-                repeat_interval=repeat,
-            )
-    return NotificationPolicy(
-        receiver="", group_wait=30.0, group_interval=300.0, repeat_interval=14400.0
     )

@@ -151,3 +151,30 @@ def led_periods(leds: Sequence[LedChange], end_time: float) -> list[tuple[float,
         if end > change.time:
             periods.append((change.time, end, change.state.name))
     return periods
+
+
+def unexplained_changes(
+    crossings: Sequence[Crossing], leds: Sequence[LedChange], allowed: float
+) -> list[LedChange]:
+    """LED changes to red or green that the loop's own mean does not explain.
+
+    A change to a colour is explained when the mean asked for that colour at the time, or did
+    so within the last ``allowed`` seconds (the LED may lag that long behind a crossing). Before
+    the first crossing the mean is below the threshold: green. Any other change was made by
+    something else (another rule's alert, a test notification).
+    """
+    wrong = []
+    for change in leds:
+        colour = change.state.name
+        if colour not in ("red", "green"):
+            continue
+        wanted = {_wanted(crossings, change.time + CLOCK_TOLERANCE)}
+        wanted |= {c.colour for c in crossings if change.time - allowed <= c.time <= change.time}
+        if colour not in wanted:
+            wrong.append(change)
+    return wrong
+
+
+def _wanted(crossings: Sequence[Crossing], at: float) -> str:
+    before = [c for c in crossings if c.time <= at]
+    return before[-1].colour if before else "green"

@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--interval", type=float, help="evaluation interval in seconds (default 10, like Grafana)"
     )
     parser.add_argument(
+        "--faster-than-grafana",
+        action="store_true",
+        help="allow an --interval under Grafana's 10 s minimum (the summary says so)",
+    )
+    parser.add_argument(
         "--margin",
         type=float,
         default=DEFAULT_MARGIN,
@@ -94,6 +99,7 @@ def main(argv: list[str]) -> int:
         scenario=args.scenario,
         forever=args.forever,
         interval=args.interval,
+        faster_than_grafana=args.faster_than_grafana,
         backend=args.backend,
         margin=args.margin,
         boards=args.boards,

@@ -84,7 +84,8 @@ class LiveView:
             f"{BOLD if colour else ''}{self.title}{reset}  t={snap.elapsed:5.1f} s  ({to_go})",
             f"  knob value   {_num(snap.value, 0)} %  {_bar(snap.value, snap.mean, snap.threshold)}",
             f"  10 s mean    {_num(snap.mean)} %  threshold {snap.threshold:g} %",
-            f"  alert state  {state_colour}{snap.state:<9}{reset}  LEDs {_leds(snap.led, colour)}",
+            f"  alert state  {state_colour}{snap.state:<9}{reset}  LEDs {_leds(snap.led, colour)}"
+            + (f"  other rules {snap.others}" if snap.others else ""),
             f"  messages     published {snap.published}  stored {snap.stored}  "
             f"notifications {snap.notifications}  /alert at NodeMCU {snap.alert_messages}",
             f"  last alert-to-LED latency  {latency}",
@@ -98,6 +99,7 @@ class LiveView:
             f"mean10s={mean} threshold={snap.threshold:g} state={snap.state} led={snap.led} "
             f"published={snap.published} stored={snap.stored} notifications={snap.notifications} "
             f"alert_msgs={snap.alert_messages} alert_to_led={latency}"
+            + (f" others={snap.others.replace(' ', ',')}" if snap.others else "")
         )
 
     def _draw(self, lines: list[str]) -> None:

@@ -1,10 +1,12 @@
 """``alertloop demo``: the whole loop on one machine, with simulated boards.
 
 Starts the stack (auto backend), the ingester, the webhook (a generated user with a hashed
-password), the alert evaluator (Grafana's 10 s interval unless told otherwise), a simulated
-ESP32 following a knob profile and a simulated NodeMCU; samples everything four times a
-second for the live view; at the end reads the stored points back from InfluxDB and checks
-that the LEDs followed every crossing of the 10 s mean in time.
+password), the alert evaluator with every provisioned rule (Grafana's 10 s interval unless
+told to go faster than Grafana), a simulated ESP32 following a knob profile and a simulated
+NodeMCU; samples everything four times a second for the live view; at the end reads the
+stored points back from InfluxDB and checks that the LEDs followed every crossing of the
+loop rule's 10 s mean in time, and that nothing else (the other provisioned rule, which fires
+during the run) moved them.
 """
 
 from __future__ import annotations
@@ -28,10 +30,16 @@ from services.common.deadline import Deadline
 from services.ingester import Ingester, IngesterConfig
 from services.webhook import WebhookConfig, WebhookServer
 from services.webhook.passwords import hash_password
-from sim.alerting import AlertEvaluator
+from sim.alerting import AlertEvaluator, check_interval
 from sim.alerting.notifier import Delivery
 from sim.alerting.state import Evaluation
-from sim.demo.analysis import Crossing, LoopCheck, check_loop, mean_crossings
+from sim.demo.analysis import (
+    Crossing,
+    LoopCheck,
+    check_loop,
+    mean_crossings,
+    unexplained_changes,
+)
 from sim.demo.profile import choose_profile
 from sim.esp32 import SimEsp32
 from sim.nodemcu import SimNodeMcu
@@ -53,6 +61,7 @@ class DemoOptions:
     scenario: Path | None = None
     forever: bool = False
     interval: float | None = None
+    faster_than_grafana: bool = False
     backend: str = "auto"
     margin: float = DEFAULT_MARGIN
     noise: float = 10.0
@@ -77,6 +86,7 @@ class Snapshot:
     alert_messages: int
     last_latency: float | None
     remaining: float
+    others: str = ""
 
 
 @dataclass
@@ -98,6 +108,9 @@ class DemoResult:
     alert_messages: int = 0
     crossings: list[Crossing] = field(default_factory=list)
     checks: list[LoopCheck] = field(default_factory=list)
+    faster_than_grafana: bool = False
+    other_rules: dict[str, list[Evaluation]] = field(default_factory=dict)
+    unexplained: list[LedChange] = field(default_factory=list)
     interrupted: bool = False
 
     @property
@@ -107,7 +120,7 @@ class DemoResult:
 
     @property
     def passed(self) -> bool:
-        return all(check.ok for check in self.checks)
+        return all(check.ok for check in self.checks) and not self.unexplained
 
 
 def alert_to_led_latency(evaluations: list[Evaluation], leds: list[LedChange]) -> float | None:
@@ -132,6 +145,8 @@ class DemoRunner:
 
     def __init__(self, options: DemoOptions) -> None:
         self.options = options
+        if options.interval is not None:
+            check_interval(options.interval, options.faster_than_grafana)
         self.profile, self.length = choose_profile(
             options.scenario, options.duration, options.forever
         )
@@ -197,8 +212,9 @@ class DemoRunner:
         if self.options.boards != "sim":
             esp32.set_knob(self.profile(0.0))
         evaluator = AlertEvaluator(
-            influx, f"{webhook.url}/alert", user, password, interval=self.options.interval
-        )
+            influx, f"{webhook.url}/alert", user, password, interval=self.options.interval,
+            faster_than_grafana=self.options.faster_than_grafana,
+        )  # fmt: skip
         ingester.wait_connected(15.0)
         webhook.wait_connected(15.0)
         nodemcu.wait_connected(15.0)
@@ -222,7 +238,7 @@ class DemoRunner:
         rule = evaluator.rule
         result = DemoResult(
             stack.backend, time.time(), 0.0, rule.threshold_value, rule.window, evaluator.interval,
-            self.options.margin,
+            self.options.margin, faster_than_grafana=self.options.faster_than_grafana,
         )  # fmt: skip
         esp32.follow(self.profile)
         settle: Deadline | None = None
@@ -278,6 +294,11 @@ class DemoRunner:
             alert_messages=nodemcu.handled,
             last_latency=alert_to_led_latency(result.evaluations, nodemcu.history),
             remaining=remaining,
+            others=" ".join(
+                f"{r.rule.title}={r.state.value}"
+                for uid, r in evaluator.rules.items()
+                if uid != evaluator.rule.uid
+            ),
         )
 
     def _finish(self, stack: Stack, parts: dict[str, Any], result: DemoResult) -> None:
@@ -290,6 +311,11 @@ class DemoRunner:
         result.leds = nodemcu.history
         result.alert_messages = nodemcu.handled
         result.evaluations = evaluator.history
+        result.other_rules = {
+            r.rule.title: evaluator.history_of(uid)
+            for uid, r in evaluator.rules.items()
+            if uid != evaluator.rule.uid
+        }
         evaluator.stop()
         result.deliveries = list(evaluator.notifier.deliveries) if evaluator.notifier else []
         parts["ingester"].stop()  # writes what it still holds
@@ -298,6 +324,7 @@ class DemoRunner:
         crossings = mean_crossings(result.stored, result.window, result.threshold)
         result.crossings = [c for c in crossings if c.time <= result.ended]
         result.checks = check_loop(result.crossings, result.leds, result.allowed, result.ended)
+        result.unexplained = unexplained_changes(result.crossings, result.leds, result.allowed)
 
 
 def read_points(stack: Stack, since: float) -> list[tuple[float, float]]:

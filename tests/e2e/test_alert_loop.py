@@ -3,7 +3,10 @@ retained ``/alert`` -> NodeMCU LEDs, with the real ingester and webhook.
 
 Tests marked ``every_board`` run once per board backend (``sim``, ``virtual``: the real
 sketches built for Linux, and the ``--esp32``/``--nodemcu`` ports when given); the others run
-on the backend the options choose."""
+on the backend the options choose.
+
+The evaluator runs every provisioned rule: beside the loop's PotMeanHigh, PotActive fires
+whenever the knob is above 5, and must never move the LED."""
 
 from __future__ import annotations
 
@@ -12,12 +15,26 @@ from collections.abc import Callable
 import pytest
 
 from hil.capture import MqttCapture
-from hil.pytest_plugin.pipeline_fixtures import Pipeline
+from hil.pytest_plugin.pipeline_fixtures import LOOP_MARGIN, Pipeline
 from services.common.deadline import wait_until
+from sim.alerting import NotificationPolicy
+from sim.alerting.notifier import Delivery, Notifier
 
 pytestmark = pytest.mark.e2e
 
-HIGH, LOW = 80, 0
+HIGH, MID, LOW = 80, 30, 0
+LOOP_RULE, SECOND_RULE = "PotMeanHigh", "PotActive"
+# A Grafana whose whole policy tree sends every alert to the webhook (the contact point added
+# at the root of an organisation that has other rules): only the webhook's selector then
+# keeps other rules' alerts off the LED.
+EVERYTHING_TO_THE_WEBHOOK = NotificationPolicy(
+    "alertloop-webhook", group_wait=0.0, group_interval=1.0, repeat_interval=3600.0
+)
+
+
+def _loop_deliveries(notifier: Notifier) -> list[Delivery]:
+    """The deliveries of the loop rule's notifications (not those of the second rule)."""
+    return [d for d in notifier.deliveries if LOOP_RULE in (d.group_key or d.summary)]
 
 
 def _turn_red_then_green(pipeline: Pipeline, mqtt_capture: MqttCapture) -> None:
@@ -37,7 +54,7 @@ def _turn_red_then_green(pipeline: Pipeline, mqtt_capture: MqttCapture) -> None:
     # The retained message can reach the LED board before the evaluator has read the
     # webhook's answer, so wait for both answers to be recorded.
     wait_until(
-        lambda: len(notifier.deliveries) >= 2,
+        lambda: len(_loop_deliveries(notifier)) >= 2,
         5.0,
         what="the webhook's answers to both notifications",
         state=lambda: notifier.deliveries,
@@ -69,7 +86,7 @@ def test_the_webhook_accepts_the_evaluators_payloads(
 ) -> None:
     _turn_red_then_green(pipeline, mqtt_capture)
     assert pipeline.alerting.notifier is not None
-    statuses = [d.status for d in pipeline.alerting.notifier.deliveries]
+    statuses = [d.status for d in _loop_deliveries(pipeline.alerting.notifier)]
     assert statuses == [200, 200]
 
 
@@ -82,12 +99,12 @@ def test_a_nodemcu_that_connects_late_gets_the_current_state(
     notifier = pipeline.alerting.notifier
     assert notifier is not None
     # the LED can change before the evaluator has recorded the webhook's answer
-    wait_until(lambda: notifier.deliveries, 5.0, what="the webhook's answer to the alert")
-    sent = len(notifier.deliveries)
+    wait_until(lambda: _loop_deliveries(notifier), 5.0, what="the webhook's answer to the alert")
+    sent = len(_loop_deliveries(notifier))
     late = nodemcu_factory()
     change = late.wait_for_led("red", timeout=2.0)  # type: ignore[attr-defined]
     # no notification since it connected: the retained message brought the state
-    assert len(notifier.deliveries) == sent
+    assert len(_loop_deliveries(notifier)) == sent
     assert change.state.name == "red"
 
     pipeline.esp32.set_knob(LOW)
@@ -95,3 +112,37 @@ def test_a_nodemcu_that_connects_late_gets_the_current_state(
     later = nodemcu_factory()
     assert later.wait_for_led("green", timeout=2.0).state.name == "green"  # type: ignore[attr-defined]
     assert [c.state.name for c in later.history if c.state.name != "off"] == ["green"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "alerting",
+    [
+        pytest.param({}, id="provisioned-policy"),
+        pytest.param({"policy": EVERYTHING_TO_THE_WEBHOOK}, id="everything-to-the-webhook"),
+    ],
+    indirect=True,
+)
+def test_a_second_rule_firing_beside_the_loops_never_moves_the_led(
+    pipeline: Pipeline, mqtt_capture: MqttCapture
+) -> None:
+    alerting = pipeline.alerting
+    mqtt_capture.subscribe(pipeline.alert_topic)
+    pipeline.esp32.set_knob(MID)  # above PotActive's 5, below PotMeanHigh's 50
+    alerting.wait_for_state("Alerting", timeout=pipeline.loop_timeout, rule=SECOND_RULE)
+    wait_until(
+        lambda: alerting.dispatcher.notified(SECOND_RULE),
+        pipeline.react_timeout,
+        what=f"the notification of {SECOND_RULE}",
+    )
+    mqtt_capture.assert_no_message(pipeline.alert_topic, within=LOOP_MARGIN)
+    assert mqtt_capture.on(pipeline.alert_topic) == []
+    assert "red" not in [c.state.name for c in pipeline.nodemcu.history]
+    assert alerting.state == "Normal"
+
+    pipeline.esp32.set_knob(HIGH)  # the loop's rule fires: red
+    pipeline.nodemcu.wait_for_led("red", timeout=pipeline.loop_timeout)
+    pipeline.esp32.set_knob(MID)  # the loop's rule resolves, the second rule still fires
+    pipeline.nodemcu.wait_for_led("green", timeout=pipeline.loop_timeout)
+    assert alerting.state_of(SECOND_RULE) == "Alerting"
+    mqtt_capture.assert_no_message(pipeline.alert_topic, within=LOOP_MARGIN)
+    assert pipeline.nodemcu.led.name == "green"

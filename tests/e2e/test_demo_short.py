@@ -15,7 +15,8 @@ def test_the_demo_runs_short_passes_and_saves_its_plot(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     plot = tmp_path / "out" / "demo.png"
-    code = main(["--duration", "12", "--interval", "1", "--backend", "native", "--plot", str(plot)])
+    argv = ["--duration", "12", "--interval", "1", "--faster-than-grafana"]
+    code = main([*argv, "--backend", "native", "--plot", str(plot)])
     out = capsys.readouterr().out
     assert code == 0, out
     assert plot.is_file() and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -23,6 +24,17 @@ def test_the_demo_runs_short_passes_and_saves_its_plot(
     assert "mean rose above 50" in out and "mean fell back below 50" in out
     assert "result: PASS" in out
     assert "state=Alerting" in out  # the plain live lines (stdout is not a terminal here)
+    assert "faster than Grafana" in out and "--faster-than-grafana" in out
+    assert "other rule PotActive: Alerting at" in out  # the second rule fired during the run
+    assert "others=PotActive=" in out
+
+
+def test_an_interval_under_10_s_needs_the_faster_than_grafana_option(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--interval", "1", "--backend", "native"]) == 2
+    err = capsys.readouterr().err
+    assert "Grafana evaluates every 10 s" in err and "--faster-than-grafana" in err
 
 
 def test_a_bad_scenario_file_is_a_clear_error(

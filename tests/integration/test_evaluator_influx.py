@@ -1,4 +1,5 @@
-"""The evaluator against the real InfluxDB: the rule's query, window, no data and errors.
+"""The evaluator against the real InfluxDB: every provisioned rule's query, window, no data and
+errors, faster than Grafana (0.3 s intervals, the notification policy's ticks scaled down).
 
 Notifications go to a small recording HTTP endpoint on 127.0.0.1 (the webhook service itself
 is exercised in tests/e2e).
@@ -13,13 +14,19 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
 from services.common.deadline import wait_until
-from sim.alerting import AlertEvaluator, AlertState
+from sim.alerting import AlertEvaluator, AlertState, NotificationPolicy
 
 INTERVAL = 0.3
+# Everything to the webhook, on ticks as fast as the evaluations.
+POLICY = NotificationPolicy(
+    "alertloop-webhook", group_wait=0.0, group_interval=INTERVAL, repeat_interval=3600.0
+)
+FAST: dict[str, Any] = {"interval": INTERVAL, "faster_than_grafana": True, "policy": POLICY}
 
 
 class Recorder(ThreadingHTTPServer):
@@ -75,32 +82,38 @@ def _write(influxdb, values: list[int], age: float = 0.0) -> None:  # type: igno
 def test_mean_of_stored_points_fires_and_resolves_with_basic_auth(
     influxdb, recorder: Recorder
 ) -> None:  # type: ignore[no-untyped-def]
-    with AlertEvaluator(
-        influxdb.settings, recorder.url, "grafana", "pw", interval=INTERVAL
-    ) as evaluator:
+    with AlertEvaluator(influxdb.settings, recorder.url, "grafana", "pw", **FAST) as evaluator:
         evaluator.wait_for_state(AlertState.NORMAL, timeout=5)  # no data, noDataState OK
         _write(influxdb, [80, 90, 70])
         firing = evaluator.wait_for_state(AlertState.ALERTING, timeout=5)
         assert firing.value == pytest.approx(80.0) and firing.points == 3
+        evaluator.wait_for_state(AlertState.ALERTING, timeout=5, rule="PotActive")
         _write(influxdb, [0] * 30)
         normal = evaluator.wait_for_state(AlertState.NORMAL, timeout=5)
         assert normal.value is not None and normal.value < 50
         wait_until(
-            lambda: len(recorder.posts) == 2,
+            lambda: len(_of(recorder, "PotMeanHigh")) == 2,
             5,
-            what="two notifications",
+            what="two notifications of PotMeanHigh",
             state=lambda: recorder.posts,
         )
-    (path, auth, first), (_, _, second) = recorder.posts
+    (path, auth, first), (_, _, second) = _of(recorder, "PotMeanHigh")
     assert path == "/alert"
     assert base64.b64decode(auth.split()[1]) == b"grafana:pw"
     assert (first["status"], second["status"]) == ("firing", "resolved")
     assert first["alerts"][0]["values"]["B"] == pytest.approx(80.0)
+    # the second rule (max above 5) fired too, in a group of its own
+    active = _of(recorder, "PotActive")[0][2]
+    assert active["status"] == "firing" and active["alerts"][0]["values"]["B"] == 90
+
+
+def _of(recorder: Recorder, rule: str) -> list[tuple[str, str, dict]]:
+    return [p for p in recorder.posts if p[2].get("groupLabels", {}).get("alertname") == rule]
 
 
 def test_points_older_than_the_window_are_not_counted(influxdb, recorder: Recorder) -> None:  # type: ignore[no-untyped-def]
     _write(influxdb, [100, 100], age=15.0)
-    with AlertEvaluator(influxdb.settings, recorder.url, "u", "p", interval=INTERVAL) as evaluator:
+    with AlertEvaluator(influxdb.settings, recorder.url, "u", "p", **FAST) as evaluator:
         wait_until(lambda: len(evaluator.history) >= 2, 5, what="two evaluations")
         assert all(e.points == 0 and e.state is AlertState.NORMAL for e in evaluator.history)
         _write(influxdb, [40])
@@ -110,17 +123,26 @@ def test_points_older_than_the_window_are_not_counted(influxdb, recorder: Record
             what="an evaluation with points",
         )
     assert evaluation.value == 40 and evaluation.state is AlertState.NORMAL
-    assert recorder.posts == []
+    assert _of(recorder, "PotMeanHigh") == []  # (40 is above PotActive's 5: that one fires)
 
 
 def test_a_missing_database_is_an_execution_error(influxdb, recorder: Recorder) -> None:  # type: ignore[no-untyped-def]
     missing = replace(influxdb.settings, database=influxdb.name + "_missing")
-    with AlertEvaluator(missing, recorder.url, "u", "p", interval=INTERVAL) as evaluator:
+    with AlertEvaluator(missing, recorder.url, "u", "p", **FAST) as evaluator:
         evaluation = evaluator.wait_for_state(AlertState.ERROR, timeout=5)
-        wait_until(lambda: recorder.posts, 5, what="the DatasourceError notification")
+
+        def both() -> list[dict] | None:
+            last = recorder.posts[-1][2] if recorder.posts else {}
+            return last["alerts"] if len(last.get("alerts", [])) == 2 else None
+
+        alerts = wait_until(
+            both, 5, what="DatasourceError of both rules", state=lambda: recorder.posts
+        )
     assert "database not found" in (evaluation.error or "")
-    body = recorder.posts[0][2]
-    assert body["alerts"][0]["labels"]["alertname"] == "DatasourceError"
+    # both rules failed: one DatasourceError group (grouped by alertname), one alert per rule
+    assert {p[2]["groupLabels"]["alertname"] for p in recorder.posts} == {"DatasourceError"}
+    assert {a["labels"]["rulename"] for a in alerts} == {"PotMeanHigh", "PotActive"}
+    assert all(a["labels"]["ref_id"] == "A" for a in alerts)
 
 
 def test_the_cli_reads_the_webhook_variables_and_notifies(  # type: ignore[no-untyped-def]
@@ -135,9 +157,11 @@ def test_the_cli_reads_the_webhook_variables_and_notifies(  # type: ignore[no-un
     monkeypatch.setenv("ALERTLOOP_WEBHOOK_USER", "from-env")
     monkeypatch.setenv("ALERTLOOP_WEBHOOK_PASSWORD", "env-pw")
     _write(influxdb, [70, 75])
-    argv = ["--interval", "0.3", "--duration", "1.2", "--influx-url", influxdb.settings.url]
-    assert main([*argv, "--influx-db", influxdb.name, "--legacy"]) == 0
-    assert "stopped in state Alerting" in capsys.readouterr().out
-    (_, auth, body), *_ = recorder.posts
+    argv = ["--interval", "0.3", "--faster-than-grafana", "--duration", "1.2"]
+    argv += ["--influx-url", influxdb.settings.url, "--influx-db", influxdb.name, "--legacy"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "stopped in state Alerting" in out and "(faster than Grafana)" in out
+    (_, auth, body), *_ = [p for p in recorder.posts if p[2]["ruleName"] == "PotMeanHigh"]
     assert base64.b64decode(auth.split()[1]) == b"from-env:env-pw"
     assert body["state"] == "alerting" and body["evalMatches"][0]["value"] == pytest.approx(72.5)

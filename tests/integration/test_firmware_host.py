@@ -7,8 +7,10 @@ are read through the host core's ``#HW`` control lines, not through what the ske
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import select
 import selectors
 import shutil
 import signal
@@ -275,6 +277,21 @@ def test_sketches_reconnect_after_broker_restart(
         leds.wait_for_pin(4, 1, after=mark)  # resubscribed after the restart
 
 
+def test_refused_login_gives_pubsubclient_state(
+    host_board: BoardFactory, native_stack_factory: Callable[..., NativeStack]
+) -> None:
+    own = native_stack_factory(mqtt_users={"board": "right"})
+    wrong = MqttSettings(own.mqtt.host, own.mqtt.port, "board", "wrong")
+    refused = host_board("esp32_knob", mqtt=wrong)
+    # mosquitto 2 answers a wrong password with CONNACK 5: MQTT_CONNECT_UNAUTHORIZED.
+    refused.monitor.expect(
+        r"^Attempting MQTT connection\.\.\.failed, rc=5 try again", START_TIMEOUT
+    )
+    refused.monitor.expect(r"^#AL mqtt state=failed rc=5$", 1)
+    allowed = host_board("esp32_knob", mqtt=own.mqtt)
+    allowed.monitor.expect(r"^#AL mqtt state=connected$", START_TIMEOUT)
+
+
 def test_wifi_drop_and_return(
     host_board: BoardFactory, mqtt_capture: MqttCapture, unique_topic: str
 ) -> None:
@@ -322,3 +339,63 @@ def test_stdio_mode_control_lines_and_end_of_input(firmware: Path) -> None:
         "#HW pins p4=0 p5=0",
         "#HW error reason=\"unknown command 'nope' (adc, pins, wifi, status)\"",
     ]
+
+
+def test_serial_output_never_blocks_the_sketch(
+    firmware: Path, mqtt_broker: MqttSettings, mqtt_capture: MqttCapture, unique_topic: str
+) -> None:
+    """Nobody reads the pty: the sketch keeps running and the oldest output is dropped."""
+    mqtt_capture.subscribe(f"{unique_topic}/pot")
+    env = dict(
+        os.environ,
+        ALERTLOOP_MQTT_PORT=str(mqtt_broker.port),
+        ALERTLOOP_TOPIC_PREFIX=unique_topic,
+        ALERTLOOP_CLIENT_ID=f"flood-{uuid.uuid4().hex[:8]}",
+    )
+    process = subprocess.Popen(
+        [str(firmware / "esp32_knob"), "--pty"], env=env, stdout=subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        path = process.stdout.readline().decode().split("path=")[1].strip()
+        port = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            # Once loop() runs, the sketch reads its commands as they come.
+            mqtt_capture.wait_for(f"{unique_topic}/pot", timeout=START_TIMEOUT)
+            # 8000 commands, each answered with a ~27-byte line: far more than the 64 KiB
+            # the process keeps plus the terminal's own buffer.
+            commands = b"#AL status\n" * 8000
+            deadline = Deadline(20)
+            while commands and not deadline.expired:
+                try:
+                    commands = commands[os.write(port, commands) :]
+                except BlockingIOError:
+                    select.select([], [port], [], deadline.remaining)
+            assert not commands, "the process stopped reading its serial input"
+            before = len(mqtt_capture.on(f"{unique_topic}/pot"))
+            wait_until(
+                lambda: len(mqtt_capture.on(f"{unique_topic}/pot")) >= before + 2,
+                START_TIMEOUT,
+                what="publishes while nobody reads the serial line",
+            )
+            # Everything written before the answer to a marker has been sent by then.
+            os.write(port, b"#HW status\n")
+            received = b""
+            while b"#HW status board=" not in received and not deadline.expired:
+                select.select([port], [], [], deadline.remaining)
+                with contextlib.suppress(BlockingIOError):
+                    received += os.read(port, 65536)
+        finally:
+            os.close(port)
+        answers = [line for line in received.split(b"\n") if b"#AL status" in line]
+        assert 0 < len(answers) < 8000  # the oldest were dropped...
+        assert len(received) < 100_000
+        # Whole lines are dropped; only the line where the terminal's own buffer ends and the
+        # process's queue resumes may be cut.
+        cut = [line for line in answers if not re.fullmatch(rb"#AL status mqtt=[01] seq=\d+", line)]
+        assert len(cut) <= 1, cut
+    finally:
+        process.terminate()
+        process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()

@@ -92,3 +92,20 @@ def test_check_loop_flags_late_and_missing_leds_but_not_short_excursions() -> No
 def test_led_periods() -> None:
     leds = [LedChange(0.0, OFF), LedChange(2.0, RED), LedChange(5.0, GREEN)]
     assert led_periods(leds, 9.0) == [(0.0, 2.0, "off"), (2.0, 5.0, "red"), (5.0, 9.0, "green")]
+
+
+def test_led_changes_the_loops_mean_does_not_explain_are_found() -> None:
+    from sim.demo.analysis import unexplained_changes
+
+    points = _points([20] * 10 + [90] * 10)
+    up, down = mean_crossings(points, window=10.0, threshold=50.0)
+    following = [
+        LedChange(99.0, OFF),
+        LedChange(up.time + 1.0, RED),
+        LedChange(down.time + 1.0, GREEN),
+    ]
+    assert unexplained_changes([up, down], following, allowed=3.0) == []
+    early_red = LedChange(101.0, RED)  # another rule's alert, long before the mean rose
+    late_red = LedChange(down.time + 5.0, RED)  # after the mean had fallen back
+    found = unexplained_changes([up, down], [*following, early_red, late_red], allowed=3.0)
+    assert found == [early_red, late_red]

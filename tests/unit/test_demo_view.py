@@ -123,3 +123,17 @@ def test_plot_is_a_png_with_the_alert_periods(tmp_path: Path) -> None:
     assert len(alert_periods(result)) == 1
     path = save_plot(result, tmp_path / "sub" / "run.png")
     assert path.read_bytes()[:4] == b"\x89PNG" and path.stat().st_size > 10_000
+
+
+def test_summary_names_faster_than_grafana_the_other_rules_and_unexplained_changes() -> None:
+    result = _result()
+    result.faster_than_grafana = True
+    other = Evaluation(1001.0, 20.0, Outcome.FIRING, AlertState.ALERTING, 3, changed=True)
+    result.other_rules = {"PotActive": [other]}
+    text = "\n".join(summary_lines(result))
+    assert "every 1 s (faster than Grafana, --faster-than-grafana" in text
+    assert "other rule PotActive: Alerting at 1.0 s; it must not move the LED" in text
+    assert result.passed
+    result.unexplained = [LedChange(1001.5, LedState.named("red"))]
+    text = "\n".join(summary_lines(result))
+    assert not result.passed and "LED turned red at   1.5 s" in text and "result: FAIL" in text

@@ -11,14 +11,24 @@ def test_check_prints_the_provisioned_rule(capsys: pytest.CaptureFixture[str]) -
     assert alertloop(["sim", "alerting", "--check"]) == 0
     out = capsys.readouterr().out
     assert "PotMeanHigh" in out and "mean of" in out and "gt 50" in out and "every 10 s" in out
+    assert "PotActive" in out and "loop': 'alertloop" in out  # every provisioned rule
 
 
 def test_missing_webhook_url_names_the_variable(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("ALERTLOOP_WEBHOOK_URL", raising=False)
-    assert alertloop(["sim", "alerting", "--interval", "1"]) == 2
+    assert alertloop(["sim", "alerting", "--interval", "1", "--faster-than-grafana"]) == 2
     assert "ALERTLOOP_WEBHOOK_URL" in capsys.readouterr().err
+
+
+def test_an_interval_under_10_s_needs_the_faster_than_grafana_option(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = ["--webhook-url", "http://127.0.0.1:9/alert"]
+    assert alertloop(["sim", "alerting", "--interval", "1", *url]) == 2
+    err = capsys.readouterr().err
+    assert "Grafana evaluates every 10 s" in err and "--faster-than-grafana" in err
 
 
 def test_bad_provisioning_directory_is_reported(

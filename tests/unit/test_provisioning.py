@@ -19,6 +19,7 @@ from sim.alerting.provisioning import (
     load_contact_point,
     load_policy,
     load_rule,
+    load_rules,
     parse_duration,
 )
 
@@ -296,3 +297,13 @@ def test_no_rule_at_all_says_so(tmp_path: Path) -> None:
     (tmp_path / "alerting").mkdir()
     with pytest.raises(ProvisioningError, match="exactly one rule"):
         load_rule(tmp_path)
+
+
+def test_a_second_rule_beside_the_loops_lacks_its_label() -> None:
+    rules = load_rules(PROV)
+    assert [r.title for r in rules] == ["PotMeanHigh", "PotActive"]
+    loop, other = rules
+    assert loop.labels == {"loop": "alertloop"} and "loop" not in other.labels
+    assert other.threshold_value < 50  # fires whenever the knob is up at all
+    assert load_rule(PROV) == loop  # several rules: the loop's is found by its uid
+    assert load_rule(PROV, "alertloop-pot-active") == other

@@ -1,7 +1,7 @@
 // PubSubClient's behaviour on libmosquitto: the sketch sees PubSubClient 2.8 (states, size
 // limits, one message per loop(), connect blocking until CONNACK); libmosquitto speaks MQTT.
-// The broker address, credentials override, client id and topic prefix come from the
-// environment (host_main.cpp).
+// The broker address, client id and topic prefix come from the environment (host_main.cpp);
+// host_mqtt.cpp is the core's side of the clients.
 #include "PubSubClient.h"
 
 #include <mosquitto.h>
@@ -14,12 +14,6 @@
 namespace {
 
 const size_t INBOX_LIMIT = 1000;
-
-// Never destroyed: clients are globals whose destructors may run after this file's statics.
-std::vector<PubSubClient*>& registry() {
-  static std::vector<PubSubClient*>* clients = new std::vector<PubSubClient*>();
-  return *clients;
-}
 
 void libraryInit() {
   static bool done = false;
@@ -41,7 +35,7 @@ size_t packetSize(size_t remaining) {
 
 }  // namespace
 
-PubSubClient::PubSubClient() { registry().push_back(this); }
+PubSubClient::PubSubClient() { hostcore::clients().push_back(this); }
 PubSubClient::PubSubClient(Client&) : PubSubClient() {}
 PubSubClient::PubSubClient(IPAddress addr, uint16_t port, Client& client) : PubSubClient(client) {
   setServer(addr, port);
@@ -57,7 +51,7 @@ PubSubClient::PubSubClient(const char* domain, uint16_t port, MQTT_CALLBACK_SIGN
 
 PubSubClient::~PubSubClient() {
   release();
-  auto& clients = registry();
+  auto& clients = hostcore::clients();
   clients.erase(std::remove(clients.begin(), clients.end(), this), clients.end());
 }
 
@@ -360,57 +354,3 @@ std::string PubSubClient::withoutPrefix(const std::string& topic) const {
   }
   return !restMatches && bareMatches ? bare : rest;
 }
-
-void PubSubClient::hostDrop() {
-  if (mosq_) {
-    mosquitto_destroy(mosq_);
-    mosq_ = NULL;
-  }
-  linked_ = false;
-  inbox_.clear();
-}
-
-void PubSubClient::hostStop() {
-  if (mosq_ && linked_ && state_ == MQTT_CONNECTED) {
-    if (hasWill_) {
-      mosquitto_publish(mosq_, NULL, willTopic_.c_str(), (int)willMessage_.size(), willMessage_.data(),
-                        willQos_, willRetain_);
-    }
-    mosquitto_disconnect(mosq_);
-    // Let the queued packets go out before the socket closes.
-    unsigned long start = millis();
-    while (mosq_ && mosquitto_want_write(mosq_) && millis() - start < 500) mosquitto_loop_write(mosq_, 1);
-  }
-  release();
-  state_ = MQTT_DISCONNECTED;
-}
-
-int PubSubClient::hostSocket() { return mosq_ && linked_ ? mosquitto_socket(mosq_) : -1; }
-
-namespace hostcore {
-
-void dropMqttConnections() {
-  for (PubSubClient* c : registry()) c->hostDrop();
-}
-
-void stopMqttClients() {
-  for (PubSubClient* c : registry()) c->hostStop();
-}
-
-int mqttState() { return registry().empty() ? MQTT_DISCONNECTED : registry().front()->state(); }
-
-void mqttSockets(std::vector<int>& fds) {
-  for (PubSubClient* c : registry()) {
-    int fd = c->hostSocket();
-    if (fd >= 0) fds.push_back(fd);
-  }
-}
-
-bool mqttPending() {
-  for (PubSubClient* c : registry()) {
-    if (c->hostPending()) return true;
-  }
-  return false;
-}
-
-}  // namespace hostcore

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+class PubSubClient;
+
 namespace hostcore {
 
 // The environment of the host build (firmware/host/README.md).
@@ -46,7 +48,8 @@ bool wifiUp();
 void setWifi(bool up, long forMs);
 void wifiTimers();
 
-// MQTT clients (PubSubClient.cpp).
+// MQTT clients (host_mqtt.cpp).
+std::vector<PubSubClient*>& clients();
 void dropMqttConnections();
 void stopMqttClients();
 int mqttState();

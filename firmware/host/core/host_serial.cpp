@@ -183,7 +183,19 @@ void serialOpen() {
 
 void requestStop() { stopRequested = 1; }
 
+// A board left behind by a controller that died would retry the broker forever: stop when the
+// parent process goes away (the process is then re-parented).
+static void watchParent() {
+  static const pid_t parent = getppid();
+  static unsigned long lastCheck = 0;
+  unsigned long now = millis();
+  if (now - lastCheck < 250) return;
+  lastCheck = now;
+  if (getppid() != parent) requestStop();
+}
+
 void pump(int timeoutMs, bool withMqtt) {
+  watchParent();
   if (stopRequested) stopNow();
   wifiTimers();
   releaseHeldLines(false);
@@ -253,8 +265,12 @@ using hostcore::pump;
 void HardwareSerial::begin(unsigned long) {}
 void HardwareSerial::begin(unsigned long, uint32_t) {}
 
+// The line is read only when the sketch has consumed what it had, so a fast writer is held back
+// by the terminal (flow control) rather than overrunning the receive buffer. Bytes that arrive
+// while the sketch does not read (it sleeps, or never reads Serial) are dropped beyond
+// RX_LIMIT, as a UART overruns.
 int HardwareSerial::available() {
-  pump(0);
+  if (hostcore::rx.empty()) pump(0);
   return (int)hostcore::rx.size();
 }
 
