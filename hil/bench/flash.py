@@ -216,7 +216,7 @@ def flash_board(
     stub: bool = True,
     before: str = "default-reset",
     after: str = "hard-reset",
-    attempts: int = 3,
+    attempts: int = 7,  # esptool's own default number of connection attempts
     quiet: bool = False,
 ) -> FlashReport:
     """Write ``images_for(board)`` to the board on ``board.port``, verify, reset.
