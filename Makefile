@@ -31,19 +31,22 @@ APT_INSTALL = \
 	$$sudo apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null
 
-# mosquitto and influxd from the distribution's packages, only when the binaries are missing;
-# a C++ compiler, pkg-config and libmosquitto-dev for the host build of the sketches.
+# From the distribution's packages, only when missing: mosquitto and influxd (the native stack),
+# openssl (the test CA of the TLS broker), ejabberd (a second MQTT 5 broker for the conformance
+# tests), a C++ compiler, pkg-config and libmosquitto-dev (the host build of the sketches).
 system-packages:
 	@missing=""; \
 	{ command -v mosquitto || test -x /usr/sbin/mosquitto; } >/dev/null 2>&1 || missing="$$missing mosquitto"; \
 	{ command -v mosquitto_pub; } >/dev/null 2>&1 || missing="$$missing mosquitto-clients"; \
 	{ command -v influxd || test -x /usr/bin/influxd; } >/dev/null 2>&1 || missing="$$missing influxdb"; \
+	{ command -v openssl; } >/dev/null 2>&1 || missing="$$missing openssl"; \
+	{ command -v ejabberdctl || test -x /usr/sbin/ejabberdctl; } >/dev/null 2>&1 || missing="$$missing ejabberd"; \
 	{ command -v g++; } >/dev/null 2>&1 || missing="$$missing g++"; \
 	{ command -v pkg-config; } >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	{ pkg-config --exists libmosquitto; } >/dev/null 2>&1 || missing="$$missing libmosquitto-dev"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	$(APT_INSTALL); \
-	for unit in mosquitto influxdb; do \
+	for unit in mosquitto influxdb ejabberd; do \
 	  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet $$unit 2>/dev/null; then \
 	    echo "note: the system $$unit service is running; alertloop never uses it (it starts its own on free ports)"; fi; \
 	done

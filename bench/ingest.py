@@ -1,6 +1,7 @@
-"""Ingest throughput: (a) raw paho counter, (b) seed-style write_points, (c) this ingester.
+"""Ingest throughput: (a) raw paho counter, (b) seed-style write_points, (c) this ingester,
+(q0) this ingester under a QoS 0 burst.
 
-    .venv/bin/python bench/ingest.py [--count 300000] [--seed-window 10]
+    .venv/bin/python bench/ingest.py [--count 300000] [--seed-window 10] [--burst 200000]
 
 One native stack (mosquitto + influxd on free ports) serves all three runs. For each run a
 subscriber is started and ready first, then a separate publisher process publishes the
@@ -10,6 +11,10 @@ by the time from the publisher's start to the last message counted (a) or stored
 (b) stores about 500 messages/s, so it gets a bounded sample: it runs for ``--seed-window``
 seconds against a backlog larger than it can store, and its rate is what it stored in that
 window divided by the window (extrapolated, not a full run; its loss is not measured).
+
+(q0) is a burst of ``--burst`` QoS 0 messages from one fast paho publisher: no acknowledgement
+slows the publisher, so the ingester must take them as fast as they come or let the broker
+hold them (flow control); its figure that matters is the loss, which must be 0.
 """
 
 from __future__ import annotations
@@ -95,11 +100,13 @@ PUBLISHER = "publish-c"
 WINDOW = 1000  # the publisher's in-flight window (QoS 1 messages not yet acknowledged)
 
 
-def publisher(stack: NativeStack, topic: str, count: int) -> tuple[Proc, float]:
+def publisher(
+    stack: NativeStack, topic: str, count: int, qos: int = 1, mode: str | None = None
+) -> tuple[Proc, float]:
     """A started publisher process and the time it began publishing."""
     proc = Proc(
-        [*CLIENTS, PUBLISHER, "--mqtt-url", stack.mqtt.url, "--topic", topic, "--count", str(count),
-         "--window", str(WINDOW)]
+        [*CLIENTS, mode or PUBLISHER, "--mqtt-url", stack.mqtt.url, "--topic", topic,
+         "--count", str(count), "--window", str(WINDOW), "--qos", str(qos)]
     )  # fmt: skip
     proc.expect("ready", 30)
     return proc, time.time()
@@ -242,20 +249,25 @@ def start_ingester(
     return proc, url
 
 
-def run_ingester(stack: NativeStack, count: int, spool: Path, instances: int = 1) -> dict[str, Any]:
-    topic, database = f"bench/c{instances}/pot", f"bench_ingest{instances}"
+def run_ingester(
+    stack: NativeStack, count: int, spool: Path, instances: int = 1, qos: int = 1
+) -> dict[str, Any]:
+    """``instances`` ingesters; the publisher sends ``count`` messages at ``qos`` (QoS 0: one
+    fast paho publisher, a burst no broker window slows down)."""
+    run = f"c{instances}" if qos else "q0"
+    topic, database = f"bench/{run}/pot", f"bench_ingest_{run}"
     running = [
         start_ingester(
             stack,
             topic,
             database,
-            spool / f"{instances}-{i}",
-            f"bench-{instances}-{i}",
+            spool / f"{run}-{i}",
+            f"bench-{run}-{i}",
             instances > 1,
         )
         for i in range(instances)
     ]
-    pub, started = publisher(stack, topic, count)
+    pub, started = publisher(stack, topic, count, qos, None if qos else "publish")
     last_print = last_change = time.monotonic()
     written = previous = 0.0
     while written < count and time.monotonic() - last_change < 30:  # give up after 30 s stalled
@@ -290,7 +302,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--count", type=int, default=300_000, help="messages for runs (a) and (c)")
     parser.add_argument("--seed-count", type=int, default=20_000, help="backlog offered to (b)")
     parser.add_argument("--seed-window", type=float, default=10.0, help="seconds (b) is measured")
-    parser.add_argument("--only", choices=["a", "b", "c", "c2"], action="append")
+    parser.add_argument("--only", choices=["a", "b", "c", "c2", "q0"], action="append")
+    parser.add_argument(
+        "--burst", type=int, default=200_000, help="QoS 0 messages of the burst run (q0)"
+    )
     parser.add_argument(
         "--publisher",
         choices=["c", "python"],
@@ -307,12 +322,12 @@ def main(argv: list[str]) -> int:
     global PUBLISHER, WINDOW
     PUBLISHER = "publish-c" if args.publisher == "c" else "publish"
     WINDOW = args.publisher_window
-    runs = args.only or ["a", "b", "c"]
+    runs = args.only or ["a", "b", "c", "q0"]
     load = os.getloadavg()[0]
     print(f"load average before start: {load:.2f} on {os.cpu_count()} CPUs", flush=True)
     results: dict[str, dict[str, Any]] = {}
     # The broker must be able to queue the whole run for a subscriber that falls behind.
-    queue = max(100_000, 2 * max(args.count, args.seed_count))
+    queue = max(100_000, 2 * max(args.count, args.seed_count, args.burst))
     stack = NativeStack(max_queued_messages=queue)
     with stack, tempfile.TemporaryDirectory(prefix="bench-spool-") as spool:
         if "a" in runs:
@@ -327,6 +342,10 @@ def main(argv: list[str]) -> int:
             print(f"(c2) two ingesters on a shared subscription, {args.count} messages", flush=True)
             results["c2"] = with_server_cpu(stack, run_ingester, args.count, Path(spool), 2)
             print(f"    {results['c2']}", flush=True)
+        if "q0" in runs:
+            print(f"(q0) alertloop ingester, a QoS 0 burst of {args.burst} (paho)", flush=True)
+            results["q0"] = with_server_cpu(stack, run_ingester, args.burst, Path(spool), 1, 0)
+            print(f"    {results['q0']}", flush=True)
         if "b" in runs:
             print(
                 f"(b) seed-style write_points per message, {args.seed_window:.0f} s sample",
@@ -341,8 +360,9 @@ def main(argv: list[str]) -> int:
         "a": "(a) raw paho counter",
         "b": "(b) seed-style write_points (sampled)",
         "c": "(c) alertloop ingester",
+        "q0": "(q0) ingester, QoS 0 burst (paho publisher)",
     }
-    for key in ("a", "b", "c", "c2"):
+    for key in ("a", "b", "c", "c2", "q0"):
         if key in results:
             loss = results[key].get("loss", "n/a")
             print(f"{names[key]:<44}{results[key]['rate']:>10.0f}{loss!s:>8}")

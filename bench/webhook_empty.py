@@ -8,7 +8,7 @@ import threading
 
 from flask import Flask
 
-from services.webhook.server import WsgiThread, waitress_options
+from services.webhook.httpfront import HttpFront, HttpLimits
 
 
 def main() -> None:
@@ -22,7 +22,7 @@ def main() -> None:
     def alert() -> str:
         return "ok"
 
-    http = WsgiThread(app, "127.0.0.1", args.port, **waitress_options(args.threads))
+    http = HttpFront(app, "127.0.0.1", args.port, HttpLimits(threads=args.threads))
     http.start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

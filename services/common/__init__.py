@@ -1,6 +1,6 @@
 """Pieces shared by every alertloop component: configuration, MQTT client setup, logging, deadlines."""
 
-from services.common.config import InfluxSettings, MqttSettings, setting
+from services.common.config import InfluxSettings, MqttSettings, MqttTls, setting
 from services.common.deadline import Deadline, wait_until
 from services.common.errors import AlertloopError, ConfigError, TimeoutExpired
 
@@ -10,6 +10,7 @@ __all__ = [
     "Deadline",
     "InfluxSettings",
     "MqttSettings",
+    "MqttTls",
     "TimeoutExpired",
     "setting",
     "wait_until",

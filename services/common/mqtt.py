@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ssl
 import uuid
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from services.common.config import MqttSettings
+from services.common.mqtt_tls import client_context
 
 
 def new_client_id(prefix: str) -> str:
@@ -36,7 +36,10 @@ def make_client(
     if settings.username:
         client.username_pw_set(settings.username, settings.password)
     if settings.tls:
-        client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        # the same TLS options as the services' own sessions (CA file, client certificate)
+        client.tls_set_context(client_context(settings))
+        if settings.tls_options.insecure:
+            client.tls_insecure_set(True)
     client.reconnect_delay_set(*reconnect_delay)
     # An exception in a callback must never kill the network thread.
     client.suppress_exceptions = True

@@ -25,9 +25,12 @@ from services.common.config import (
     DEFAULT_MQTT_URL,
     ENV_INFLUX_DB,
     ENV_INFLUX_URL,
+    ENV_MQTT_PASSWORD,
+    ENV_MQTT_PASSWORD_FILE,
     ENV_MQTT_URL,
     InfluxSettings,
-    MqttSettings,
+    add_mqtt_tls_arguments,
+    mqtt_settings_from_args,
     setting,
 )
 from services.common.errors import ConfigError
@@ -83,7 +86,7 @@ _HELP = {
     "dead_letter_topic": "also publish dead letters to this MQTT topic",
     "dead_letter_max_bytes": "rotate the dead-letter file at this size",
     "metrics_bind": "serve /metrics and /healthz on host:port",
-    "queue_size": "receive queue bound in messages (not below --receive-maximum)",
+    "queue_size": "messages waiting for the pipeline before reading pauses (>= receive maximum)",
     "keepalive": "MQTT keepalive (s)",
     "reconnect_min": "first reconnect delay (s)",
     "reconnect_max": "largest reconnect delay (s)",
@@ -100,7 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alertloop ingest", description="Store MQTT sensor readings in InfluxDB."
     )
-    parser.add_argument("--mqtt-url", help=f"broker URL, mqtt:// or mqtts:// [{ENV_MQTT_URL}]")
+    parser.add_argument(
+        "--mqtt-url",
+        help=f"broker URL, mqtt[s]://user@host:port [{ENV_MQTT_URL}]; a password in it is "
+        "visible to every user in the process list: use --mqtt-password-file instead",
+    )
+    parser.add_argument(
+        "--mqtt-password-file",
+        metavar="FILE",
+        help=f"file whose first line is the broker password [{ENV_MQTT_PASSWORD_FILE}, or the "
+        f"password itself in {ENV_MQTT_PASSWORD}]",
+    )
     parser.add_argument("--influx-url", help=f"InfluxDB URL [{ENV_INFLUX_URL}]")
     parser.add_argument("--database", help=f"database, created when missing [{ENV_INFLUX_DB}]")
     parser.add_argument(
@@ -119,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                 parser.add_argument(flag, action="store_const", const="1", help=text)
             else:
                 parser.add_argument(flag, metavar=kind.upper(), help=text)
+    add_mqtt_tls_arguments(parser)
     parser.add_argument("--log-level", help="[ALERTLOOP_LOG_LEVEL; default INFO]")
     parser.add_argument("--log-format", choices=["json", "text"], help="[ALERTLOOP_LOG_FORMAT]")
     return parser
@@ -131,7 +145,7 @@ def config_from_args(args: argparse.Namespace) -> IngesterConfig:
     database = setting(args.database, ENV_INFLUX_DB, None)
     assert mqtt_url is not None and influx_url is not None
     kwargs: dict[str, object] = {
-        "mqtt": MqttSettings.from_url(mqtt_url),
+        "mqtt": mqtt_settings_from_args(mqtt_url, args),
         "influx": InfluxSettings.from_url(influx_url, database=database or None),
     }
     topics = args.topics or [

@@ -165,10 +165,19 @@ class DeadLetterStore:
         self._regular = stat.S_ISREG(os.fstat(self._file.fileno()).st_mode)
 
     def _drop_locked(self) -> None:
-        """Forget the file object and what it buffered (closing would try to write it again)."""
+        """Forget the file object and what it buffered.
+
+        Closing would write the buffered records again (and fail again), so the descriptor is
+        first pointed at /dev/null: the close then discards them and releases the descriptor
+        exactly once. (Closing the descriptor by hand before the file object would close it
+        twice, and the second close can hit another file that took the same number.)"""
         if self._file is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._file.fileno())
+            with contextlib.suppress(OSError, ValueError):
+                null = os.open(os.devnull, os.O_WRONLY)
+                try:
+                    os.dup2(null, self._file.fileno())
+                finally:
+                    os.close(null)
             with contextlib.suppress(OSError, ValueError):
                 self._file.close()
             self._file = None

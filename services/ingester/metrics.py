@@ -26,16 +26,20 @@ _COUNTERS = {
     "dead_lettered": "records added to the dead-letter store",
     "batches": "batches written to InfluxDB",
     "write_failures": "InfluxDB writes that failed and will be retried",
-    "queue_overflow": "messages not taken because the receive queue was full",
+    "queue_overflow": "QoS 0 messages dropped (received while stopping)",
     "spool_full_waits": "waits of the pipeline for room in a full spool (0.5 s each at most)",
     "spool_errors": "failed spool appends, reads, fsyncs and cursor saves",
     "dead_letters_lost": "rejected messages or points the dead-letter store could not record",
+    "reading_pauses": "times reading from the broker paused because the pipeline was behind",
+    "reading_paused_seconds": "seconds reading from the broker was paused",
+    "mqtt_sessions_lost": "reconnects where the broker no longer had the session",
 }
 _GAUGES = {
     "spool_bytes": "bytes in the spool not yet stored in InfluxDB",
     "spool_lines": "points in the spool not yet stored in InfluxDB",
     "queue_depth": "messages received and not yet spooled",
     "mqtt_connected": "1 while connected to the broker",
+    "reading_paused": "1 while reading from the broker is paused (flow control)",
     "influx_reachable": "1 while the last InfluxDB request succeeded",
     "healthy": "1 while /healthz answers 200",
 }

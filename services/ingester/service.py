@@ -80,6 +80,7 @@ class Ingester(Lifecycle):
             client_lock_path(cfg.mqtt, cfg.client_id), remove_on_release=True
         )
         self._accepting = False
+        self._drop_logged = -1e9  # monotonic time of the last "dropped" log line
         self._started = False
         self._stop_pipeline = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -99,6 +100,8 @@ class Ingester(Lifecycle):
             session_expiry=cfg.session_expiry,
             receive_maximum=cfg.receive_maximum,
             reconnect=(cfg.reconnect_min, cfg.reconnect_max),
+            backlog=lambda: self._enqueued - self._dequeued,
+            backlog_limit=cfg.queue_size,
         )
         self._dead = DeadLetterStore(
             cfg.dead_letter_path,
@@ -235,6 +238,10 @@ class Ingester(Lifecycle):
         out["spool_lines"] = self._spool.pending_lines
         out["queue_depth"] = self._enqueued - self._dequeued
         out["mqtt_connected"] = int(self._mqtt.connected)
+        out["reading_paused"] = int(self._mqtt.paused)
+        out["reading_pauses"] = self._mqtt.pauses
+        out["reading_paused_seconds"] = self._mqtt.paused_seconds
+        out["mqtt_sessions_lost"] = self._mqtt.sessions_lost
         out["influx_reachable"] = int(self._loop.influx_ok)
         out["healthy"] = int(self.health()[0])
         return out
@@ -254,6 +261,8 @@ class Ingester(Lifecycle):
             "spool_bytes": self._spool.pending_bytes,
             "spool_lines": self._spool.pending_lines,
             "spool_full": self._conditions.active("spool_full"),
+            "reading_paused": self._mqtt.paused,
+            "dropped": self._counts["queue_overflow"],
             "problems": problems,
         }
         return not problems, details
@@ -269,13 +278,28 @@ class Ingester(Lifecycle):
 
     # -- MQTT network thread (never block here) ----------------------------------------
     def _on_messages(self, messages: list[Received]) -> None:
+        # Flow control is the transport's: it stops reading while the backlog is at
+        # queue_size, so every message handed over is taken (never dropped for lack of room).
         if not self._accepting:
-            return  # not acknowledged: the broker delivers them again
-        if self._enqueued - self._dequeued >= self.cfg.queue_size:
-            self._counts["queue_overflow"] += len(messages)
+            self._drop_while_stopping(messages)
             return
         self._enqueued += len(messages)
         self._queue.put(messages)
+
+    def _drop_while_stopping(self, messages: list[Received]) -> None:
+        """Messages that arrive while stopping are not taken: QoS 1 ones are not acknowledged
+        (the broker delivers them again), QoS 0 ones are lost, counted and logged."""
+        lost = sum(1 for m in messages if not m.qos)
+        if not lost:
+            return
+        self._counts["queue_overflow"] += lost
+        now = time.monotonic()
+        if now - self._drop_logged >= 10.0:  # at most one line per 10 s
+            self._drop_logged = now
+            log.warning(
+                "QoS 0 messages dropped while stopping",
+                extra={"count": lost, "dropped_total": self._counts["queue_overflow"]},
+            )
 
     def _publish_dead_letter(self, topic: str, payload: bytes) -> None:
         self._mqtt.publish(topic, payload)

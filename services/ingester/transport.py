@@ -1,17 +1,26 @@
-"""One MQTT 5 session over a socket, encoded and decoded by the ``mqtt5`` codec (sans-I/O, Rust).
+"""The ingester's MQTT 5 subscription: one network thread on the shared session module.
 
-The network thread connects (TLS for ``mqtts://``), sends CONNECT with a fixed client id,
-``clean_start`` false, a session expiry and a Receive Maximum, subscribes, then reads the socket
-in 64 KiB chunks and decodes every complete packet of a chunk in one go. The PUBLISH packets of a
-chunk are handed to ``on_messages`` as one list of :class:`Received`; that callback must not
-block. Nothing is acknowledged here: the service calls :meth:`MqttSession.ack` once the messages
-are stored, and the PUBACKs of one call go out in one write. Because the broker honours the
-client's Receive Maximum, up to that many messages can wait for a batched acknowledgement.
+The thread opens a session (``services.common.mqtt5_connect``: TLS for ``mqtts://``, a fixed
+client id, ``clean_start`` false, a session expiry and a Receive Maximum), subscribes, then
+reads the socket in 64 KiB chunks and decodes every complete packet of a chunk in one go. The
+PUBLISH packets of a chunk are handed to ``on_messages`` as one list of :class:`Received`; that
+callback must not block. Nothing is acknowledged here: the service calls
+:meth:`MqttSession.ack` once the messages are stored, and the PUBACKs of one call go out in one
+write. Because the broker honours the client's Receive Maximum, up to that many messages can
+wait for a batched acknowledgement.
+
+Flow control: while ``backlog()`` (messages handed over and not yet taken by the pipeline) is
+at ``backlog_limit`` or more, the thread stops reading the socket (it still sends
+acknowledgements, publishes and PINGREQs) until the backlog is below half the limit. The
+broker then keeps the messages: QoS 1 ones within the Receive Maximum, QoS 0 ones in its own
+queue, under its own limits. Nothing is dropped here. While reading is paused a PINGRESP cannot
+be seen, so it is not awaited (the broker still sees our PINGREQs and acknowledgements).
 
 After a lost connection the thread reconnects with capped, jittered backoff and subscribes
 again; acknowledgements for the old connection are dropped (the broker delivers those messages
-again). Outgoing QoS 1 publishes (dead letters) stay in flight until acknowledged, are resent
-after a reconnect, and respect the broker's Receive Maximum.
+again if it kept the session). Outgoing QoS 1 publishes (dead letters) follow
+``services.common.mqtt5_outbox``: resent as duplicates when the broker kept the session,
+published again as new messages when it did not.
 """
 
 from __future__ import annotations
@@ -20,16 +29,19 @@ import contextlib
 import logging
 import select
 import socket
-import ssl
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 
 import mqtt5
 
 from services.common.config import MqttSettings
 from services.common.deadline import Deadline
+from services.common.errors import ConfigError
+from services.common.mqtt5_connect import Accepted, ConnectOptions, open_session
+from services.common.mqtt5_errors import FAILURE, MqttSessionError, reason_text
+from services.common.mqtt5_outbox import Outbox
+from services.common.mqtt5_session import Mqtt5Session
 from services.ingester.convert import Received
 from services.ingester.errors import MqttError
 from services.ingester.writer import Backoff
@@ -38,9 +50,10 @@ __all__ = ["MqttSession"]
 
 log = logging.getLogger("alertloop.ingester.mqtt")
 
-_CHUNK = 65536
 _SUBSCRIBE_ID = 1  # the SUBSCRIBE packet id; publishes use 2..65535
 _MAX_OUTGOING = 10_000  # publishes queued while the broker is away; older ones are dropped
+_PAUSED_POLL = 0.005  # seconds between backlog checks while reading is paused
+_PAUSE_LOG_EVERY = 60.0  # seconds between "reading paused" log lines
 
 
 class MqttSession:
@@ -59,6 +72,8 @@ class MqttSession:
         receive_maximum: int = 1000,
         reconnect: tuple[float, float] = (1.0, 30.0),
         connect_timeout: float = 10.0,
+        backlog: Callable[[], int] | None = None,
+        backlog_limit: int = 10_000,
     ) -> None:
         self.settings = settings
         self.client_id = client_id
@@ -66,16 +81,20 @@ class MqttSession:
         self.qos = qos
         self.keepalive = keepalive
         self._on_messages = on_messages
-        self._session_expiry = session_expiry
-        self._receive_maximum = receive_maximum
+        self._options = ConnectOptions(
+            client_id,
+            clean_start=False,
+            keepalive=keepalive,
+            session_expiry=session_expiry,
+            receive_maximum=receive_maximum,
+            timeout=connect_timeout,
+        )
         self._reconnect = reconnect
-        self._connect_timeout = connect_timeout
+        self._backlog = backlog
+        self._backlog_limit = backlog_limit
         self._lock = threading.Lock()
-        self._out: list[bytes] = []  # encoded packets for the network thread to send
-        self._outgoing: deque[tuple[str, bytes]] = deque()  # publishes not yet sent
-        self._inflight: dict[int, tuple[str, bytes]] = {}  # sent, not yet acknowledged
-        self._next_id = _SUBSCRIBE_ID
-        self._server_receive_max = 20
+        self._out: list[bytes] = []  # encoded acknowledgements for the network thread to send
+        self._outbox = Outbox(_MAX_OUTGOING, first_id=_SUBSCRIBE_ID + 1)
         self._session = 0
         self._live = False  # the socket of connection ``_session`` is open
         self._connected = False
@@ -85,7 +104,13 @@ class MqttSession:
         self._wake_w.setblocking(False)
         self._woken = False
         self._thread: threading.Thread | None = None
-        self.dropped_publishes = 0
+        self.session_present = False  # of the current connection
+        self.sessions_lost = 0  # reconnects where the broker no longer had our session
+        self.paused = False  # reading stopped because the pipeline is behind
+        self.pauses = 0
+        self._paused_total = 0.0
+        self._paused_since = 0.0
+        self._pause_logged = -_PAUSE_LOG_EVERY  # monotonic time of the last "paused" line
 
     # -- used by the service --------------------------------------------------------------
     @property
@@ -97,6 +122,17 @@ class MqttSession:
     def session(self) -> int:
         """Number of the current connection (1 for the first)."""
         return self._session
+
+    @property
+    def dropped_publishes(self) -> int:
+        """Outgoing publishes dropped because too many waited for the broker."""
+        return self._outbox.dropped
+
+    @property
+    def paused_seconds(self) -> float:
+        """Seconds reading has been paused in total, the current pause included."""
+        current = time.monotonic() - self._paused_since if self.paused else 0.0
+        return self._paused_total + current
 
     def start(self) -> MqttSession:
         """Start the network thread; it connects in the background and retries until stopped."""
@@ -128,12 +164,9 @@ class MqttSession:
         return len(packet_ids)
 
     def publish(self, topic: str, payload: bytes) -> None:
-        """Publish at QoS 1 (sent when connected, resent after a reconnect until acknowledged)."""
+        """Publish at QoS 1 (sent when connected, kept until acknowledged)."""
         with self._lock:
-            if len(self._outgoing) >= _MAX_OUTGOING:
-                self._outgoing.popleft()
-                self.dropped_publishes += 1
-            self._outgoing.append((topic, payload))
+            self._outbox.put(topic, payload)
         self._wake()
 
     def flush(self, timeout: float) -> bool:
@@ -161,55 +194,33 @@ class MqttSession:
         low, high = self._reconnect
         backoff = Backoff(low, high)
         while not self._stop.is_set():
-            sock: socket.socket | None = None
+            session: Mqtt5Session | None = None
             try:
-                sock, buf = self._open()
+                session = self._open()
                 backoff.reset()
-                self._serve(sock, buf)
-            except (OSError, MqttError) as exc:
+                self._serve(session)
+            except (OSError, MqttError, MqttSessionError, ConfigError) as exc:
                 if not self._stop.is_set():
                     log.warning("MQTT connection lost; reconnecting", extra={"error": str(exc)})
             except Exception:  # a bug must not end the thread: log it and reconnect
                 log.exception("unexpected error in the MQTT network thread; reconnecting")
             finally:
                 self._connected = False
+                self._set_paused(False)
                 with self._lock:
                     self._live = False
                     self._out.clear()  # acknowledgements for a closed connection mean nothing
-                if sock is not None:
-                    sock.close()
+                if session is not None:
+                    session.abort()
             if not self._stop.is_set():
                 self._stop.wait(backoff.next_delay())
 
-    def _open(self) -> tuple[socket.socket, bytearray]:
-        """Connect, log in and subscribe. Raises OSError, MqttError (refused, bad answer)."""
-        host, port = self.settings.host, self.settings.port
-        sock = socket.create_connection((host, port), timeout=self._connect_timeout)
+    def _open(self) -> Mqtt5Session:
+        """Connect, log in and subscribe. Raises OSError, MqttSessionError, ConfigError."""
+        session, accepted = open_session(self.settings, self._options)
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.settings.tls:
-                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
-            password = self.settings.password
-            sock.sendall(
-                mqtt5.ConnectPacket(
-                    self.client_id,
-                    username=self.settings.username or None,
-                    password=password.encode() if password is not None else None,
-                    clean_start=False,
-                    keep_alive=self.keepalive,
-                    session_expiry_interval=self._session_expiry,
-                    receive_max=self._receive_maximum,
-                ).write()
-            )
-            buf = bytearray()
-            connack = self._read_one(sock, buf)
-            if not isinstance(connack, mqtt5.ConnAckPacket):
-                raise MqttError(f"expected CONNACK, got {type(connack).__name__}")
-            if connack.reason_code != mqtt5.ConnAckReasonCode.SUCCESS:
-                raise MqttError(f"broker refused the connection: {connack.reason_code.name}")
-            if connack.server_keep_alive:
-                self.keepalive = connack.server_keep_alive
-            self._server_receive_max = connack.receive_max
+            self.keepalive = accepted.keepalive
+            self._session_state(accepted)
             filters = [
                 mqtt5.TopicFilter(sub, max_qos=mqtt5.QoS(self.qos)) for sub in self.subscriptions
             ]
@@ -217,149 +228,124 @@ class MqttSession:
                 self._session += 1
                 self._live = True
                 self._out.clear()
-                resend = [
-                    mqtt5.PublishPacket(
-                        t, p, qos=mqtt5.QoS.AT_LEAST_ONCE, packet_id=i, duplicate=True
-                    ).write()
-                    for i, (t, p) in self._inflight.items()
-                ]
-            sock.sendall(b"".join([*resend, mqtt5.SubscribePacket(_SUBSCRIBE_ID, filters).write()]))
-            log.info("connected to the broker", extra={"session_present": connack.session_present})
+                first = self._outbox.reconnected(accepted.session_present, accepted.receive_maximum)
+            session.send(b"".join([*first, mqtt5.SubscribePacket(_SUBSCRIBE_ID, filters).write()]))
         except BaseException:
-            sock.close()
+            session.abort()
             raise
-        return sock, buf
+        return session
 
-    def _read_one(self, sock: socket.socket, buf: bytearray) -> mqtt5.Packet:
-        """The first packet from the socket (within the connect timeout); the rest stays in buf."""
-        while True:
-            if buf:
-                try:
-                    packet, used = mqtt5.read(memoryview(buf))
-                except IndexError:
-                    pass
-                else:
-                    del buf[:used]
-                    return packet
-            chunk = sock.recv(_CHUNK)
-            if not chunk:
-                raise MqttError("the broker closed the connection during the handshake")
-            buf += chunk
+    def _session_state(self, accepted: Accepted) -> None:
+        """Log what the broker kept of the session (MQTT 5 session present)."""
+        before = self._session
+        self.session_present = accepted.session_present
+        if accepted.session_present:
+            log.info("connected to the broker; it kept our session", extra={"session_present": 1})
+        elif before:
+            self.sessions_lost += 1
+            log.warning(
+                "connected to the broker, which no longer had our session: messages published "
+                "while we were away were not kept for us (session expired, or the broker lost "
+                "its state); unacknowledged dead letters are published again",
+                extra={"session_present": 0},
+            )
+        else:
+            log.info(
+                "connected to the broker with a new session (first start, or the previous one "
+                "expired)",
+                extra={"session_present": 0},
+            )
 
-    def _serve(self, sock: socket.socket, buf: bytearray) -> None:
+    def _serve(self, session: Mqtt5Session) -> None:
         """Exchange packets until the connection fails or stop() is called."""
-        sock.settimeout(max(self.keepalive, 1))  # bounds a blocked write; reads wait in select
-        tls = isinstance(sock, ssl.SSLSocket)
-        last_sent = last_recv = time.monotonic()
-        ping_sent: float | None = None
-        if buf:
-            self._decode(buf)
+        sock_fd, wake = session.fileno(), self._wake_r.fileno()
+        if session.buffer:
+            self._decode(session)
         while not self._stop.is_set():
-            now = time.monotonic()
-            quiet = self.keepalive / 2
-            wait = max(0.0, min(quiet - (now - last_sent), quiet - (now - last_recv), 1.0))
-            readable = select.select([sock, self._wake_r], [], [], wait)[0]
-            if self._wake_r in readable:
+            reading = self._may_read()
+            wait = min(session.keepalive_tick(reading), 1.0 if reading else _PAUSED_POLL)
+            watched = [sock_fd, wake] if reading else [wake]
+            readable = select.select(watched, [], [], wait)[0]
+            if wake in readable:
                 with contextlib.suppress(BlockingIOError):
                     self._wake_r.recv(4096)
                 self._woken = False  # after draining, so that no wake-up is lost
-            if self._send_queued(sock):
-                last_sent = time.monotonic()
-            if sock in readable:
-                chunk = sock.recv(_CHUNK)
-                if not chunk:
-                    raise MqttError("the broker closed the connection")
-                buf += chunk
-                while tls and sock.pending():  # type: ignore[attr-defined]
-                    buf += sock.recv(_CHUNK)
-                last_recv = time.monotonic()
-                ping_sent = None  # any packet from the broker shows it is alive
-                self._decode(buf)
-            now = time.monotonic()
-            if ping_sent is not None and now - ping_sent > self.keepalive:
-                raise MqttError(f"no answer from the broker within {self.keepalive} s")
-            if ping_sent is None and (
-                now - last_sent >= self.keepalive / 2 or now - last_recv >= self.keepalive / 2
-            ):
-                sock.sendall(mqtt5.PingReqPacket().write())
-                last_sent = ping_sent = now
-        self._send_queued(sock)
-        sock.sendall(mqtt5.DisconnectPacket().write())
+            self._send_queued(session)
+            if sock_fd in readable and session.fill(wait=False):
+                self._decode(session)
+        self._send_queued(session)
+        session.close()
 
-    def _send_queued(self, sock: socket.socket) -> bool:
-        """Write queued acknowledgements and publishes in one call. True when anything was sent."""
+    def _may_read(self) -> bool:
+        """False while the pipeline's backlog is too long (hysteresis: resume below half)."""
+        if self._backlog is None:
+            return True
+        backlog = self._backlog()
+        if self.paused:
+            if backlog < self._backlog_limit // 2:
+                self._set_paused(False)
+        elif backlog >= self._backlog_limit:
+            self._set_paused(True)
+        return not self.paused
+
+    def _set_paused(self, paused: bool) -> None:
+        if paused == self.paused:
+            return
+        now = time.monotonic()
+        if paused:
+            self.pauses += 1
+            self._paused_since = now
+        else:
+            self._paused_total += now - self._paused_since
+        self.paused = paused
+        if paused and now - self._pause_logged >= _PAUSE_LOG_EVERY:
+            self._pause_logged = now
+            log.info(
+                "reading from the broker paused: the pipeline is behind, the broker keeps the "
+                "messages meanwhile (logged at most once a minute)",
+                extra={"pauses": self.pauses, "paused_seconds": round(self._paused_total, 3)},
+            )
+
+    def _send_queued(self, session: Mqtt5Session) -> None:
+        """Write queued acknowledgements and publishes in one call."""
         with self._lock:
-            while self._outgoing and len(self._inflight) < self._server_receive_max:
-                topic, payload = self._outgoing.popleft()
-                pid = self._new_id()
-                self._inflight[pid] = (topic, payload)
-                self._out.append(
-                    mqtt5.PublishPacket(
-                        topic, payload, qos=mqtt5.QoS.AT_LEAST_ONCE, packet_id=pid
-                    ).write()
-                )
-            if not self._out:
-                return False
-            data = b"".join(self._out)
-            self._out.clear()
-        sock.sendall(data)
-        return True
+            out = self._out
+            out.extend(self._outbox.sendable())
+            if not out:
+                return
+            data = b"".join(out)
+            out.clear()
+        session.send(data)
 
-    def _new_id(self) -> int:
-        while True:
-            self._next_id = self._next_id + 1 if self._next_id < 65535 else _SUBSCRIBE_ID + 1
-            if self._next_id not in self._inflight:
-                return self._next_id
+    def _decode(self, session: Mqtt5Session) -> None:
+        """Hand over the messages of every complete packet received; apply the others.
 
-    def _decode(self, buf: bytearray) -> None:
-        """Decode every complete packet in ``buf`` (and remove it); hand the messages over.
-
-        Raises MqttError for a malformed packet, a refused subscription or a DISCONNECT.
+        Raises MqttSessionError for a malformed packet or a DISCONNECT, MqttError for a
+        refused subscription.
         """
-        read, publish_type = mqtt5.read, mqtt5.PublishPacket
-        session, stamp = self._session, time.time_ns()
-        messages: list[Received] = []
-        view, pos, end = memoryview(buf), 0, len(buf)
-        try:
-            while pos < end:
-                try:
-                    packet, used = read(view[pos:])
-                except IndexError:  # the rest of the packet has not arrived yet
-                    break
-                except BaseException as exc:  # the codec raises ValueError, or a panic
-                    if isinstance(exc, KeyboardInterrupt | SystemExit):
-                        raise
-                    raise MqttError(f"malformed packet from the broker: {exc!r}") from exc
-                pos += used
-                if type(packet) is publish_type:
-                    messages.append(
-                        Received(
-                            packet.topic,
-                            packet.payload,
-                            int(packet.qos),  # the codec's enums are always true
-                            packet.packet_id or 0,
-                            stamp,
-                            session,
-                        )
-                    )
-                else:
-                    self._control(packet)
-        finally:
-            view.release()
-            del buf[:pos]
-        if messages:
-            self._on_messages(messages)
+        publishes, others = session.decode_all()
+        for packet in others:
+            self._control(session, packet)
+        if publishes:
+            number, stamp = self._session, time.time_ns()
+            self._on_messages(
+                [
+                    # the codec's enums are always true: int() for the QoS
+                    Received(p.topic, p.payload, int(p.qos), p.packet_id or 0, stamp, number)
+                    for p in publishes
+                ]
+            )
 
-    def _control(self, packet: mqtt5.Packet) -> None:
+    def _control(self, session: Mqtt5Session, packet: mqtt5.Packet) -> None:
         if isinstance(packet, mqtt5.PubAckPacket):
             with self._lock:
-                self._inflight.pop(packet.packet_id, None)
-            if self._outgoing:
+                self._outbox.acked(packet.packet_id)
+            if len(self._outbox):
                 self._wake()
         elif isinstance(packet, mqtt5.SubAckPacket) and packet.packet_id == _SUBSCRIBE_ID:
-            refused = [code.name for code in packet.reason_codes if int(code) >= 0x80]
+            refused = [reason_text(code) for code in packet.reason_codes if int(code) >= FAILURE]
             if refused:
                 raise MqttError(f"broker refused the subscription: {', '.join(refused)}")
             self._connected = True
-        elif isinstance(packet, mqtt5.DisconnectPacket):
-            raise MqttError(f"the broker disconnected: {packet.reason_code.name}")
+        else:
+            session.handle(packet)

@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from services.common.config import redact_urls
 from services.common.errors import ConfigError
 from services.common.logs import configure_logging
 from services.webhook.config import build_parser, config_from_args
@@ -27,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = config_from_args(args)
     except ConfigError as exc:
-        print(f"alertloop webhook: {exc}", file=sys.stderr)
+        print(f"alertloop webhook: {redact_urls(str(exc))}", file=sys.stderr)
         return 2
     stop = threading.Event()
     previous = {
@@ -39,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stop.wait()
         log.info("stopping on signal")
     except WebhookError as exc:
-        print(f"alertloop webhook: {exc}", file=sys.stderr)
+        print(f"alertloop webhook: {redact_urls(str(exc))}", file=sys.stderr)
         return 1
     finally:
         server.stop()

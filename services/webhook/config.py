@@ -6,8 +6,19 @@ import argparse
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from services.common.config import DEFAULT_MQTT_URL, ENV_MQTT_URL, MqttSettings, setting
+from services.common.config import (
+    DEFAULT_MQTT_URL,
+    ENV_MQTT_PASSWORD,
+    ENV_MQTT_PASSWORD_FILE,
+    ENV_MQTT_URL,
+    MqttSettings,
+    add_mqtt_tls_arguments,
+    mqtt_settings_from_args,
+    redacted_repr,
+    setting,
+)
 from services.common.mqtt import new_client_id
 from services.webhook.errors import WebhookConfigError
 from services.webhook.passwords import load_users_file, parse_users
@@ -30,6 +41,12 @@ ENV_MATCH = "ALERTLOOP_WEBHOOK_MATCH"
 ENV_LEGACY_RULES = "ALERTLOOP_WEBHOOK_LEGACY_RULES"
 ENV_ACCEPT_TEST = "ALERTLOOP_WEBHOOK_ACCEPT_TEST_NOTIFICATIONS"
 ENV_PROVISIONING = "ALERTLOOP_WEBHOOK_PROVISIONING_DIR"
+# Connection limits of the HTTP front (services/webhook/httpfront.py).
+ENV_MAX_CONNECTIONS = "ALERTLOOP_WEBHOOK_MAX_CONNECTIONS"
+ENV_MAX_PER_CLIENT = "ALERTLOOP_WEBHOOK_MAX_CONNECTIONS_PER_CLIENT"
+ENV_HEADER_TIMEOUT = "ALERTLOOP_WEBHOOK_HEADER_TIMEOUT"
+ENV_BODY_TIMEOUT = "ALERTLOOP_WEBHOOK_BODY_TIMEOUT"
+ENV_IDLE_TIMEOUT = "ALERTLOOP_WEBHOOK_IDLE_TIMEOUT"
 
 DEFAULT_BIND = "127.0.0.1:5000"
 DEFAULT_TOPIC = "/alert"
@@ -51,6 +68,16 @@ class WebhookConfig:
     max_body_bytes: int = 1024 * 1024
     threads: int = 8
     client_id: str = field(default_factory=lambda: new_client_id("alertloop-webhook"))
+    # Connection limits of the HTTP front.
+    max_connections: int = 2048
+    max_connections_per_client: int = 128
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    idle_timeout: float = 60.0
+
+    def __repr__(self) -> str:
+        """Without secrets: user names only, the broker password as ``***``."""
+        return redacted_repr(self, users=sorted(self.users))
 
     @property
     def host(self) -> str:
@@ -71,6 +98,15 @@ class WebhookConfig:
             raise WebhookConfigError(f"qos {self.qos}: must be 0, 1 or 2")
         if self.publish_timeout <= 0 or self.max_body_bytes <= 0 or self.threads <= 0:
             raise WebhookConfigError("publish timeout, body limit and threads must be positive")
+        limits = (
+            self.max_connections,
+            self.max_connections_per_client,
+            self.header_timeout,
+            self.body_timeout,
+            self.idle_timeout,
+        )
+        if min(limits) <= 0:
+            raise WebhookConfigError("connection limits and timeouts must be positive")
         if not self.users and not self.insecure_plaintext_users:
             raise WebhookConfigError(
                 f"no users: give --users-file or {ENV_USERS} (make hashes with "
@@ -112,8 +148,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--bind", help=f"HOST:PORT to listen on (${ENV_BIND}, default {DEFAULT_BIND})")
     p.add_argument(
-        "--mqtt-url", help=f"broker URL, mqtt[s]://user:pass@host:port (${ENV_MQTT_URL})"
+        "--mqtt-url",
+        help=f"broker URL, mqtt[s]://user@host:port (${ENV_MQTT_URL}); a password in it is "
+        "visible to every user in the process list: use --mqtt-password-file instead",
     )
+    p.add_argument(
+        "--mqtt-password-file",
+        metavar="FILE",
+        help=f"file whose first line is the broker password (${ENV_MQTT_PASSWORD_FILE}, "
+        f"or the password itself in ${ENV_MQTT_PASSWORD})",
+    )
+    add_mqtt_tls_arguments(p)
     p.add_argument("--topic", help=f"topic to publish on (${ENV_TOPIC}, default {DEFAULT_TOPIC})")
     p.add_argument(
         "--qos", type=int, choices=(0, 1, 2), help=f"publish QoS (${ENV_QOS}, default 1)"
@@ -179,6 +224,33 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"largest accepted body in bytes (${ENV_MAX_BODY}, default 1 MiB)",
     )
     p.add_argument("--threads", type=int, help=f"HTTP worker threads (${ENV_THREADS}, default 8)")
+    limits = p.add_argument_group("connection limits (slow or idle clients)")
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        help=f"open connections in all (${ENV_MAX_CONNECTIONS}, default 2048)",
+    )
+    limits.add_argument(
+        "--max-connections-per-client",
+        type=int,
+        help=f"open connections of one client address; at a cap a new connection replaces the "
+        f"least recently used idle or unauthenticated one (${ENV_MAX_PER_CLIENT}, default 128)",
+    )
+    limits.add_argument(
+        "--header-timeout",
+        type=float,
+        help=f"seconds to send the request headers, else 408 (${ENV_HEADER_TIMEOUT}, default 10)",
+    )
+    limits.add_argument(
+        "--body-timeout",
+        type=float,
+        help=f"seconds to send the body once accepted, else 408 (${ENV_BODY_TIMEOUT}, default 10)",
+    )
+    limits.add_argument(
+        "--idle-timeout",
+        type=float,
+        help=f"seconds a kept-alive connection may wait for its next request (${ENV_IDLE_TIMEOUT}, default 60)",
+    )
     p.add_argument("--log-level", default=os.environ.get("ALERTLOOP_LOG_LEVEL", "INFO"))
     p.add_argument(
         "--log-format",
@@ -235,7 +307,9 @@ def config_from_args(args: argparse.Namespace) -> WebhookConfig:
     )
     return WebhookConfig(
         selector=selector,
-        mqtt=MqttSettings.from_url(setting(args.mqtt_url, ENV_MQTT_URL, DEFAULT_MQTT_URL) or ""),
+        mqtt=mqtt_settings_from_args(
+            setting(args.mqtt_url, ENV_MQTT_URL, DEFAULT_MQTT_URL) or "", args
+        ),
         users=users,
         bind=setting(args.bind, ENV_BIND, DEFAULT_BIND) or DEFAULT_BIND,
         topic=setting(args.topic, ENV_TOPIC, DEFAULT_TOPIC) or DEFAULT_TOPIC,
@@ -245,4 +319,18 @@ def config_from_args(args: argparse.Namespace) -> WebhookConfig:
         publish_timeout=float(_number(args.publish_timeout, ENV_TIMEOUT, "5", float)),
         max_body_bytes=int(_number(args.max_body, ENV_MAX_BODY, str(1024 * 1024), int)),
         threads=int(_number(args.threads, ENV_THREADS, "8", int)),
+        **_limits_from_args(args),
     ).validate()
+
+
+def _limits_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The HTTP front's connection limits from flags, then the environment, then defaults."""
+    return {
+        "max_connections": int(_number(args.max_connections, ENV_MAX_CONNECTIONS, "2048", int)),
+        "max_connections_per_client": int(
+            _number(args.max_connections_per_client, ENV_MAX_PER_CLIENT, "128", int)
+        ),
+        "header_timeout": float(_number(args.header_timeout, ENV_HEADER_TIMEOUT, "10", float)),
+        "body_timeout": float(_number(args.body_timeout, ENV_BODY_TIMEOUT, "10", float)),
+        "idle_timeout": float(_number(args.idle_timeout, ENV_IDLE_TIMEOUT, "60", float)),
+    }

@@ -4,15 +4,17 @@ Passwords are stored as Werkzeug hashes (``scrypt:...`` by default, ``pbkdf2:...
 by ``alertloop hash-password``. A deliberately slow hash costs about 100 ms a check here, which
 would cap the service at a few requests a second. So after one successful slow check the
 verifier remembers a fast keyed digest of the verified credentials: HMAC-SHA256 with a random
-key that exists only in this process's memory. Later requests with the same credentials are
-checked against that digest with ``hmac.compare_digest`` (constant time). A wrong password never
-matches the digest and still pays the slow check.
+key that exists only in this process's memory, over the user name and password together. Later
+requests with the same credentials are found by that digest in a set: the lookup depends only on
+a keyed digest the client cannot choose, never on whether the name exists. A wrong password
+never matches a digest and still pays the slow check.
 
 Trade-off: while the process runs, its memory holds a fast digest of each password that has
 been used. Someone who can read that memory can also read the key, and could then test guesses
 quickly. Without access to the process, nothing changes: the stored hashes stay slow, the key
-is never written anywhere, and a restart forgets both. Unknown users are checked against a dummy
-hash so that their answer takes as long as a wrong password's.
+is never written anywhere, and a restart forgets both. Every slow check runs one hash of each
+method in use (see ``PasswordVerifier``), so unknown users, wrong passwords and right ones cost
+the same whatever the mix of methods.
 """
 
 from __future__ import annotations
@@ -78,8 +80,18 @@ def load_users_file(path: str | Path) -> dict[str, str]:
     return parse_users(text.splitlines(), f"users file {path}")
 
 
+def hash_method(hashed: str) -> str:
+    """The method part of a Werkzeug hash, parameters included (``scrypt:32768:8:1``)."""
+    return hashed.split("$", 1)[0]
+
+
 class PasswordVerifier:
     """Checks basic-auth credentials against configured users, in constant time.
+
+    Every slow check costs the same whoever asks: it checks one hash of each method (with its
+    parameters) found among the users, the user's own for their method and a dummy of each
+    other one, and an unknown user checks only dummies. So a name cannot be told from the time
+    its answer takes, whatever the mix of scrypt and pbkdf2 users.
 
     ``plaintext=True`` (test mode only) also accepts entries that are not hashes and compares
     them as plain text. Raises WebhookConfigError when an entry is not a hash outside that mode.
@@ -96,14 +108,29 @@ class PasswordVerifier:
                 f"users {names}: not a password hash (make one with 'alertloop hash-password'); "
                 "plain-text passwords need --insecure-plaintext-users"
             )
-        methods = [s.split("$")[0] for n, s in self._users.items() if n not in self._plaintext]
-        self._dummy_hash = hash_password(secrets.token_hex(16), methods[0] if methods else "pbkdf2")
+        methods = sorted(
+            {hash_method(s) for n, s in self._users.items() if n not in self._plaintext}
+        )
+        # One dummy per method: an unknown user pays for all of them, a known user for the
+        # others than their own. Without hashed users (test mode), one cheap dummy.
+        try:
+            self._dummies = {
+                method: hash_password(secrets.token_hex(16), method)
+                for method in (methods or ["pbkdf2"])
+            }
+        except ValueError as exc:
+            raise WebhookConfigError(f"users: unsupported hash method ({exc})") from None
         self._key = secrets.token_bytes(32)
-        self._verified: dict[str, bytes] = {}
+        # Digests of verified credentials (user and password together): a lookup by a keyed
+        # digest says nothing about which names exist.
+        self._verified: set[bytes] = set()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._users)
+
+    def __repr__(self) -> str:
+        return f"PasswordVerifier(users={self.usernames!r}, methods={sorted(self._dummies)!r})"
 
     @property
     def usernames(self) -> list[str]:
@@ -117,17 +144,27 @@ class PasswordVerifier:
         )
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
+    def verify_cached(self, username: str, password: str) -> bool:
+        """True when these exact credentials were verified before (fast); False says only
+        that a slow ``verify`` is needed."""
+        return self._digest(username, password) in self._verified
+
     def verify(self, username: str, password: str) -> bool:
         """True when ``password`` is ``username``'s; never raises for any input strings."""
         digest = self._digest(username, password)
-        remembered = self._verified.get(username)
-        if remembered is not None and hmac.compare_digest(remembered, digest):
+        if digest in self._verified:
             return True
         stored = self._users.get(username)
+        own = (
+            hash_method(stored) if stored is not None and username not in self._plaintext else None
+        )
+        # The same checks whether the user exists or not: every method's dummy but the own one.
+        for method, dummy in self._dummies.items():
+            if method != own:
+                check_password_hash(dummy, password)
         if stored is None:
-            check_password_hash(self._dummy_hash, password)
             return False
-        if username in self._plaintext:
+        if own is None:
             ok = hmac.compare_digest(
                 stored.encode("utf-8", "surrogatepass"), password.encode("utf-8", "surrogatepass")
             )
@@ -135,5 +172,5 @@ class PasswordVerifier:
             ok = check_password_hash(stored, password)
         if ok:
             with self._lock:
-                self._verified[username] = digest
+                self._verified.add(digest)
         return ok

@@ -1,77 +1,70 @@
-"""Serving the app with waitress on a background thread: ``WebhookServer(cfg).start()``."""
+"""The webhook service: publisher, Flask app and HTTP front together: ``WebhookServer(cfg).start()``."""
 
 from __future__ import annotations
 
 import logging
-import threading
-from typing import Any
+from collections.abc import Iterator
 
-from flask import Flask
-from waitress.channel import HTTPChannel
-from waitress.server import create_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from services.common.lifecycle import Lifecycle
-from services.webhook.app import create_app
+from services.webhook.app import EXTENSION, create_app
+from services.webhook.authgate import BasicAuthGate
 from services.webhook.config import WebhookConfig
 from services.webhook.errors import WebhookError
+from services.webhook.httpfront import HttpFront, HttpLimits
 from services.webhook.publisher import MqttPublisher
 
 log = logging.getLogger(__name__)
 
 
-def waitress_options(threads: int) -> dict[str, Any]:
-    """The waitress settings of the service (the benchmark serves its baseline with the same)."""
-    return {
-        "threads": threads,
-        "connection_limit": 200,
-        "backlog": 1024,
-        "channel_timeout": 60,
-        "asyncore_use_poll": True,
-        "clear_untrusted_proxy_headers": True,
-        "expose_tracebacks": False,
-        "ident": "alertloop-webhook",
-    }
+def http_limits(cfg: WebhookConfig) -> HttpLimits:
+    """The HTTP front's limits from the configuration."""
+    return HttpLimits(
+        max_body=cfg.max_body_bytes,
+        max_connections=cfg.max_connections,
+        max_connections_per_client=cfg.max_connections_per_client,
+        header_timeout=cfg.header_timeout,
+        body_timeout=cfg.body_timeout,
+        idle_timeout=cfg.idle_timeout,
+        threads=cfg.threads,
+    )
 
 
-class WsgiThread:
-    """A WSGI app served by waitress on a daemon thread; port 0 picks a free port."""
+class FrontCollector:
+    """The HTTP front's connection figures in the app's ``/metrics``."""
 
-    def __init__(self, app: Flask, host: str, port: int, **options: Any) -> None:
-        self._server: Any = create_server(app, host=host, port=port, **options)
-        self.host = host
-        self.port = int(self._server.effective_port)
-        self._thread = threading.Thread(target=self._server.run, name="webhook-http", daemon=True)
+    def __init__(self, front: HttpFront) -> None:
+        self.front = front
 
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Close the listening socket and every connection, then the worker threads."""
-        if self._thread.is_alive():
-            # Closing from the loop's own thread wakes it at once and avoids racing it.
-            self._server.trigger.pull_trigger(self._close_all)
-            self._thread.join(timeout)
-        if self._server._map:
-            self._close_all()
-            if self._thread.ident is not None:
-                self._thread.join(timeout)
-        self._server.task_dispatcher.shutdown(timeout=timeout)
-
-    def _close_all(self) -> None:
-        for dispatcher in list(self._server._map.values()):
-            if isinstance(dispatcher, HTTPChannel):
-                dispatcher.handle_close()
-            else:
-                dispatcher.close()
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "alertloop_webhook_http_connections",
+            "HTTP connections open",
+            value=self.front.connections,
+        )
+        for name, text, value in (
+            (
+                "refused",
+                "Connections closed at once because every one was busy",
+                self.front.refused,
+            ),
+            (
+                "replaced",
+                "Idle or unauthenticated connections closed at a cap for a new one",
+                self.front.replaced,
+            ),
+            (
+                "timeouts",
+                "Requests cut off by the header or body deadline (408)",
+                self.front.timeouts,
+            ),
+        ):
+            yield CounterMetricFamily(f"alertloop_webhook_http_{name}", text, value=value)
 
 
 class WebhookServer(Lifecycle):
-    """The webhook service: MQTT publisher + Flask app + waitress, with start/stop.
+    """The webhook service: MQTT publisher + Flask app + HTTP front, with start/stop.
 
     ``start()`` raises WebhookConfigError for an unusable configuration and WebhookError when
     the address cannot be bound. The broker may be down at start: requests get 503 until it is up.
@@ -81,7 +74,7 @@ class WebhookServer(Lifecycle):
         self.config = cfg
         self._own_publisher = publisher is None
         self.publisher = publisher
-        self._http: WsgiThread | None = None
+        self._http: HttpFront | None = None
 
     @property
     def url(self) -> str:
@@ -89,6 +82,11 @@ class WebhookServer(Lifecycle):
         if self._http is None:
             raise WebhookError("the webhook server is not started")
         return self._http.url
+
+    @property
+    def connections(self) -> int:
+        """HTTP connections open now (0 when not started)."""
+        return self._http.connections if self._http is not None else 0
 
     @property
     def running(self) -> bool:
@@ -109,10 +107,9 @@ class WebhookServer(Lifecycle):
                 )
             self.publisher.start()
             app = create_app(cfg, self.publisher)
-            try:
-                http = WsgiThread(app, cfg.host, cfg.port, **waitress_options(cfg.threads))
-            except OSError as exc:
-                raise WebhookError(f"cannot listen on {cfg.bind}: {exc.strerror or exc}") from exc
+            gate = BasicAuthGate(app.extensions[EXTENSION]["verifier"]) if cfg.users else None
+            http = HttpFront(app, cfg.host, cfg.port, http_limits(cfg), gate)
+            app.extensions[EXTENSION]["metrics"].registry.register(FrontCollector(http))
             http.start()
         except BaseException:
             self.stop()

@@ -132,6 +132,8 @@ def test_metrics_and_healthz(
         "spool_lines": 0,
         "spool_full": False,
         "problems": {},
+        "reading_paused": False,
+        "dropped": 0,
     }
     text = requests.get(f"{ingester.metrics_url}/metrics", timeout=5).text
     for name in ("spool_full_waits", "spool_errors", "dead_letters_lost"):

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import requests
 
+from services.common.config import MqttTls
 from services.common.deadline import wait_until
 from services.common.errors import TimeoutExpired
 from services.common.mqtt import new_client_id
@@ -69,3 +70,16 @@ def test_session_refused_and_keepalive(acl_broker: Any) -> None:
         session.publish("/alert", b"0", 1, timeout=5.0)
     finally:
         session.close()
+
+
+def test_tls_session_checks_the_broker_and_reports_why(conformance_mosquitto: Any) -> None:
+    """Over TLS with the test CA it publishes; with another CA it is refused with a hint, as
+    the webhook's own error type."""
+    session = MqttSession.open(conformance_mosquitto.tls, new_client_id("t"))
+    try:
+        session.publish("/alert", b"1", 1, timeout=5.0)
+    finally:
+        session.close()
+    other = MqttTls(ca_file=str(conformance_mosquitto.certs.other_ca))
+    with pytest.raises(SessionError, match="mqtt-ca-file"):
+        MqttSession.open(replace(conformance_mosquitto.tls, tls_options=other), new_client_id("t"))

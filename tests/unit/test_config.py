@@ -1,9 +1,20 @@
 """URL parsing and flag/env/default precedence."""
 
+import logging
+import sys
+from pathlib import Path
+
 import pytest
 
-from services.common.config import InfluxSettings, MqttSettings, setting
+from services.common.config import (
+    InfluxSettings,
+    MqttSettings,
+    mqtt_settings,
+    redact_urls,
+    setting,
+)
 from services.common.errors import ConfigError
+from services.common.logs import JsonFormatter, TextFormatter
 
 
 @pytest.mark.parametrize(
@@ -47,3 +58,98 @@ def test_setting_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     assert setting(None, "ALERTLOOP_X", "default") == "env"
     monkeypatch.delenv("ALERTLOOP_X")
     assert setting(None, "ALERTLOOP_X", "default") == "default"
+
+
+SECRET = "Sup3r-s3cret"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"mqtt://u:{SECRET}@h:1883", "mqtt://u:***@h:1883"),
+        (f"at http://admin:{SECRET}@db:8086/iot failed", "at http://admin:***@db:8086/iot failed"),
+        (f"mqtt://u:p@{SECRET}@h", "mqtt://u:***@h"),
+        (f"mqtt://u:pa#{SECRET}@h", "mqtt://u:***@h"),
+        ("mqtt://u@h:1883 mail a@b", "mqtt://u@h:1883 mail a@b"),
+    ],
+    ids=["mqtt", "in-text", "at-in-password", "hash-in-password", "no-password"],
+)
+def test_redact_urls(text: str, expected: str) -> None:
+    assert redact_urls(text) == expected
+
+
+def test_settings_repr_hides_passwords() -> None:
+    mqtt = MqttSettings.from_url(f"mqtts://user:{SECRET}@broker:8883")
+    influx = InfluxSettings.from_url(f"https://admin:{SECRET}@db/iot")
+    for settings in (mqtt, influx):
+        assert SECRET not in repr(settings) and SECRET not in str(settings)
+        assert "password=***" in repr(settings)
+    assert "password=None" in repr(MqttSettings("h"))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [f"http://u:{SECRET}@h", f"mqtt://u:{SECRET}@", f"mqtt://u:{SECRET}@h:notaport"],
+    ids=["scheme", "host", "port"],
+)
+def test_url_errors_never_show_the_password(url: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        MqttSettings.from_url(url)
+    assert SECRET not in str(raised.value) and "***" in str(raised.value)
+    with pytest.raises(ConfigError) as raised:
+        InfluxSettings.from_url(url.replace("mqtt://", "https://").replace("http://", "ftp://"))
+    assert SECRET not in str(raised.value)
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("ALERTLOOP_MQTT_URL", "ALERTLOOP_MQTT_PASSWORD", "ALERTLOOP_MQTT_PASSWORD_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_mqtt_password_from_file_env_file_or_env(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secret_file = tmp_path / "mqtt-password"
+    secret_file.write_text(SECRET + "\n")
+    assert mqtt_settings("mqtt://hook@h", str(secret_file)).password == SECRET
+    clean_env.setenv("ALERTLOOP_MQTT_URL", "mqtt://hook@h:1884")
+    clean_env.setenv("ALERTLOOP_MQTT_PASSWORD", "from-env")
+    assert mqtt_settings().password == "from-env"
+    clean_env.setenv("ALERTLOOP_MQTT_PASSWORD_FILE", str(secret_file))
+    settings = mqtt_settings()  # the file beats the bare variable
+    assert (settings.username, settings.password, settings.port) == ("hook", SECRET, 1884)
+    clean_env.delenv("ALERTLOOP_MQTT_PASSWORD_FILE")
+    clean_env.delenv("ALERTLOOP_MQTT_PASSWORD")
+    assert mqtt_settings().password is None
+
+
+def test_mqtt_password_errors_name_the_source_not_the_secret(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secret_file = tmp_path / "pw"
+    secret_file.write_text(SECRET)
+    with pytest.raises(ConfigError, match="given twice") as raised:
+        mqtt_settings(f"mqtt://hook:{SECRET}@h", str(secret_file))
+    assert SECRET not in str(raised.value)
+    with pytest.raises(ConfigError, match="no user name"):
+        mqtt_settings("mqtt://h", str(secret_file))
+    with pytest.raises(ConfigError, match="missing"):
+        mqtt_settings("mqtt://hook@h", str(tmp_path / "missing"))
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ConfigError, match="empty"):
+        mqtt_settings("mqtt://hook@h", str(tmp_path / "empty"))
+
+
+def test_log_lines_redact_urls_in_messages_fields_and_tracebacks() -> None:
+    url = f"mqtt://u:{SECRET}@h:1883"
+    record = logging.LogRecord("t", logging.ERROR, __file__, 1, "cannot reach %s", (url,), None)
+    record.broker = url
+    try:
+        raise RuntimeError(f"failed: {url}")
+    except RuntimeError:
+        record.exc_info = sys.exc_info()
+    for formatter in (JsonFormatter(), TextFormatter()):
+        line = formatter.format(record)
+        assert SECRET not in line and "mqtt://u:***@h:1883" in line

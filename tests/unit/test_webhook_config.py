@@ -159,3 +159,59 @@ def test_bad_selector_settings_are_config_errors(
         _config(["--match", "loop"])
     with pytest.raises(WebhookConfigError, match="does not exist"):
         _config(["--provisioning-dir", str(tmp_path / "missing")])
+
+
+SECRET = "Sup3r-s3cret"
+
+
+def test_repr_shows_no_password_and_no_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_USERS", f"grafana:{HASH}")
+    cfg = _config(["--mqtt-url", f"mqtt://hook:{SECRET}@broker:1883"])
+    assert cfg.mqtt.password == SECRET
+    text = repr(cfg)
+    assert SECRET not in text and HASH.split("$")[2] not in text and HASH not in text
+    assert "users=['grafana']" in text and "password=***" in text
+
+
+def test_mqtt_password_file_flag_and_help(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_USERS", f"grafana:{HASH}")
+    secret_file = tmp_path / "mqtt-password"
+    secret_file.write_text(SECRET + "\n")
+    cfg = _config(["--mqtt-url", "mqtt://hook@broker", "--mqtt-password-file", str(secret_file)])
+    assert (cfg.mqtt.username, cfg.mqtt.password) == ("hook", SECRET)
+    monkeypatch.setenv("ALERTLOOP_MQTT_PASSWORD", SECRET)
+    assert _config(["--mqtt-url", "mqtt://hook@broker"]).mqtt.password == SECRET
+    text = " ".join(build_parser().format_help().split())
+    assert "--mqtt-password-file" in text and "ALERTLOOP_MQTT_PASSWORD" in text
+    assert "process list" in text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [f"mqtt://hook:{SECRET}@broker:notaport", f"http://hook:{SECRET}@broker"],
+    ids=["port", "scheme"],
+)
+def test_cli_config_errors_never_print_the_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    from services.webhook.cli import main
+
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_USERS", f"grafana:{HASH}")
+    assert main(["--mqtt-url", url, "--log-format", "text"]) == 2
+    captured = capsys.readouterr()
+    assert "MQTT URL" in captured.err and "hook:***@broker" in captured.err
+    assert SECRET not in captured.err + captured.out
+
+
+def test_connection_limits_from_flags_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_USERS", f"grafana:{HASH}")
+    cfg = _config([])
+    assert (cfg.max_connections, cfg.max_connections_per_client) == (2048, 128)
+    assert (cfg.header_timeout, cfg.body_timeout, cfg.idle_timeout) == (10.0, 10.0, 60.0)
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_MAX_CONNECTIONS_PER_CLIENT", "16")
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_HEADER_TIMEOUT", "2.5")
+    cfg = _config(["--max-connections", "100", "--body-timeout", "3"])
+    assert (cfg.max_connections, cfg.max_connections_per_client) == (100, 16)
+    assert (cfg.header_timeout, cfg.body_timeout) == (2.5, 3.0)
+    with pytest.raises(WebhookConfigError, match="connection limits"):
+        _config(["--header-timeout", "0"])

@@ -85,3 +85,84 @@ def test_verify_never_raises(username: str, password: str) -> None:
 
 
 _VERIFIER = PasswordVerifier({"u": hash_password("pw", FAST)})
+
+
+SCRYPT_FAST = "scrypt:1024:8:1"
+PBKDF2_FAST = "pbkdf2:sha256:2000"
+
+
+def _checked_methods(
+    verifier: PasswordVerifier, monkeypatch: pytest.MonkeyPatch, username: str, password: str
+) -> tuple[bool, list[str]]:
+    """The answer and the hash methods checked (with parameters) for one verification."""
+    import services.webhook.passwords as passwords
+
+    calls: list[str] = []
+    real = passwords.check_password_hash
+
+    def spy(hashed: str, candidate: str) -> bool:
+        calls.append(hashed.split("$", 1)[0])
+        return real(hashed, candidate)
+
+    monkeypatch.setattr(passwords, "check_password_hash", spy)
+    try:
+        return verifier.verify(username, password), sorted(calls)
+    finally:
+        monkeypatch.setattr(passwords, "check_password_hash", real)
+
+
+@pytest.mark.parametrize(
+    "first", ["pbkdf2-first", "scrypt-first"], ids=["pbkdf2-first", "scrypt-first"]
+)
+def test_every_slow_check_costs_the_same_whatever_the_hash_mix(
+    monkeypatch: pytest.MonkeyPatch, first: str
+) -> None:
+    users = {
+        "old": hash_password("pw-old", PBKDF2_FAST),
+        "new": hash_password("pw-new", SCRYPT_FAST),
+    }
+    if first == "scrypt-first":
+        users = dict(reversed(list(users.items())))
+    verifier = PasswordVerifier(users)
+    expected = sorted([PBKDF2_FAST, SCRYPT_FAST])
+    cases = {
+        "unknown user": ("nobody", "pw-new"),
+        "scrypt user, wrong password": ("new", "wrong"),
+        "pbkdf2 user, wrong password": ("old", "wrong"),
+        "scrypt user, right password": ("new", "pw-new"),
+        "pbkdf2 user, right password": ("old", "pw-old"),
+    }
+    for case, (user, password) in cases.items():
+        ok, methods = _checked_methods(verifier, monkeypatch, user, password)
+        assert ok is ("right" in case), case
+        # One check of each method in use, whoever asks: the relative cost is 1.0 for all.
+        assert methods == expected, (case, methods)
+
+
+def test_cached_credentials_do_not_open_a_timing_hole(monkeypatch: pytest.MonkeyPatch) -> None:
+    verifier = PasswordVerifier(
+        {"u": hash_password("pw", SCRYPT_FAST), "v": hash_password("x", PBKDF2_FAST)}
+    )
+    assert verifier.verify("u", "pw")
+    assert verifier.verify_cached("u", "pw")
+    # A cached user with a wrong password pays exactly what an unknown user pays.
+    _, wrong = _checked_methods(verifier, monkeypatch, "u", "wrong")
+    _, unknown = _checked_methods(verifier, monkeypatch, "nobody", "wrong")
+    assert wrong == unknown and len(wrong) == 2
+    # Only the exact pair is remembered; the cache is keyed by a digest of both.
+    assert not verifier.verify_cached("u", "wrong")
+    assert not verifier.verify_cached("nobody", "pw")
+    ok, cached = _checked_methods(verifier, monkeypatch, "u", "pw")
+    assert ok and cached == []
+
+
+def test_repr_shows_names_not_hashes() -> None:
+    hashed = hash_password("pw", FAST)
+    verifier = PasswordVerifier({"grafana": hashed})
+    assert "grafana" in repr(verifier)
+    assert hashed.split("$")[2] not in repr(verifier)
+
+
+def test_unsupported_hash_method_is_a_config_error() -> None:
+    with pytest.raises(WebhookConfigError, match="unsupported hash method"):
+        PasswordVerifier({"u": "scrypt:abc$salt$hash"})

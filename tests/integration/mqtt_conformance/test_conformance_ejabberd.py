@@ -1,0 +1,159 @@
+"""The shared MQTT 5 session, the ingester and the webhook against a second, independent MQTT 5
+broker: ejabberd's ``mod_mqtt``, on a plain and a TLS listener (skipped with the reason when
+ejabberd is not installed)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+import requests
+
+from hil.influx import TestDatabase
+from hil.mqtt5_clients import collect, connect, publish_many, read_retained, subscribe
+from hil.stack.ejabberd import EjabberdBroker
+from services.common.deadline import wait_until
+from services.common.mqtt import new_client_id
+from services.common.mqtt5_errors import MqttAuthError, MqttTimeout
+from services.ingester import Ingester
+from services.webhook.examples import legacy
+
+
+def payloads(n: int, start: int = 0) -> list[bytes]:
+    return [
+        b'{"value": %d, "ts": %d}' % (i % 101, 1_500_000_000_000 + i)
+        for i in range(start, start + n)
+    ]
+
+
+LISTENERS = ["mqtt", "tls"]
+
+
+@pytest.mark.parametrize("listener", LISTENERS, ids=["plain", "tls"])
+@pytest.mark.parametrize("qos", [0, 1, 2], ids=["qos0", "qos1", "qos2"])
+def test_publish_is_acknowledged_and_delivered(
+    ejabberd_broker: EjabberdBroker, qos: int, listener: str
+) -> None:
+    settings = getattr(ejabberd_broker, listener)
+    reader, _ = connect(settings)
+    subscribe(reader, f"conf/q{qos}/#", qos=2)
+    writer, _ = connect(settings)
+    try:
+        writer.publish_wait(f"conf/q{qos}/x", b"42", qos, timeout=5.0)
+        (message,) = collect(reader, 1)
+        assert (message.payload, int(message.qos)) == (b"42", qos)
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_wrong_password_is_an_auth_error(ejabberd_broker: EjabberdBroker) -> None:
+    from dataclasses import replace
+
+    with pytest.raises(MqttAuthError):
+        connect(replace(ejabberd_broker.mqtt, password="wrong"))
+
+
+def test_session_present_after_reconnect(ejabberd_broker: EjabberdBroker) -> None:
+    client_id = new_client_id("present")
+    first, accepted = connect(ejabberd_broker.mqtt, client_id, clean_start=False, session_expiry=60)
+    assert not accepted.session_present
+    first.close()
+    again, accepted = connect(ejabberd_broker.mqtt, client_id, clean_start=False, session_expiry=60)
+    assert accepted.session_present
+    again.close()
+    fresh, accepted = connect(ejabberd_broker.mqtt, client_id, clean_start=True)
+    assert not accepted.session_present
+    fresh.close()
+
+
+@pytest.mark.parametrize(
+    ("listener", "count"), [("mqtt", 2000), ("tls", 500)], ids=["plain", "tls"]
+)
+def test_ingester_stores_every_qos1_message(
+    ejabberd_broker: EjabberdBroker,
+    ingester_factory: Callable[..., Ingester],
+    influxdb: TestDatabase,
+    unique_topic: str,
+    listener: str,
+    count: int,
+) -> None:
+    ingester_factory(mqtt=getattr(ejabberd_broker, listener))
+    publish_many(ejabberd_broker.mqtt, f"{unique_topic}/pot", payloads(count))
+    wait_until(lambda: influxdb.count() == count, 60, what=f"{count} points", state=influxdb.count)
+
+
+@pytest.mark.parametrize("listener", LISTENERS, ids=["plain", "tls"])
+def test_webhook_publishes_the_retained_state(
+    ejabberd_broker: EjabberdBroker, webhook_factory: Callable[..., object], listener: str
+) -> None:
+    topic = f"conf/alert-{listener}"
+    hook = webhook_factory(mqtt=getattr(ejabberd_broker, listener), topic=topic)
+    response = requests.post(
+        hook.alert_url,  # type: ignore[attr-defined]
+        json=legacy("alerting"),
+        auth=hook.auth,  # type: ignore[attr-defined]
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    assert read_retained(ejabberd_broker.mqtt, topic) == b"1"
+
+
+def test_a_frozen_broker_is_noticed_within_one_and_a_half_keepalives(
+    ejabberd_broker: EjabberdBroker,
+) -> None:
+    keepalive = 2
+    session, _ = connect(ejabberd_broker.mqtt, keepalive=keepalive)
+    ejabberd_broker.suspend()
+    frozen = time.monotonic()
+    try:
+        with pytest.raises(MqttTimeout, match="PINGREQ"):
+            while time.monotonic() - frozen < 3 * keepalive:  # a service's loop: tick, read
+                session.keepalive_tick()
+                if session.fill():
+                    while (packet := session.next_packet()) is not None:
+                        session.handle(packet)
+        noticed = time.monotonic() - frozen
+        assert noticed <= 1.5 * keepalive + 0.5, noticed  # + scheduling on a busy machine
+    finally:
+        ejabberd_broker.resume()
+        session.abort()
+
+
+def test_ingester_resumes_its_session_after_its_own_restart(
+    ejabberd_broker: EjabberdBroker,
+    ingester_factory: Callable[..., Ingester],
+    influxdb: TestDatabase,
+    unique_topic: str,
+) -> None:
+    client_id, topic = new_client_id("resume"), f"{unique_topic}/pot"
+    first = ingester_factory(mqtt=ejabberd_broker.mqtt, client_id=client_id)
+    publish_many(ejabberd_broker.mqtt, topic, payloads(100))
+    wait_until(lambda: influxdb.count() == 100, 20, what="the first 100 points")
+    first.stop()
+    publish_many(ejabberd_broker.mqtt, topic, payloads(100, start=100))  # kept for the session
+    again = ingester_factory(mqtt=ejabberd_broker.mqtt, client_id=client_id)
+    assert again._mqtt.session_present
+    wait_until(lambda: influxdb.count() == 200, 20, what="200 points", state=influxdb.count)
+
+
+def test_ingester_after_a_broker_restart_that_lost_its_session(
+    ejabberd_broker: EjabberdBroker,
+    ingester_factory: Callable[..., Ingester],
+    influxdb: TestDatabase,
+    unique_topic: str,
+) -> None:
+    """mod_mqtt keeps sessions in memory: after its restart the session is gone (session
+    present 0), and the ingester says so, subscribes again and goes on storing."""
+    ingester = ingester_factory(mqtt=ejabberd_broker.mqtt)
+    topic = f"{unique_topic}/pot"
+    publish_many(ejabberd_broker.mqtt, topic, payloads(100))
+    wait_until(lambda: influxdb.count() == 100, 20, what="the first 100 points")
+    ejabberd_broker.stop()
+    ejabberd_broker.start()
+    wait_until(lambda: ingester.connected and ingester._mqtt.session >= 2, 30, what="a reconnect")
+    assert not ingester._mqtt.session_present
+    assert ingester.stats["mqtt_sessions_lost"] == 1
+    publish_many(ejabberd_broker.mqtt, topic, payloads(100, start=100))
+    wait_until(lambda: influxdb.count() == 200, 20, what="200 points", state=influxdb.count)
