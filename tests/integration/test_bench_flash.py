@@ -201,3 +201,24 @@ def test_flash_command_errors_are_one_line(
     )
     assert cli.flash_main(["--role", "esp32", "--bench", str(tmp_path / "none.yaml")]) == 1
     assert "bench file" in capsys.readouterr().out
+
+
+def test_flash_command_flashes_every_board_of_a_role(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = esp32_build(tmp_path / "fw")
+    with FakeRomLoader() as first, FakeRomLoader() as second:
+        bench = tmp_path / "bench.yaml"
+        bench.write_text(
+            "project_dir: fw\nboards:\n"
+            f"  - {{name: knob-1, role: esp32, port: {first.port}}}\n"
+            f"  - {{name: knob-2, role: esp32, port: {second.port}}}\n"
+            "  - {name: leds-1, role: nodemcu, port: /dev/ttyNOPE9}\n"
+        )
+        monkeypatch.setenv("ALERTLOOP_HIL_BENCH", str(bench))
+        assert cli.flash_main(["--role", "esp32"]) == 0
+        for rom in (first, second):
+            app = files["firmware.bin"]
+            assert bytes(rom.flash[0x10000 : 0x10000 + len(app)]) == app
+    out = capsys.readouterr().out
+    assert "knob-1: flashed" in out and "knob-2: flashed" in out and "leds-1" not in out

@@ -233,3 +233,15 @@ def test_this_machines_ports_are_listed() -> None:
     ports = list_ports()
     assert ports == sorted(ports, key=lambda p: p.device)
     assert all(isinstance(p, PortInfo) and p.device for p in ports)
+
+
+def test_boards_command_lists_ports_without_usb_ids_with_all(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ALERTLOOP_HIL_BENCH", raising=False)
+    assert cli.boards_main(["--all"], ports=[SERIAL_8250, FTDI_WINDOWS_OLD]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("/dev/ttyS0") and "n/a" in lines[0]
+    assert lines[1].startswith("COM6") and "0403:6001  FTDI FT232R  (serial=A600ARJHA)" in lines[1]
+    assert cli.boards_main([], ports=[SERIAL_8250]) == 0
+    assert "no USB serial ports found" in capsys.readouterr().out
