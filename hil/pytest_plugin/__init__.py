@@ -16,3 +16,5 @@ from hil.pytest_plugin.options import (  # noqa: F401
 from hil.pytest_plugin.pipeline_fixtures import *  # noqa: F401,F403
 from hil.pytest_plugin.stack_fixtures import *  # noqa: F401,F403
 from hil.pytest_plugin.webhook_fixtures import *  # noqa: F401,F403
+
+pytest_plugins = ["hil.pytest_plugin.bench_fixtures"]

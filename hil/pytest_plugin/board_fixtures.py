@@ -89,7 +89,12 @@ def _backend(request: pytest.FixtureRequest, kind: str) -> str:
 
 
 def _defaults(
-    backend: str, leaf: str, mqtt: MqttSettings, unique_topic: str, log_dir: Path
+    backend: str,
+    leaf: str,
+    mqtt: MqttSettings,
+    unique_topic: str,
+    log_dir: Path,
+    config: pytest.Config | None = None,
 ) -> dict[str, Any]:
     kind = backend_kind(backend)
     if kind == "sim":
@@ -101,7 +106,14 @@ def _defaults(
     if kind == "virtual":
         return {"mqtt": mqtt, "topic": f"{unique_topic}/{leaf}", "log_dir": log_dir}
     # a flashed board is reset, so it reports its connection from the start
-    return {"log_path": log_dir / f"{leaf}-{Path(backend).name}.log", "reset_on_start": True}
+    from hil.pytest_plugin.bench_fixtures import bench_settings  # a plugin of its own
+
+    bench = bench_settings(config, backend) if config is not None else {}  # its baud rate
+    return {
+        "log_path": log_dir / f"{leaf}-{Path(backend).name}.log",
+        "reset_on_start": True,
+        **bench,
+    }
 
 
 def _flashed_overrides(
@@ -125,6 +137,7 @@ def _factory(
     default_backend: str,
     defaults: Callable[[str], dict[str, Any]],
     sketch_topic: str,
+    node: pytest.Item | None = None,
 ) -> Iterator[Callable[..., Any]]:
     boards: list[Board] = []
     ports: set[str] = set()
@@ -138,6 +151,10 @@ def _factory(
             ports.add(chosen)
         board = create(chosen, **{**defaults(chosen), **overrides})
         boards.append(board)
+        if node is not None and backend_kind(chosen) == "serial":
+            from hil.pytest_plugin.bench_fixtures import attach_serial_log
+
+            attach_serial_log(node, f"{getattr(board, 'name', 'board')} {chosen}", board)
         board.start()
         if wait:
             board.wait_connected(CONNECT_TIMEOUT)  # type: ignore[attr-defined]
@@ -164,7 +181,11 @@ def nodemcu_backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def esp32_factory(
-    esp32_backend: str, mqtt_broker: MqttSettings, unique_topic: str, tmp_path: Path
+    esp32_backend: str,
+    mqtt_broker: MqttSettings,
+    unique_topic: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Callable[..., SensorBoard]]:
     """``esp32_factory(**overrides)`` -> a started, connected knob board (``wait=False`` to
     not wait for the connection, ``backend=`` for another backend). Defaults: the shared
@@ -172,22 +193,32 @@ def esp32_factory(
     yield from _factory(
         create_esp32,
         esp32_backend,
-        lambda backend: _defaults(backend, "pot", mqtt_broker, unique_topic, tmp_path),
+        lambda backend: _defaults(
+            backend, "pot", mqtt_broker, unique_topic, tmp_path, request.config
+        ),
         "/pot",
+        request.node,
     )
 
 
 @pytest.fixture
 def nodemcu_factory(
-    nodemcu_backend: str, mqtt_broker: MqttSettings, unique_topic: str, tmp_path: Path
+    nodemcu_backend: str,
+    mqtt_broker: MqttSettings,
+    unique_topic: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Callable[..., IndicatorBoard]]:
     """``nodemcu_factory(**overrides)`` -> a started, subscribed LED board (``wait=False`` to
     not wait, ``backend=`` for another backend). Defaults: shared broker, ``{unique_topic}/alert``."""
     yield from _factory(
         create_nodemcu,
         nodemcu_backend,
-        lambda backend: _defaults(backend, "alert", mqtt_broker, unique_topic, tmp_path),
+        lambda backend: _defaults(
+            backend, "alert", mqtt_broker, unique_topic, tmp_path, request.config
+        ),
         "/alert",
+        request.node,
     )
 
 
