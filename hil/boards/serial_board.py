@@ -24,16 +24,19 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from hil.boards.base import BoardLifecycle, IndicatorRecorder, SensorRecorder
-from hil.boards.protocol import LedState, Published
+from hil.boards.protocol import BoardError, LedState, Published
 from hil.serial_monitor import SerialMonitor, SerialMonitorError, parse_hw_event
 from services.common.deadline import wait_until
 from sim.esp32 import adc_for_percent
 from sim.serial_log import SerialEvent, SerialLine, parse_event
 
 __all__ = ["SerialBoard", "SerialEsp32", "SerialNodeMcu"]
+
+if TYPE_CHECKING:
+    from hil.bench.reset import BootLog
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,7 @@ class SerialBoard(BoardLifecycle):
         self.log_path = log_path
         self.query_status = query_status
         self.reset_on_start = reset_on_start
+        self.boot_log: BootLog | None = None  # what the board printed after the start's reset
         self._monitor = monitor
         self._state_lock = threading.Lock()
         self._connected = False
@@ -91,10 +95,15 @@ class SerialBoard(BoardLifecycle):
         if not monitor.running:
             monitor.start()
         if self.reset_on_start:
+            # the board starts again and reports its connection; its boot log is kept
+            from hil.bench.reset import BootFailed, reset_monitored
+
             try:
-                monitor.reset_board()  # the board starts again and reports its connection
+                self.boot_log = reset_monitored(monitor, timeout=20.0)
             except SerialMonitorError as exc:
                 log.warning("%s: %s; going on without a reset", self.name, exc)
+            except BootFailed as exc:
+                raise BoardError(f"{self.name} on {self.port}: {exc}") from exc
         if self.query_status:
             monitor.send("#AL status")
         return self
