@@ -7,6 +7,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.alertloop-installed
 PYTEST_ARGS ?=
+# Test processes: most tests wait on servers and boards, so a few run side by side on 2 cores.
+# Each process starts its own stack; a test file stays in one process (--dist loadfile).
+PYTEST_WORKERS ?= 3
 
 .PHONY: help setup system-packages container-engine venv firmware demo test test-docker lint tox clean
 
@@ -78,21 +81,24 @@ firmware: system-packages
 demo: setup
 	$(BIN)/alertloop demo $(DEMO_ARGS)
 
+# The alert-loop e2e tests that run again on the docker stack (the demo tests choose their own).
+DOCKER_E2E = tests/e2e/test_alert_loop.py tests/e2e/test_foreign_notifications.py
+
 # The suite on the native stack, then the end-to-end tests again on the docker stack, with a
 # container engine (and the local images) set up for the run and the engine stopped after it.
 test: setup firmware container-engine
 	@engine=$$($(BIN)/alertloop stack engine start --print-env) || exit 1; eval "$$engine"; \
 	trap 'status=$$?; $(BIN)/alertloop stack engine stop --check-clean || status=1; exit $$status' EXIT; \
 	$(BIN)/alertloop stack images && \
-	$(BIN)/pytest --stack native $(PYTEST_ARGS) && \
-	$(BIN)/pytest --stack docker -m e2e tests/e2e
+	$(BIN)/pytest --stack native -n $(PYTEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS) && \
+	$(BIN)/pytest --stack docker -n 2 --dist loadfile -m e2e $(DOCKER_E2E)
 
 # Only the docker-backend tests and the end-to-end suite on the docker stack.
 test-docker: setup firmware container-engine
 	@engine=$$($(BIN)/alertloop stack engine start --print-env) || exit 1; eval "$$engine"; \
 	trap 'status=$$?; $(BIN)/alertloop stack engine stop --check-clean || status=1; exit $$status' EXIT; \
 	$(BIN)/alertloop stack images && \
-	$(BIN)/pytest --stack docker tests/integration/test_stack_docker.py tests/e2e
+	$(BIN)/pytest --stack docker tests/integration/test_stack_docker.py $(DOCKER_E2E)
 
 lint: venv
 	$(BIN)/ruff check sim services hil tests bench
