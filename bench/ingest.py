@@ -101,12 +101,18 @@ WINDOW = 1000  # the publisher's in-flight window (QoS 1 messages not yet acknow
 
 
 def publisher(
-    stack: NativeStack, topic: str, count: int, qos: int = 1, mode: str | None = None
+    stack: NativeStack,
+    topic: str,
+    count: int,
+    qos: int = 1,
+    mode: str | None = None,
+    devices: int = 0,
 ) -> tuple[Proc, float]:
     """A started publisher process and the time it began publishing."""
     proc = Proc(
         [*CLIENTS, mode or PUBLISHER, "--mqtt-url", stack.mqtt.url, "--topic", topic,
-         "--count", str(count), "--window", str(WINDOW), "--qos", str(qos)]
+         "--count", str(count), "--window", str(WINDOW), "--qos", str(qos),
+         "--devices", str(devices)]
     )  # fmt: skip
     proc.expect("ready", 30)
     return proc, time.time()
@@ -129,6 +135,28 @@ def influx_count(stack: NativeStack, database: str) -> int:
     finally:
         client.close()
     return int(rows[0]["count"]) if rows else 0
+
+
+def stored_points(stack: NativeStack, database: str) -> tuple[int, int]:
+    """(rows, distinct (device, time) pairs) of ``pot``: rows beyond the distinct pairs are
+    messages stored twice (by two instances, each under its own ``ingester`` tag)."""
+    rows, distinct = 0, set()
+    response = requests.get(
+        f"{stack.influx.url}/query",
+        params={"db": database, "q": 'SELECT "value", "device" FROM "pot"', "epoch": "ms",
+                "chunked": "true", "chunk_size": "20000"},
+        stream=True,
+        timeout=120,
+    )  # fmt: skip
+    for line in response.iter_lines():
+        if not line:
+            continue
+        for result in json.loads(line).get("results", []):
+            for series in result.get("series", []):
+                for time_ms, _value, device in series["values"]:
+                    rows += 1
+                    distinct.add((device, time_ms))
+    return rows, len(distinct)
 
 
 def server_cpu(stack: NativeStack) -> dict[str, float]:
@@ -250,12 +278,21 @@ def start_ingester(
 
 
 def run_ingester(
-    stack: NativeStack, count: int, spool: Path, instances: int = 1, qos: int = 1
+    stack: NativeStack,
+    count: int,
+    spool: Path,
+    instances: int = 1,
+    qos: int = 1,
+    devices: int = 0,
 ) -> dict[str, Any]:
     """``instances`` ingesters; the publisher sends ``count`` messages at ``qos`` (QoS 0: one
-    fast paho publisher, a burst no broker window slows down)."""
-    run = f"c{instances}" if qos else "q0"
+    fast paho publisher, a burst no broker window slows down). With ``devices``, the paho
+    publisher spreads JSON readings with device times over that many devices (fleet load), and
+    the result counts duplicates too."""
+    run = (f"s{instances}" if devices else f"c{instances}") if qos else "q0"
     topic, database = f"bench/{run}/pot", f"bench_ingest_{run}"
+    if devices:
+        topic = f"bench/{run}/{{device}}/pot"
     running = [
         start_ingester(
             stack,
@@ -267,7 +304,8 @@ def run_ingester(
         )
         for i in range(instances)
     ]
-    pub, started = publisher(stack, topic, count, qos, None if qos else "publish")
+    mode = "publish" if devices or not qos else None
+    pub, started = publisher(stack, topic, count, qos, mode, devices)
     last_print = last_change = time.monotonic()
     written = previous = 0.0
     while written < count and time.monotonic() - last_change < 30:  # give up after 30 s stalled
@@ -285,8 +323,13 @@ def run_ingester(
     cpu = sum(cpu_seconds(proc.popen.pid) for proc, _ in running)
     for proc, _ in running:
         proc.stop()
-    stored = influx_count(stack, database)
+    if devices:
+        rows, distinct = stored_points(stack, database)
+        stored, duplicates = distinct, rows - distinct
+    else:
+        stored, duplicates = influx_count(stack, database), 0
     return {
+        "duplicates": duplicates,
         "rate": stored / seconds,
         "seconds": seconds,
         "loss": count - stored,
@@ -302,7 +345,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--count", type=int, default=300_000, help="messages for runs (a) and (c)")
     parser.add_argument("--seed-count", type=int, default=20_000, help="backlog offered to (b)")
     parser.add_argument("--seed-window", type=float, default=10.0, help="seconds (b) is measured")
-    parser.add_argument("--only", choices=["a", "b", "c", "c2", "q0"], action="append")
+    parser.add_argument("--only", choices=["a", "b", "c", "c2", "q0", "scale"], action="append")
+    parser.add_argument(
+        "--scale-count", type=int, default=100_000, help="messages of each scale-out run"
+    )
+    parser.add_argument(
+        "--devices", type=int, default=500, help="simulated devices of the scale-out runs"
+    )
     parser.add_argument(
         "--burst", type=int, default=200_000, help="QoS 0 messages of the burst run (q0)"
     )
@@ -342,6 +391,17 @@ def main(argv: list[str]) -> int:
             print(f"(c2) two ingesters on a shared subscription, {args.count} messages", flush=True)
             results["c2"] = with_server_cpu(stack, run_ingester, args.count, Path(spool), 2)
             print(f"    {results['c2']}", flush=True)
+        if "scale" in runs:
+            for n in (1, 2, 3):
+                print(
+                    f"(s{n}) {n} ingester(s) on a shared subscription, {args.scale_count} "
+                    f"messages from {args.devices} devices (paho, JSON with device times)",
+                    flush=True,
+                )
+                results[f"s{n}"] = with_server_cpu(
+                    stack, run_ingester, args.scale_count, Path(spool), n, 1, args.devices
+                )
+                print(f"    {results[f's{n}']}", flush=True)
         if "q0" in runs:
             print(f"(q0) alertloop ingester, a QoS 0 burst of {args.burst} (paho)", flush=True)
             results["q0"] = with_server_cpu(stack, run_ingester, args.burst, Path(spool), 1, 0)
@@ -354,18 +414,27 @@ def main(argv: list[str]) -> int:
             results["b"] = with_server_cpu(stack, run_seed, args.seed_count, args.seed_window)
             print(f"    {results['b']}", flush=True)
     print()
-    print(f"{'run':<44}{'msg/s':>10}{'loss':>8}")
+    print(f"{'run':<44}{'msg/s':>10}{'loss':>8}{'dup':>6}")
     names = {
         "c2": "(c2) 2 ingesters, shared subscription",
         "a": "(a) raw paho counter",
         "b": "(b) seed-style write_points (sampled)",
         "c": "(c) alertloop ingester",
         "q0": "(q0) ingester, QoS 0 burst (paho publisher)",
+        "s1": "(s1) 1 ingester, fleet load",
+        "s2": "(s2) 2 ingesters, shared subscription",
+        "s3": "(s3) 3 ingesters, shared subscription",
     }
-    for key in ("a", "b", "c", "c2", "q0"):
+    for key in ("a", "b", "c", "c2", "q0", "s1", "s2", "s3"):
         if key in results:
             loss = results[key].get("loss", "n/a")
-            print(f"{names[key]:<44}{results[key]['rate']:>10.0f}{loss!s:>8}")
+            dup = results[key].get("duplicates", "n/a")
+            print(f"{names[key]:<44}{results[key]['rate']:>10.0f}{loss!s:>8}{dup!s:>6}")
+    if "s1" in results:
+        for n in (2, 3):
+            if f"s{n}" in results:
+                ratio = results[f"s{n}"]["rate"] / results["s1"]["rate"]
+                print(f"s{n}/s1 = {ratio:.2f}  ({n} ingesters against one, same load)")
     if "a" in results and "c" in results:
         print(f"c/a = {results['c']['rate'] / results['a']['rate']:.2f}  (target >= 0.8)")
     if "b" in results and "c" in results:

@@ -32,7 +32,9 @@ def emit(event: str, **fields: object) -> None:
 
 
 def publish(args: argparse.Namespace) -> int:
-    """Publish ``count`` payloads (integers 0..100) at QoS 1 as fast as the broker acknowledges."""
+    """Publish ``count`` payloads (integers 0..100) at QoS 1 as fast as the broker acknowledges;
+    with ``--devices N``, JSON readings with device times spread over N devices (``{device}``
+    in the topic)."""
     settings = MqttSettings.from_url(args.mqtt_url)
     client = make_client(settings, new_client_id("bench-pub"))
     client.max_inflight_messages_set(args.window)
@@ -51,12 +53,23 @@ def publish(args: argparse.Namespace) -> int:
     client.loop_start()
     emit("ready")
     payloads = [str(i % 101).encode() for i in range(101)]
+    devices = [f"d{n:04d}" for n in range(args.devices)]
+    # fleet-like load: messages spread over devices, each a JSON reading with its own device
+    # time (ms, in the past, unique per device), so a message stored twice shows as a
+    # duplicate and one never stored as a gap
+    base_ms = int(time.time() * 1000) - args.count - 60_000
     started = time.monotonic()
     for i in range(args.count):
         with cond:
             while i - acked >= args.window * 2:
                 cond.wait(1.0)
-        client.publish(args.topic, payloads[i % 101], qos=args.qos)
+        if devices:
+            seq = i // len(devices)
+            payload = b'{"value": %d, "ts": %d, "seq": %d}' % (i % 101, base_ms + seq, seq)
+            topic = args.topic.replace("{device}", devices[i % len(devices)])
+            client.publish(topic, payload, qos=args.qos)
+        else:
+            client.publish(args.topic, payloads[i % 101], qos=args.qos)
     with cond:
         cond.wait_for(lambda: acked >= args.count, timeout=300)
     seconds = time.monotonic() - started
@@ -175,6 +188,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--count", type=int, default=0)
     parser.add_argument("--qos", type=int, default=1)
     parser.add_argument("--window", type=int, default=200, help="publisher in-flight messages")
+    parser.add_argument("--devices", type=int, default=0, help="publish: spread over N devices")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--influx-url", default="http://127.0.0.1:8086")
     parser.add_argument("--database", default="bench")
