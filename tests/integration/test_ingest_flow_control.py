@@ -1,5 +1,5 @@
 """Flow control: when the pipeline cannot keep up, the ingester stops reading from the broker
-instead of dropping messages (issue 11 item 2), with the real mosquitto and InfluxDB."""
+instead of dropping messages, with the real mosquitto and InfluxDB."""
 
 from __future__ import annotations
 

@@ -82,7 +82,7 @@ def _at(entry: CorpusEntry, starts: str, ends: str | None = None) -> dict[str, A
 def test_a_start_in_the_year_9999_does_not_block_later_notifications(
     read_retained: Any, webhook: Any
 ) -> None:
-    """Times after the webhook's clock count as "now" (issue 11, case 8)."""
+    """Times after the webhook's clock count as "now", so one far-future notification cannot block the ones after it."""
     firing, resolved = CORPUS["unified-loop-firing"], CORPUS["unified-loop-resolved"]
     now = datetime.now(UTC)
     far = _at(firing, "9999-12-31T23:59:59Z")

@@ -15,11 +15,7 @@ from sim.alerting.dispatcher import Notification
 from sim.alerting.model import ContactPoint
 from sim.alerting.payloads import legacy_payload, unified_payload
 from sim.alerting.state import Outcome, StateMachine
-
-corpus = pytest.importorskip(
-    "tests.conformance.grafana.corpus",
-    reason="the conformance corpus of real Grafana bodies (issue 8 item 5) is not in this tree",
-)
+from tests.conformance.grafana import corpus
 
 RULE = load_rule()
 CONTACT = ContactPoint(name="alertloop-webhook", uid="w", url="http://127.0.0.1:9/alert")
