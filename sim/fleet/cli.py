@@ -56,7 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--noise", type=float, default=0.0, help="ADC noise in counts (default 0)")
     parser.add_argument("--seed", type=int, help="random seed (noise, phases, jitter)")
     parser.add_argument("--json", action="store_true", help='publish {"value","ts","seq"} JSON')
-    parser.add_argument("--qos", type=int, choices=(0, 1), default=0, help="publish QoS (default 0)")
+    parser.add_argument(
+        "--qos", type=int, choices=(0, 1), default=0, help="publish QoS (default 0)"
+    )
     parser.add_argument(
         "--connect-rate", type=float, default=400.0, help="connects per second (default 400)"
     )
@@ -82,7 +84,9 @@ def _signal_factory(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         base = first
 
         def walk(index: int, device: str) -> Signal:
-            return RandomWalk(base.start, base.step, base.interval, base.seed + index, base.low, base.high)
+            return RandomWalk(
+                base.start, base.step, base.interval, base.seed + index, base.low, base.high
+            )
 
         return walk
     return lambda index, device: first
@@ -91,7 +95,9 @@ def _signal_factory(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
-        mqtt = MqttSettings.from_url(setting(args.mqtt_url, ENV_MQTT_URL, DEFAULT_MQTT_URL) or DEFAULT_MQTT_URL)
+        mqtt = MqttSettings.from_url(
+            setting(args.mqtt_url, ENV_MQTT_URL, DEFAULT_MQTT_URL) or DEFAULT_MQTT_URL
+        )
         config = FleetConfig(
             esp32=args.esp32,
             nodemcu=args.nodemcu,

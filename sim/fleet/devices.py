@@ -69,7 +69,9 @@ class FleetDevice:
         self.first_connected: float | None = None  # loop clock
         self.last_state = "new"
 
-    def _paho_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+    def _paho_connect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
         self.connecting = False
         if reason.is_failure:
             self.connect_failures += 1
@@ -185,9 +187,7 @@ class FleetEsp32(FleetDevice):
         seq = self.seq + 1
         when_ms = int(time.time() * 1000)
         if self.json_payload:
-            payload = json.dumps(
-                {"value": value, "ts": when_ms, "seq": seq}, separators=(",", ":")
-            )
+            payload = json.dumps({"value": value, "ts": when_ms, "seq": seq}, separators=(",", ":"))
         else:
             payload = str(value)
         info = self.client.publish(self.topic, payload, qos=self.qos)
@@ -251,9 +251,7 @@ class FleetNodeMcu(FleetDevice):
         self.subscribed = False
         super()._paho_disconnect(client, userdata, flags, reason, props)
 
-    def _paho_subscribe(
-        self, client: Any, userdata: Any, mid: int, codes: Any, props: Any
-    ) -> None:
+    def _paho_subscribe(self, client: Any, userdata: Any, mid: int, codes: Any, props: Any) -> None:
         self.subscribed = all(not code.is_failure for code in codes)
 
     def _paho_message(self, client: Any, userdata: Any, msg: paho.MQTTMessage) -> None:

@@ -84,7 +84,9 @@ class Fleet(Lifecycle):
                 json_payload=cfg.json_payload,
                 noise=cfg.noise,
                 seed=cfg.seed,
-                signal=None if cfg.signal is None else cfg.signal(index, cfg.names("esp32", index)["device"]),
+                signal=None
+                if cfg.signal is None
+                else cfg.signal(index, cfg.names("esp32", index)["device"]),
                 record=cfg.record_published,
             )
             for index in range(cfg.esp32)
@@ -145,7 +147,9 @@ class Fleet(Lifecycle):
         for device in self.esp32s if devices is None else devices:
             device.set_knob(percent)
 
-    def follow(self, signal: Callable[[float], float], devices: Iterable[FleetEsp32] | None = None) -> None:
+    def follow(
+        self, signal: Callable[[float], float], devices: Iterable[FleetEsp32] | None = None
+    ) -> None:
         """Let the knobs of ``devices`` (every ESP32 by default) follow ``signal`` from now."""
         for device in self.esp32s if devices is None else devices:
             device.follow(signal)
@@ -156,7 +160,12 @@ class Fleet(Lifecycle):
         ``reconnect_interval`` (plus jitter)."""
         loop = self._require_loop()
         chosen = list(self.devices if devices is None else devices)
-        loop.call(lambda: [loop.cut(device) for device in chosen])
+
+        def cut_all() -> None:
+            for device in chosen:
+                loop.cut(device)
+
+        loop.call(cut_all)
 
     # -- observing ------------------------------------------------------------------------
     def stats(self) -> FleetStats:
@@ -180,7 +189,9 @@ class Fleet(Lifecycle):
             lateness_p50=histogram.percentile(0.50) if histogram else 0.0,
             lateness_p99=histogram.percentile(0.99) if histogram else 0.0,
             lateness_max=histogram.max if histogram else 0.0,
-            all_connected_after=(done - started) if done is not None and started is not None else None,
+            all_connected_after=(done - started)
+            if done is not None and started is not None
+            else None,
         )
 
     def reset_lateness(self) -> None:
@@ -200,8 +211,10 @@ class Fleet(Lifecycle):
         self._require_loop()
         deadline_what = f"{len(self.devices)} fleet devices to connect to {self.mqtt.safe_url}"
         wait_until(
-            lambda: all(d.connected for d in self.esp32s)
-            and all(d.connected and d.subscribed for d in self.nodemcus),
+            lambda: (
+                all(d.connected for d in self.esp32s)
+                and all(d.connected and d.subscribed for d in self.nodemcus)
+            ),
             timeout,
             what=deadline_what,
             state=self._describe,
@@ -238,4 +251,6 @@ class Fleet(Lifecycle):
             sample = ", ".join(f"{d.device_id}={d.led.name} ({d.last_state})" for d in late[:4])
             return f"{len(late)} of {len(self.nodemcus)} not {wanted}: {sample}"
 
-        return wait_until(done, timeout, what=f"every fleet LED to show {wanted}", state=seen, interval=0.05)
+        return wait_until(
+            done, timeout, what=f"every fleet LED to show {wanted}", state=seen, interval=0.05
+        )
