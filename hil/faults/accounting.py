@@ -3,6 +3,7 @@ missing and when they were sent (for a fleet that records its publishes, with JS
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -53,9 +54,19 @@ class DeliveryReport:
 
     def line(self) -> str:
         acked = f", acked {self.acked}" if self.qos else ""
+        span = ""
+        if self.missing:
+            first = min(ts for _, _, ts in self.missing) / 1000
+            last = max(ts for _, _, ts in self.missing) / 1000
+            span = (
+                f" (sent between {time.strftime('%H:%M:%S', time.localtime(first))}"
+                f".{int(first * 1000) % 1000:03d} and "
+                f"{time.strftime('%H:%M:%S', time.localtime(last))}.{int(last * 1000) % 1000:03d}"
+                f" by {len({d for d, _, _ in self.missing})} devices)"
+            )
         return (
             f"{self.devices} devices at QoS {self.qos}: published {self.published}{acked}, "
-            f"stored {self.stored}, lost {self.lost}"
+            f"stored {self.stored}, lost {self.lost}{span}"
         )
 
 
