@@ -86,10 +86,11 @@ def delivery_report(
     for device in chosen:
         have = set(stored.get(device.device_id, ()))
         total_stored += len(have)
-        sent = device.record or []
-        sent_ts = {ts for _, ts in sent}
-        extra += len(have - sent_ts)
-        missing.extend((device.device_id, seq, ts) for seq, ts in sent if ts not in have)
+        sent = device.record if device.record is not None else ()
+        extra += len(have - set(sent))
+        missing.extend(
+            (device.device_id, seq, ts) for seq, ts in enumerate(sent, start=1) if ts not in have
+        )
     return DeliveryReport(
         devices=len(chosen),
         qos=config.qos,

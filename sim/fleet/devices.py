@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+from array import array
 import threading
 import time
 from collections import deque
@@ -136,8 +137,8 @@ class FleetEsp32(FleetDevice):
         self.skipped = 0
         self.last_value: int | None = None
         self._pending: set[int] = set()
-        # (seq, ts in epoch ms, acknowledged) of every publish, when the fleet records them
-        self.record: list[tuple[int, int]] | None = [] if record else None
+        # the ts (epoch ms) of every publish when the fleet records them; seq n is record[n - 1]
+        self.record: array[int] | None = array("q") if record else None
         if qos:  # paho builds reason codes and properties for each call: only when needed
             self.client.on_publish = self._paho_publish
 
@@ -200,7 +201,7 @@ class FleetEsp32(FleetDevice):
         if self.qos:
             self._pending.add(info.mid)
         if self.record is not None:
-            self.record.append((seq, when_ms))
+            self.record.append(when_ms)
         return True
 
     def _paho_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
