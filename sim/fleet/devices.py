@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import random
-from array import array
 import threading
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
