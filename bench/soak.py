@@ -9,8 +9,8 @@ at 2 Hz with JSON payloads, and ``--nodemcu`` LED boards. The ingester reaches t
 through a fault proxy, the evaluator reaches the webhook through another.
 
 Every knob is high for the first half of each cycle and low for the second, so the alert fires
-early in a cycle and resolves in its second half. At 40 % of each cycle a fault starts and
-lasts 25 % of it (the broker restart: 5 s down), so the resolve falls inside the fault. Faults
+early in a cycle and resolves in its second half. At 45 % of each cycle a fault starts and
+lasts 30 % of it (the broker restart: 5 s down), so the resolve falls inside the fault. Faults
 in turn: broker restart, InfluxDB outage, stalled ingester link, webhook outage, 300 ms
 latency on the ingester link.
 
@@ -49,6 +49,7 @@ from sim.fleet import Fleet, FleetConfig  # noqa: E402
 from sim.signals import Square  # noqa: E402
 
 PASSWORD = "soak-password"
+FAULT_AT, FAULT_FOR = 0.45, 0.3  # of a cycle: the alert's resolve falls inside the fault
 FAULTS = [
     "broker restart",
     "InfluxDB outage",
@@ -265,12 +266,12 @@ def main() -> int:
         for cycle in range(cycles):
             base = start + cycle * args.cycle
             name = FAULTS[cycle % len(FAULTS)]
-            red_at = _all_leds(reliable, "red", base, base + 0.4 * args.cycle)
-            _until(base + 0.4 * args.cycle)
+            red_at = _all_leds(reliable, "red", base, base + FAULT_AT * args.cycle)
+            _until(base + FAULT_AT * args.cycle)
             if cycle == 1 or (cycles == 1 and not rss_warm):
                 rss_warm = {n: rss_mib(p) or 0.0 for n, p in pids().items()}
             begin = time.time() - start
-            length = 5.0 if name == "broker restart" else 0.25 * args.cycle
+            length = 5.0 if name == "broker restart" else FAULT_FOR * args.cycle
             _fault(name, True, stack, ingester_proxy, webhook_proxy)
             _until(time.time() + length)
             _fault(name, False, stack, ingester_proxy, webhook_proxy)
