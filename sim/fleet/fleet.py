@@ -183,6 +183,7 @@ class Fleet(Lifecycle):
             acked=sum(d.acked for d in esp),
             failed=sum(d.failed for d in esp),
             skipped=sum(d.skipped for d in esp),
+            missed=sum(d.schedule.skipped for d in esp if d.schedule is not None),
             connects=sum(d.connects for d in devices),
             disconnects=sum(d.disconnects for d in devices),
             connect_failures=sum(d.connect_failures for d in devices),

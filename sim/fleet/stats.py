@@ -52,7 +52,9 @@ class LatenessHistogram:
 class FleetStats:
     """A snapshot of a fleet. ``published`` counts publishes handed to the socket,
     ``acked`` the QoS 1 ones the broker acknowledged, ``failed`` publishes paho refused,
-    ``skipped`` ticks that found the device disconnected (no message, as on a real board)."""
+    ``skipped`` ticks that found the device disconnected (no message, as on a real board),
+    ``missed`` ticks the loop served more than a period late (dropped, not made up in a burst:
+    the loop did not get enough CPU)."""
 
     devices: int
     connected: int
@@ -60,6 +62,7 @@ class FleetStats:
     acked: int
     failed: int
     skipped: int
+    missed: int
     connects: int
     disconnects: int
     connect_failures: int
@@ -72,7 +75,7 @@ class FleetStats:
         """One line for a terminal."""
         return (
             f"connected {self.connected}/{self.devices}  published {self.published}  "
-            f"acked {self.acked}  failed {self.failed}  skipped {self.skipped}  "
+            f"acked {self.acked}  failed {self.failed}  skipped {self.skipped}  missed {self.missed}  "
             f"reconnects {max(0, self.connects - self.connected)}  "
             f"lateness p50 {self.lateness_p50 * 1000:.0f} ms p99 {self.lateness_p99 * 1000:.0f} ms "
             f"max {self.lateness_max * 1000:.0f} ms"
