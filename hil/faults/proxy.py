@@ -308,6 +308,8 @@ class FaultProxy(Lifecycle):
         assert self._flowing is not None
         try:
             await self._flowing.wait()  # stalled: accept, never answer
+            if link.closed:  # dropped while stalled
+                return
             try:
                 up_reader, up_writer = await asyncio.open_connection(*self.upstream)
             except OSError:

@@ -130,9 +130,13 @@ def main(argv: list[str]) -> int:
                 f"{config.ingester_topic!r}",
                 flush=True,
             )
-            while not stop.wait(args.report):
+            end = None if args.duration is None else started + args.duration
+            while True:
+                wait = args.report if end is None else min(args.report, end - time.monotonic())
+                if stop.wait(max(0.0, wait)):
+                    break
                 print(f"{time.monotonic() - started:7.1f} s  {fleet.stats().line()}", flush=True)
-                if args.duration is not None and time.monotonic() - started >= args.duration:
+                if end is not None and time.monotonic() >= end:
                     break
             stats = fleet.stats()
     finally:

@@ -3,8 +3,11 @@ heal; fault schedules with server restarts; the command line."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -151,3 +154,37 @@ def test_the_command_line_checks_and_plays_a_schedule(
         timeout=30,
     )
     assert refused.returncode == 2 and "steps[0].do" in refused.stderr
+
+
+def test_a_connection_dropped_while_stalled_never_reaches_the_server(
+    fault_proxy_factory: Callable[..., FaultProxy],
+) -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = server.accept()
+                accepted.append(conn)
+                conn.sendall(conn.recv(100))
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        proxy = fault_proxy_factory(*server.getsockname())
+        proxy.stall()
+        stalled = socket.create_connection(proxy.address, timeout=5)
+        stalled.sendall(b"lost")
+        wait_until(lambda: proxy.active == 1, 5, what="the proxy to accept")
+        assert proxy.drop() == 1
+        proxy.heal()
+        fresh = socket.create_connection(proxy.address, timeout=5)
+        fresh.sendall(b"ping")
+        assert fresh.recv(100) == b"ping"
+        assert len(accepted) == 1  # only the fresh one reached the server
+        with pytest.raises(ConnectionResetError):  # drop() resets by default
+            stalled.recv(100)
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()
