@@ -8,6 +8,14 @@ import pytest
 from hil.faults import FaultSchedule, FaultScheduleError
 from sim.fleet import FleetConfig, FleetConfigError, LatenessHistogram
 
+pytest_plugins = ["pytester"]
+
+
+def test_the_plugin_offers_the_fleet_and_fault_fixtures(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--fixtures")
+    for name in ("fleet", "fleet_factory", "fault_proxy", "fault_proxy_factory"):
+        result.stdout.fnmatch_lines([f"{name} -- *fault_fixtures.py*"])
+
 
 def test_templates_give_ids_topics_and_the_ingester_template() -> None:
     config = FleetConfig(esp32=3, prefix="plant", run="r1")
