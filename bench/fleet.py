@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from hil.stack import NativeStack  # noqa: E402
 from services.common.config import MqttSettings  # noqa: E402
 from services.common.mqtt import make_client, new_client_id  # noqa: E402
+from sim.fleet import raise_open_file_limit  # noqa: E402
 
 P99_TARGET = 0.100
 THREAD_START_LIMIT = 60.0
@@ -264,6 +265,9 @@ def main() -> int:
         flush=True,
     )
     results = []
+    sizes = [2000] + [int(x) for x in (args.threads + "," + args.search).split(",") if x]
+    # mosquitto inherits this process's open-file limit: one descriptor per client
+    raise_open_file_limit(max(sizes) + 1024)
     with NativeStack() as stack:
         target = run(stack, "fleet", 2000, 2.0, args.seconds)
         show(target)

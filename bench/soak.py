@@ -45,7 +45,7 @@ from hil.stack import NativeStack  # noqa: E402
 from hil.stack.probes import free_port  # noqa: E402
 from services.common.deadline import wait_until  # noqa: E402
 from services.webhook.passwords import hash_password  # noqa: E402
-from sim.fleet import Fleet, FleetConfig  # noqa: E402
+from sim.fleet import Fleet, FleetConfig, raise_open_file_limit  # noqa: E402
 from sim.signals import Square  # noqa: E402
 
 PASSWORD = "soak-password"
@@ -119,6 +119,7 @@ def main() -> int:
         flush=True,
     )
     procs: dict[str, subprocess.Popen[bytes]] = {}
+    raise_open_file_limit(args.esp32 + args.qos0 + args.nodemcu + 1024)  # mosquitto inherits it
     with NativeStack() as stack:
         influx = stack.influx
         client = influx.client()
