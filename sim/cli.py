@@ -24,10 +24,11 @@ from sim.signals import SPEC_HELP, Settable, parse_signal
 
 __all__ = ["main"]
 
-USAGE = """usage: alertloop sim {esp32,nodemcu,alerting} [options]
+USAGE = """usage: alertloop sim {esp32,nodemcu,fleet,alerting} [options]
 
   esp32     a simulated knob board publishing to /pot
   nodemcu   a simulated LED board subscribed to /alert
+  fleet     many simulated boards in one process
   alerting  the alert evaluator that stands in for Grafana
 
 'alertloop sim BOARD --help' tells more."""
@@ -161,6 +162,8 @@ def main(argv: list[str]) -> int:
     if command == "alerting":
         module = importlib.import_module("sim.alerting.cli")
         return int(module.main(rest) or 0)
+    if command == "fleet":
+        return int(importlib.import_module("sim.fleet.cli").main(rest) or 0)
     commands = {"esp32": esp32_main, "nodemcu": nodemcu_main}
     if command not in commands:
         print(f"alertloop sim: unknown board {command!r}\n\n{USAGE}", file=sys.stderr)

@@ -7,6 +7,7 @@ re-exported here so pytest finds them through the entry point.
 from hil.pytest_plugin.board_fixtures import *  # noqa: F401,F403
 from hil.pytest_plugin.capture_fixtures import *  # noqa: F401,F403
 from hil.pytest_plugin.conformance_fixtures import *  # noqa: F401,F403
+from hil.pytest_plugin.fault_fixtures import *  # noqa: F401,F403
 from hil.pytest_plugin.ingester_fixtures import *  # noqa: F401,F403
 from hil.pytest_plugin.options import (  # noqa: F401
     pytest_addoption,
