@@ -323,7 +323,12 @@ def main() -> int:
         )
         line = []
         for label, fleet, report in (("QoS 1", reliable, report1), ("QoS 0", cheap, report0)):
-            sent = sum(1 for d in fleet.esp32s for ts in (d.record if d.record is not None else ()) if lo <= ts < hi)
+            sent = sum(
+                1
+                for d in fleet.esp32s
+                for ts in (d.record if d.record is not None else ())
+                if lo <= ts < hi
+            )
             lost = report.lost_between(lo, hi - 1)
             line.append(f"{label} {sent} / {sent - lost} / {lost}")
         print(

@@ -25,7 +25,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "main",
         "run a simulated board or the alert evaluator (esp32|nodemcu|alerting)",
     ),
-    "faults": ("hil.faults.cli", "main", "run a TCP fault proxy (latency, stall, drop...) or check a schedule"),
+    "faults": (
+        "hil.faults.cli",
+        "main",
+        "run a TCP fault proxy (latency, stall, drop...) or check a schedule",
+    ),
     "monitor": ("hil.serial_monitor", "main", "show a real board's serial console with times"),
     "boards": ("hil.bench.cli", "boards_main", "list serial ports and the bench board on each"),
     "flash": ("hil.bench.cli", "flash_main", "build, flash, verify and reset bench boards"),
