@@ -12,7 +12,7 @@ crossings fall at every phase of the evaluation ticks), then flips again. Grafan
 resolved instance again every resend delay for resolved_alert_retention (15 min), which moves
 that clock on; the benchmark sets that retention to 0 so that every flip is a fresh change. Afterwards the crossings of
 the rule's mean (inclusive 10 s window, from the points read back from InfluxDB) are matched
-with the LED changes (sim.demo.analysis). Mean excursions shorter than the allowance cannot
+with the LED changes (hil.demo.analysis). Mean excursions shorter than the allowance cannot
 be required to show (they may fall between two evaluations, as in Grafana) and are counted
 apart. Target: p99 <= one interval + 0.5 s; Grafana's notifier sends a change of an existing
 alert group only on the group's next group_interval tick, so the figures are also set against
@@ -40,6 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from hil.demo.analysis import check_loop, mean_crossings  # noqa: E402
+from hil.demo.runner import read_points  # noqa: E402
 from hil.stack import Stack  # noqa: E402
 from hil.stack.native import NativeStack  # noqa: E402
 from services.ingester import Ingester, IngesterConfig  # noqa: E402
@@ -48,8 +50,6 @@ from services.webhook.passwords import hash_password  # noqa: E402
 from sim.alerting import AlertEvaluator  # noqa: E402
 from sim.alerting.alerts import rule_labels  # noqa: E402
 from sim.alerting.routing import match_routes  # noqa: E402
-from sim.demo.analysis import check_loop, mean_crossings  # noqa: E402
-from sim.demo.runner import read_points  # noqa: E402
 from sim.esp32 import SimEsp32  # noqa: E402
 from sim.nodemcu import SimNodeMcu  # noqa: E402
 

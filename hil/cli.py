@@ -33,7 +33,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "monitor": ("hil.serial_monitor", "main", "show a real board's serial console with times"),
     "boards": ("hil.bench.cli", "boards_main", "list serial ports and the bench board on each"),
     "flash": ("hil.bench.cli", "flash_main", "build, flash, verify and reset bench boards"),
-    "demo": ("sim.demo.cli", "main", "run the whole loop with simulated boards and show it live"),
+    "demo": ("hil.demo.cli", "main", "run the whole loop with simulated boards and show it live"),
 }
 
 

@@ -25,11 +25,11 @@ from typing import Any, Self
 
 import paho.mqtt.client as paho
 
-from hil.boards.base import BoardLifecycle
-from hil.boards.protocol import BoardError
 from services.common.config import MqttSettings
 from services.common.deadline import Deadline, wait_until
 from services.common.mqtt import make_client
+from sim.board_api.protocol import BoardError
+from sim.board_api.recording import BoardLifecycle
 from sim.serial_log import SerialLog
 
 __all__ = ["MqttMessage", "SimMqttBoard", "pubsub_state"]

@@ -16,11 +16,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from hil.boards.base import SensorRecorder
-from hil.boards.protocol import Published
 from services.common.config import MqttSettings
 from services.common.mqtt import new_client_id
 from sim.board import SimMqttBoard
+from sim.board_api.protocol import Published
+from sim.board_api.recording import SensorRecorder
 from sim.schedule import Schedule
 from sim.serial_log import SerialLog
 from sim.signals import Settable, Signal

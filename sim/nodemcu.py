@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from hil.boards.base import IndicatorRecorder
-from hil.boards.protocol import LedState
 from services.common.config import MqttSettings
 from services.common.mqtt import new_client_id
 from sim.board import MqttMessage, SimMqttBoard
+from sim.board_api.protocol import LedState
+from sim.board_api.recording import IndicatorRecorder
 from sim.leds import decide_leds
 from sim.serial_log import SerialLog
 

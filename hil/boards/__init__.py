@@ -1,8 +1,8 @@
 """Board backends behind one API: ``SensorBoard`` (ESP32 knob) and ``IndicatorBoard`` (NodeMCU
-LEDs). ``sim``: the Python models in ``sim``; ``virtual``: the real sketches built for Linux on a
-pty (``hil.boards.virtual``); a serial port: a flashed board (``hil.boards.serial_board``)."""
+LEDs), defined in ``sim.board_api`` and re-exported here. ``sim``: the Python models in ``sim``;
+``virtual``: the real sketches built for Linux on a pty (``hil.boards.virtual``); a serial port:
+a flashed board (``hil.boards.serial_board``)."""
 
-from hil.boards.base import BoardLifecycle, IndicatorRecorder, SensorRecorder
 from hil.boards.factory import (
     BUILT_BACKENDS,
     BackendNotBuilt,
@@ -10,7 +10,7 @@ from hil.boards.factory import (
     create_nodemcu,
     is_port,
 )
-from hil.boards.protocol import (
+from sim.board_api.protocol import (
     LED_STATE_NAMES,
     BoardError,
     BoardNotStarted,
@@ -20,6 +20,7 @@ from hil.boards.protocol import (
     Published,
     SensorBoard,
 )
+from sim.board_api.recording import BoardLifecycle, IndicatorRecorder, SensorRecorder
 
 __all__ = [
     "BUILT_BACKENDS",

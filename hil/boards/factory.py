@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hil.boards.protocol import BoardError, IndicatorBoard, SensorBoard
+from sim.board_api.protocol import BoardError, IndicatorBoard, SensorBoard
 
 __all__ = [
     "BUILT_BACKENDS",

@@ -14,9 +14,9 @@ import threading
 from pathlib import Path
 from typing import IO
 
-from hil.boards.protocol import BoardError
 from services.common.config import MqttSettings
 from services.common.deadline import wait_until
+from sim.board_api.protocol import BoardError
 
 __all__ = ["FIRMWARE_DIR", "HostFirmware", "VirtualBoardError", "binary_path", "ensure_built"]
 

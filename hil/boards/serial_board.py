@@ -26,10 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
-from hil.boards.base import BoardLifecycle, IndicatorRecorder, SensorRecorder
-from hil.boards.protocol import BoardError, LedState, Published
 from hil.serial_monitor import SerialMonitor, SerialMonitorError, parse_hw_event
 from services.common.deadline import wait_until
+from sim.board_api.protocol import BoardError, LedState, Published
+from sim.board_api.recording import BoardLifecycle, IndicatorRecorder, SensorRecorder
 from sim.esp32 import adc_for_percent
 from sim.serial_log import SerialEvent, SerialLine, parse_event
 

@@ -28,8 +28,8 @@ from hil.boards.factory import (
     create_esp32,
     create_nodemcu,
 )
-from hil.boards.protocol import Board, IndicatorBoard, SensorBoard
 from services.common.config import MqttSettings
+from sim.board_api.protocol import Board, IndicatorBoard, SensorBoard
 
 __all__ = [
     "esp32",

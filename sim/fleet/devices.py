@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as paho
 
-from hil.boards.protocol import LedChange, LedState
 from services.common.config import MqttSettings
 from services.common.mqtt import make_client
+from sim.board_api.protocol import LedChange, LedState
 from sim.esp32 import ADC_MAX, adc_for_percent, percent_for_adc
 from sim.leds import decide_leds
 from sim.schedule import Schedule

@@ -6,10 +6,10 @@ import resource
 from collections.abc import Callable, Iterable
 from typing import Self
 
-from hil.boards.protocol import BoardNotStarted, LedChange, LedState
 from services.common.config import MqttSettings
 from services.common.deadline import wait_until
 from services.common.lifecycle import Lifecycle
+from sim.board_api.protocol import BoardNotStarted, LedChange, LedState
 from sim.errors import SimError
 from sim.fleet.config import FleetConfig
 from sim.fleet.devices import FleetDevice, FleetEsp32, FleetNodeMcu

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.demo.cli import main
+from hil.demo.cli import main
 
 pytestmark = pytest.mark.e2e
 

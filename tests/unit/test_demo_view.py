@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from hil.boards.protocol import LedChange, LedState, Published
+from hil.demo.analysis import check_loop, mean_crossings
+from hil.demo.live import LiveView
+from hil.demo.plot import alert_periods, save_plot
+from hil.demo.profile import DEFAULT_DURATION, choose_profile, default_profile
+from hil.demo.runner import DemoResult, Snapshot, alert_to_led_latency
+from hil.demo.summary import summary_lines
 from sim.alerting.state import AlertState, Evaluation, Outcome
-from sim.demo.analysis import check_loop, mean_crossings
-from sim.demo.live import LiveView
-from sim.demo.plot import alert_periods, save_plot
-from sim.demo.profile import DEFAULT_DURATION, choose_profile, default_profile
-from sim.demo.runner import DemoResult, Snapshot, alert_to_led_latency
-from sim.demo.summary import summary_lines
+from sim.board_api.protocol import LedChange, LedState, Published
 from sim.errors import ScenarioError
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hil.boards.protocol import LedState
+from sim.board_api.protocol import LedState
 from sim.leds import arduino_to_int, decide_leds
 
 

@@ -12,10 +12,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from hil.demo.live import LiveView
+from hil.demo.runner import DEFAULT_MARGIN, DemoOptions, DemoRunner
 from services.common.errors import AlertloopError
 from services.common.logs import configure_logging
-from sim.demo.live import LiveView
-from sim.demo.runner import DEFAULT_MARGIN, DemoOptions, DemoRunner
 
 OUTPUT_DIR = Path("demo-output")
 EXIT_FAILED, EXIT_ERROR = 1, 2
@@ -125,8 +125,8 @@ def main(argv: list[str]) -> int:
     finally:
         if view is not None:
             view.close()
-    from sim.demo.plot import save_plot
-    from sim.demo.summary import summary_lines
+    from hil.demo.plot import save_plot
+    from hil.demo.summary import summary_lines
 
     for line in summary_lines(result):
         print(line)

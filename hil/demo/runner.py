@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from hil.boards.factory import create_esp32, create_nodemcu
-from hil.boards.protocol import LedChange, Published
+from hil.demo.analysis import (
+    Crossing,
+    LoopCheck,
+    check_loop,
+    mean_crossings,
+    unexplained_changes,
+)
+from hil.demo.profile import choose_profile
 from hil.stack import Stack, create_stack
 from services.common.deadline import Deadline
 from services.ingester import Ingester, IngesterConfig
@@ -33,14 +40,7 @@ from services.webhook.passwords import hash_password
 from sim.alerting import AlertEvaluator, check_interval
 from sim.alerting.notifier import Delivery
 from sim.alerting.state import Evaluation
-from sim.demo.analysis import (
-    Crossing,
-    LoopCheck,
-    check_loop,
-    mean_crossings,
-    unexplained_changes,
-)
-from sim.demo.profile import choose_profile
+from sim.board_api.protocol import LedChange, Published
 from sim.esp32 import SimEsp32
 from sim.nodemcu import SimNodeMcu
 from sim.signals import Settable
