@@ -155,3 +155,15 @@ def test_redact_knows_the_given_passwords_and_any_url_userinfo() -> None:
     assert (
         redact("login p@ss failed for mqtt://x:y@z", urls) == "login *** failed for mqtt://x:***@z"
     )
+
+
+def test_the_broker_password_can_come_from_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / "mqtt-password"
+    secret.write_text("s3cret\n")
+    monkeypatch.delenv("ALERTLOOP_MQTT_PASSWORD", raising=False)
+    argv = ["--mqtt-url", "mqtt://ingest@broker:1883", "--mqtt-password-file", str(secret)]
+    cfg = config_from_args(build_parser().parse_args(argv))
+    assert (cfg.mqtt.username, cfg.mqtt.password) == ("ingest", "s3cret")
+    assert "s3cret" not in repr(cfg)
