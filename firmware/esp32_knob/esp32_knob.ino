@@ -97,7 +97,11 @@ void loop() {
   if ((long)(now - nextPublish) > (long)publishPeriodMs) nextPublish = now + publishPeriodMs;
   int current = knobOverride >= 0 ? knobOverride : alertloop::knobPercent(analogRead(potentiometerPin));
   String payload = String(current);
-  client.publish(topic, payload.c_str());
+  if (!client.publish(topic, payload.c_str())) {
+    // not sent (not connected, or too large for the packet buffer): say so, as the sim does
+    Serial.printf("#AL publish_failed rc=%d\n", client.state());
+    return;
+  }
   seq++;
   Serial.printf("#AL published value=%d seq=%lu\n", current, seq);
 }
