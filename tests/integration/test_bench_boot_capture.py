@@ -44,15 +44,21 @@ class PtyBoard:
         self.path = os.ttyname(self.slave)
         self.lines = lines
         self.resets = 0
+        self._printers: list[threading.Thread] = []
 
     def print(self, lines: list[str]) -> None:
         os.write(self.master, "".join(f"{line}\r\n" for line in lines).encode())
 
     def reset(self) -> None:
         self.resets += 1
-        threading.Thread(target=self.print, args=(self.lines,), daemon=True).start()
+        printer = threading.Thread(target=self.print, args=(self.lines,), daemon=True)
+        self._printers.append(printer)
+        printer.start()
 
     def close(self) -> None:
+        # no printer may outlive the descriptors: a later pty can reuse their numbers
+        for printer in self._printers:
+            printer.join(5)
         os.close(self.master)
         os.close(self.slave)
 

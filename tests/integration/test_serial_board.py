@@ -52,8 +52,13 @@ class FakeBoard:
         )
 
     def close(self) -> None:
+        # The reader must be gone before the master's number is freed: a thread that reads a
+        # closed descriptor number can read the next test's pty, which reuses that number,
+        # and take the commands meant for it. Closing the slave first ends a blocked read
+        # (EIO), and a read started after that fails at once.
         self._stop.set()
         os.close(self._slave)
+        self._thread.join(5)
         os.close(self.master)
 
 
