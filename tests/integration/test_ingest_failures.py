@@ -42,6 +42,23 @@ def break_segments(spool: Path) -> None:
         os.truncate(segment, 0)
 
 
+def spooled_then_broken(
+    ingester_factory: Callable[..., Ingester],
+    mqtt_capture: MqttCapture,
+    topic: str,
+    spool: Path,
+    count: int,
+    **overrides: object,
+) -> Ingester:
+    """An ingester with InfluxDB away, ``count`` points in its spool, then the spool broken."""
+    ingester = ingester_factory(influx=nowhere(), spool_dir=spool, **overrides)
+    for value in range(count):
+        mqtt_capture.publish(topic, str(value))
+    wait_until(lambda: ingester.stats["spooled"] == count, 10, what=f"{count} points in the spool")
+    break_segments(spool)
+    return ingester
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
 def test_a_dead_letter_file_on_a_full_device_keeps_the_pipeline_going(
     ingester_factory: Callable[..., Ingester],
@@ -85,14 +102,10 @@ def test_an_unreadable_spool_fails_the_ingester_instead_of_spinning(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    spool = tmp_path / "spool"
-    ingester = ingester_factory(
-        influx=nowhere(), spool_dir=spool, retry_initial=0.05, retry_max=0.2, stop_timeout=1
-    )
-    for value in range(20):
-        mqtt_capture.publish(f"{unique_topic}/pot", str(value))
-    wait_until(lambda: ingester.stats["spooled"] == 20, 10, what="20 points in the spool")
-    break_segments(spool)
+    ingester = spooled_then_broken(
+        ingester_factory, mqtt_capture, f"{unique_topic}/pot", tmp_path / "spool", 20,
+        retry_initial=0.05, retry_max=0.2, stop_timeout=1,
+    )  # fmt: skip
     wait_until(
         ingester.failed.is_set, 15, what="the ingester to give up", state=lambda: ingester.stats
     )
@@ -110,14 +123,10 @@ def test_the_stop_drain_does_not_spin_on_an_unreadable_spool(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    spool = tmp_path / "spool"
-    ingester = ingester_factory(
-        influx=nowhere(), spool_dir=spool, retry_initial=0.5, retry_max=1, stop_timeout=2
-    )
-    for value in range(5):
-        mqtt_capture.publish(f"{unique_topic}/pot", str(value))
-    wait_until(lambda: ingester.stats["spooled"] == 5, 10, what="5 points in the spool")
-    break_segments(spool)
+    ingester = spooled_then_broken(
+        ingester_factory, mqtt_capture, f"{unique_topic}/pot", tmp_path / "spool", 5,
+        retry_initial=0.5, retry_max=1, stop_timeout=2,
+    )  # fmt: skip
     started = time.monotonic()
     ingester.stop()
     took = time.monotonic() - started
