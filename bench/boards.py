@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/boards.py [--runs 5] [--window 10] [--fleet 5]
 
-On one native stack (hil.stack.native.NativeStack), for each backend:
+On one native stack (alertloop.hil.stack.native.NativeStack), for each backend:
 
 - start-up: from ``start()`` to the first value published (ESP32), ``--runs`` times; the
   sketch's ``setup()`` waits 1.5 s before connecting (``delay(1500)``), the sim does not;
@@ -31,10 +31,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hil.boards import create_esp32, create_nodemcu  # noqa: E402
-from hil.stack.native import NativeStack  # noqa: E402
-from services.common.config import MqttSettings  # noqa: E402
-from services.common.deadline import wait_until  # noqa: E402
+from alertloop.hil.boards import create_esp32, create_nodemcu  # noqa: E402
+from alertloop.hil.stack.native import NativeStack  # noqa: E402
+from alertloop.services.common.config import MqttSettings  # noqa: E402
+from alertloop.services.common.deadline import wait_until  # noqa: E402
 
 BACKENDS = ("sim", "virtual")
 TICKS = os.sysconf("SC_CLK_TCK")

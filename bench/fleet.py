@@ -1,5 +1,5 @@
-"""Simulated fleet: one event loop (``sim.fleet.Fleet``) against thread-per-board
-(``sim.esp32.SimEsp32``), side by side on one native stack.
+"""Simulated fleet: one event loop (``alertloop.sim.fleet.Fleet``) against thread-per-board
+(``alertloop.sim.esp32.SimEsp32``), side by side on one native stack.
 
     .venv/bin/python bench/fleet.py [--seconds 30] [--threads 200,2000] [--search 4000,6000,8000]
 
@@ -32,10 +32,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hil.stack import NativeStack  # noqa: E402
-from services.common.config import MqttSettings  # noqa: E402
-from services.common.mqtt import make_client, new_client_id  # noqa: E402
-from sim.fleet import raise_open_file_limit  # noqa: E402
+from alertloop.hil.stack import NativeStack  # noqa: E402
+from alertloop.services.common.config import MqttSettings  # noqa: E402
+from alertloop.services.common.mqtt import make_client, new_client_id  # noqa: E402
+from alertloop.sim.fleet import raise_open_file_limit  # noqa: E402
 
 P99_TARGET = 0.100
 THREAD_START_LIMIT = 60.0
@@ -71,7 +71,7 @@ def _percentile(values: list[float], fraction: float) -> float:
 def worker_fleet(
     mqtt: MqttSettings, prefix: str, size: int, rate: float, seconds: float
 ) -> dict[str, Any]:
-    from sim.fleet import Fleet, FleetConfig
+    from alertloop.sim.fleet import Fleet, FleetConfig
 
     config = FleetConfig(esp32=size, rate=rate, prefix=prefix, signal=lambda i, d: _const(i))
     started = time.monotonic()
@@ -103,7 +103,7 @@ def worker_fleet(
 
 
 def _const(index: int) -> Any:
-    from sim.signals import Constant
+    from alertloop.sim.signals import Constant
 
     return Constant(index % 101)
 
@@ -111,7 +111,7 @@ def _const(index: int) -> Any:
 def worker_threads(
     mqtt: MqttSettings, prefix: str, size: int, rate: float, seconds: float
 ) -> dict[str, Any]:
-    from sim.esp32 import SimEsp32
+    from alertloop.sim.esp32 import SimEsp32
 
     boards = [
         SimEsp32(

@@ -35,9 +35,9 @@ from typing import Any
 
 import requests
 
-from hil.stack import NativeStack
-from hil.stack.probes import free_port
-from services.common.deadline import Deadline, wait_until
+from alertloop.hil.stack import NativeStack
+from alertloop.hil.stack.probes import free_port
+from alertloop.services.common.deadline import Deadline, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = [sys.executable, str(ROOT / "bench" / "ingest_clients.py")]
@@ -254,10 +254,10 @@ def cpu_seconds(pid: int) -> float:
 def start_ingester(
     stack: NativeStack, topic: str, database: str, spool: Path, client_id: str, share: bool
 ) -> tuple[Proc, str]:
-    """``python -m services.ingester`` with a metrics port; returns it and its base URL."""
+    """``python -m alertloop.services.ingester`` with a metrics port; returns it and its base URL."""
     port = free_port()
     argv = [
-        sys.executable, "-m", "services.ingester",
+        sys.executable, "-m", "alertloop.services.ingester",
         "--mqtt-url", stack.mqtt.url, "--influx-url", stack.influx.url, "--database", database,
         "--topic", topic, "--client-id", client_id, "--spool-dir", str(spool),
         "--metrics-bind", f"127.0.0.1:{port}",

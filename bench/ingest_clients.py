@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 
-from services.common.config import InfluxSettings, MqttSettings
-from services.common.mqtt import make_client, new_client_id
+from alertloop.services.common.config import InfluxSettings, MqttSettings
+from alertloop.services.common.mqtt import make_client, new_client_id
 
 
 def emit(event: str, **fields: object) -> None:

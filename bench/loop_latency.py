@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/loop_latency.py [--intervals 10,1] [--crossings 20,40] [--plot PATH]
 
-One native stack (hil.stack.native.NativeStack), the real ingester and webhook, the simulated
+One native stack (alertloop.hil.stack.native.NativeStack), the real ingester and webhook, the simulated
 ESP32 and NodeMCU, and the alert evaluator (every provisioned rule, the provisioned policy) at
 each interval in turn; intervals under 10 s run faster than Grafana. The knob flips between
 90 and 10: after the LED has followed a flip it waits out Grafana's resend delay (an instance
@@ -12,7 +12,7 @@ crossings fall at every phase of the evaluation ticks), then flips again. Grafan
 resolved instance again every resend delay for resolved_alert_retention (15 min), which moves
 that clock on; the benchmark sets that retention to 0 so that every flip is a fresh change. Afterwards the crossings of
 the rule's mean (inclusive 10 s window, from the points read back from InfluxDB) are matched
-with the LED changes (hil.demo.analysis). Mean excursions shorter than the allowance cannot
+with the LED changes (alertloop.hil.demo.analysis). Mean excursions shorter than the allowance cannot
 be required to show (they may fall between two evaluations, as in Grafana) and are counted
 apart. Target: p99 <= one interval + 0.5 s; Grafana's notifier sends a change of an existing
 alert group only on the group's next group_interval tick, so the figures are also set against
@@ -40,18 +40,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hil.demo.analysis import check_loop, mean_crossings  # noqa: E402
-from hil.demo.runner import read_points  # noqa: E402
-from hil.stack import Stack  # noqa: E402
-from hil.stack.native import NativeStack  # noqa: E402
-from services.ingester import Ingester, IngesterConfig  # noqa: E402
-from services.webhook import WebhookConfig, WebhookServer  # noqa: E402
-from services.webhook.passwords import hash_password  # noqa: E402
-from sim.alerting import AlertEvaluator  # noqa: E402
-from sim.alerting.alerts import rule_labels  # noqa: E402
-from sim.alerting.routing import match_routes  # noqa: E402
-from sim.esp32 import SimEsp32  # noqa: E402
-from sim.nodemcu import SimNodeMcu  # noqa: E402
+from alertloop.hil.demo.analysis import check_loop, mean_crossings  # noqa: E402
+from alertloop.hil.demo.runner import read_points  # noqa: E402
+from alertloop.hil.stack import Stack  # noqa: E402
+from alertloop.hil.stack.native import NativeStack  # noqa: E402
+from alertloop.services.ingester import Ingester, IngesterConfig  # noqa: E402
+from alertloop.services.webhook import WebhookConfig, WebhookServer  # noqa: E402
+from alertloop.services.webhook.passwords import hash_password  # noqa: E402
+from alertloop.sim.alerting import AlertEvaluator  # noqa: E402
+from alertloop.sim.alerting.alerts import rule_labels  # noqa: E402
+from alertloop.sim.alerting.routing import match_routes  # noqa: E402
+from alertloop.sim.esp32 import SimEsp32  # noqa: E402
+from alertloop.sim.nodemcu import SimNodeMcu  # noqa: E402
 
 HIGH, LOW = 90, 10
 TARGET_SLACK = 0.5

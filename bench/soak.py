@@ -39,14 +39,14 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
-from hil.faults import FaultProxy  # noqa: E402
-from hil.faults.accounting import delivery_report  # noqa: E402
-from hil.stack import NativeStack  # noqa: E402
-from hil.stack.probes import free_port  # noqa: E402
-from services.common.deadline import wait_until  # noqa: E402
-from services.webhook.passwords import hash_password  # noqa: E402
-from sim.fleet import Fleet, FleetConfig, raise_open_file_limit  # noqa: E402
-from sim.signals import Square  # noqa: E402
+from alertloop.hil.faults import FaultProxy  # noqa: E402
+from alertloop.hil.faults.accounting import delivery_report  # noqa: E402
+from alertloop.hil.stack import NativeStack  # noqa: E402
+from alertloop.hil.stack.probes import free_port  # noqa: E402
+from alertloop.services.common.deadline import wait_until  # noqa: E402
+from alertloop.services.webhook.passwords import hash_password  # noqa: E402
+from alertloop.sim.fleet import Fleet, FleetConfig, raise_open_file_limit  # noqa: E402
+from alertloop.sim.signals import Square  # noqa: E402
 
 PASSWORD = "soak-password"
 FAULT_AT, FAULT_FOR = 0.45, 0.3  # of a cycle: the alert's resolve falls inside the fault
@@ -92,7 +92,7 @@ def metric(url: str, name: str) -> float | None:
 
 def spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "hil.cli", *argv],
+        [sys.executable, "-m", "alertloop.hil.cli", *argv],
         env={**os.environ, **env},
         cwd=ROOT,
         stdout=log.open("wb"),

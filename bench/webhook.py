@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/webhook.py [--requests 2000] [--threads 8]
 
-Servers, each in its own process, on a broker started here (hil.stack.native.NativeStack):
-  (a) the webhook service (``python -m services.webhook``), scrypt-hashed password, its HTTP front;
+Servers, each in its own process, on a broker started here (alertloop.hil.stack.native.NativeStack):
+  (a) the webhook service (``python -m alertloop.services.webhook``), scrypt-hashed password, its HTTP front;
       it answers after the broker acknowledged the retained publish, so its latency is
       request -> retained message acknowledged;
   (b) the seed's handler (bench/webhook_seed.py): connect, publish, disconnect per request,
@@ -40,9 +40,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hil.stack.native import NativeStack  # noqa: E402
-from services.common.deadline import wait_until  # noqa: E402
-from services.webhook.passwords import hash_password  # noqa: E402
+from alertloop.hil.stack.native import NativeStack  # noqa: E402
+from alertloop.services.common.deadline import wait_until  # noqa: E402
+from alertloop.services.webhook.passwords import hash_password  # noqa: E402
 
 ALTERNATING = "(a) alternating"
 BODIES = [
@@ -237,7 +237,7 @@ def main() -> int:
                 [
                     py,
                     "-m",
-                    "services.webhook",
+                    "alertloop.services.webhook",
                     "--bind",
                     f"127.0.0.1:{ports['a']}",
                     "--topic",

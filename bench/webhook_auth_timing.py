@@ -31,7 +31,7 @@ def main() -> int:
     parser.add_argument("--tree", type=Path, default=ROOT, help="source tree of the service")
     args = parser.parse_args()
     sys.path.insert(0, str(args.tree))
-    from services.webhook.passwords import PasswordVerifier, hash_password
+    from alertloop.services.webhook.passwords import PasswordVerifier, hash_password
 
     users = {
         "old-pbkdf2": hash_password("right-1", "pbkdf2"),

@@ -8,7 +8,7 @@ import threading
 
 from flask import Flask
 
-from services.webhook.httpfront import HttpFront, HttpLimits
+from alertloop.services.webhook.httpfront import HttpFront, HttpLimits
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/webhook_publisher.py [--notifications 4000] [--rounds 3]
 
-Starts a broker (hil.stack.native.NativeStack) and one MqttPublisher, then has 1 and 8
+Starts a broker (alertloop.hil.stack.native.NativeStack) and one MqttPublisher, then has 1 and 8
 threads call ``publish`` with globally alternating states (each notification the opposite of
 the one before it), as the request threads of the service do. Prints notifications/s, the
 process's CPU per notification and publishes per notification (the group commit), the
@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hil.stack.native import NativeStack  # noqa: E402
-from services.webhook.payloads import Decision  # noqa: E402
-from services.webhook.publisher import MqttPublisher  # noqa: E402
+from alertloop.hil.stack.native import NativeStack  # noqa: E402
+from alertloop.services.webhook.payloads import Decision  # noqa: E402
+from alertloop.services.webhook.publisher import MqttPublisher  # noqa: E402
 
 DECISIONS = [Decision("legacy", "1", "alerting"), Decision("legacy", "0", "ok")]
 

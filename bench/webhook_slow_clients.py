@@ -3,7 +3,7 @@
     .venv/bin/python bench/webhook_slow_clients.py [--connections 1000] [--seconds 15]
     .venv/bin/python bench/webhook_slow_clients.py --tree /path/to/other/checkout  # before/after
 
-Starts a broker (hil.stack.native.NativeStack) and the webhook service as a process with a
+Starts a broker (alertloop.hil.stack.native.NativeStack) and the webhook service as a process with a
 scrypt-hashed user. For each scenario an attacking process opens ``--connections``
 connections to it, all to 127.0.0.1: ``idle`` ones send nothing, ``slow`` ones send a
 request's headers one byte a second each (slowloris). A connection the server closes is
@@ -43,9 +43,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hil.stack.native import NativeStack  # noqa: E402
-from services.common.deadline import Deadline, wait_until  # noqa: E402
-from services.webhook.passwords import hash_password  # noqa: E402
+from alertloop.hil.stack.native import NativeStack  # noqa: E402
+from alertloop.services.common.deadline import Deadline, wait_until  # noqa: E402
+from alertloop.services.webhook.passwords import hash_password  # noqa: E402
 
 CONTEXT = multiprocessing.get_context("fork")
 USER, PASSWORD = "grafana", "bench-password"
@@ -264,7 +264,7 @@ def start_service(tree: Path, env: dict[str, str], port: int, log: Path) -> subp
     argv = [
         sys.executable,
         "-m",
-        "services.webhook",
+        "alertloop.services.webhook",
         "--bind",
         f"127.0.0.1:{port}",
         "--topic",

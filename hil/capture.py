@@ -10,10 +10,10 @@ from types import TracebackType
 import paho.mqtt.client as mqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from services.common.config import MqttSettings
-from services.common.deadline import Deadline
-from services.common.errors import AlertloopError, TimeoutExpired
-from services.common.mqtt import make_client, new_client_id
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.deadline import Deadline
+from alertloop.services.common.errors import AlertloopError, TimeoutExpired
+from alertloop.services.common.mqtt import make_client, new_client_id
 
 
 class CaptureError(AlertloopError):

@@ -12,28 +12,52 @@ from collections.abc import Callable, Sequence
 # command -> ("module", "function", one-line help). Imported only when used, so a broken
 # or heavy component never slows down or breaks the others.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "stack": ("hil.stack.cli", "main", "start a broker + database stack and print its URLs"),
-    "ingest": ("services.ingester.cli", "main", "run the MQTT -> InfluxDB ingester"),
-    "webhook": ("services.webhook.cli", "main", "run the Grafana webhook -> retained MQTT service"),
+    "stack": (
+        "alertloop.hil.stack.cli",
+        "main",
+        "start a broker + database stack and print its URLs",
+    ),
+    "ingest": ("alertloop.services.ingester.cli", "main", "run the MQTT -> InfluxDB ingester"),
+    "webhook": (
+        "alertloop.services.webhook.cli",
+        "main",
+        "run the Grafana webhook -> retained MQTT service",
+    ),
     "hash-password": (
-        "services.webhook.cli",
+        "alertloop.services.webhook.cli",
         "hash_password_main",
         "hash a password read on stdin",
     ),
     "sim": (
-        "sim.cli",
+        "alertloop.sim.cli",
         "main",
         "run a simulated board or the alert evaluator (esp32|nodemcu|alerting)",
     ),
     "faults": (
-        "hil.faults.cli",
+        "alertloop.hil.faults.cli",
         "main",
         "run a TCP fault proxy (latency, stall, drop...) or check a schedule",
     ),
-    "monitor": ("hil.serial_monitor", "main", "show a real board's serial console with times"),
-    "boards": ("hil.bench.cli", "boards_main", "list serial ports and the bench board on each"),
-    "flash": ("hil.bench.cli", "flash_main", "build, flash, verify and reset bench boards"),
-    "demo": ("hil.demo.cli", "main", "run the whole loop with simulated boards and show it live"),
+    "monitor": (
+        "alertloop.hil.serial_monitor",
+        "main",
+        "show a real board's serial console with times",
+    ),
+    "boards": (
+        "alertloop.hil.bench.cli",
+        "boards_main",
+        "list serial ports and the bench board on each",
+    ),
+    "flash": (
+        "alertloop.hil.bench.cli",
+        "flash_main",
+        "build, flash, verify and reset bench boards",
+    ),
+    "demo": (
+        "alertloop.hil.demo.cli",
+        "main",
+        "run the whole loop with simulated boards and show it live",
+    ),
 }
 
 

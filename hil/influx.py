@@ -7,7 +7,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from services.common.config import InfluxSettings
+from alertloop.services.common.config import InfluxSettings
 
 
 class TestDatabase:

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 
 import mqtt5
 
-from services.common.config import MqttSettings
-from services.common.mqtt import new_client_id
-from services.common.mqtt5_connect import Accepted, ConnectOptions, open_session
-from services.common.mqtt5_outbox import Outbox
-from services.common.mqtt5_session import Mqtt5Session
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.mqtt import new_client_id
+from alertloop.services.common.mqtt5_connect import Accepted, ConnectOptions, open_session
+from alertloop.services.common.mqtt5_outbox import Outbox
+from alertloop.services.common.mqtt5_session import Mqtt5Session
 
 
 def connect(

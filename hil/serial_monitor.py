@@ -1,7 +1,7 @@
 """SerialMonitor: read a board's serial console (real port, pty or pyserial URL), log it, expect on it.
 
 One reader thread per port turns bytes into timestamped lines, writes them to a log file, and
-parses the machine lines (``#AL event key=value ...``, see ``sim.serial_log``). Tests wait on
+parses the machine lines (``#AL event key=value ...``, see ``alertloop.sim.serial_log``). Tests wait on
 lines or events with a deadline; a timeout names the pattern, the last lines and the log path.
 A port that disappears (board reset, cable) is reopened until the monitor is stopped.
 
@@ -22,10 +22,10 @@ from typing import TextIO
 
 import serial
 
-from services.common.deadline import Deadline
-from services.common.errors import AlertloopError, TimeoutExpired
-from services.common.lifecycle import Lifecycle
-from sim.serial_log import EVENT_PREFIX, SerialEvent, SerialLine, parse_event
+from alertloop.services.common.deadline import Deadline
+from alertloop.services.common.errors import AlertloopError, TimeoutExpired
+from alertloop.services.common.lifecycle import Lifecycle
+from alertloop.sim.serial_log import EVENT_PREFIX, SerialEvent, SerialLine, parse_event
 
 __all__ = ["HW_PREFIX", "LineListener", "SerialMonitor", "SerialMonitorError", "parse_hw_event"]
 

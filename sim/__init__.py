@@ -1,11 +1,11 @@
 """Simulated boards (the seed's ESP32 knob and NodeMCU LEDs), knob signals and scenarios."""
 
-from sim.errors import ScenarioError, SignalError, SimError
-from sim.esp32 import SimEsp32
-from sim.nodemcu import SimNodeMcu
-from sim.scenario import Scenario, load_scenario
-from sim.serial_log import SerialEvent, SerialLog, format_event, parse_event
-from sim.signals import (
+from alertloop.sim.errors import ScenarioError, SignalError, SimError
+from alertloop.sim.esp32 import SimEsp32
+from alertloop.sim.nodemcu import SimNodeMcu
+from alertloop.sim.scenario import Scenario, load_scenario
+from alertloop.sim.serial_log import SerialEvent, SerialLog, format_event, parse_event
+from alertloop.sim.signals import (
     Constant,
     CsvReplay,
     Ramp,

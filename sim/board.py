@@ -25,12 +25,12 @@ from typing import Any, Self
 
 import paho.mqtt.client as paho
 
-from services.common.config import MqttSettings
-from services.common.deadline import Deadline, wait_until
-from services.common.mqtt import make_client
-from sim.board_api.protocol import BoardError
-from sim.board_api.recording import BoardLifecycle
-from sim.serial_log import SerialLog
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.deadline import Deadline, wait_until
+from alertloop.services.common.mqtt import make_client
+from alertloop.sim.board_api.protocol import BoardError
+from alertloop.sim.board_api.recording import BoardLifecycle
+from alertloop.sim.serial_log import SerialLog
 
 __all__ = ["MqttMessage", "SimMqttBoard", "pubsub_state"]
 

@@ -1,7 +1,7 @@
 """``alertloop sim esp32|nodemcu|alerting``: run one simulated piece against given servers.
 
 The boards print their serial console to stdout and run until SIGINT/SIGTERM (or, for the
-ESP32, ``--count`` publishes). ``alerting`` is handed to ``sim.alerting.cli``.
+ESP32, ``--count`` publishes). ``alerting`` is handed to ``alertloop.sim.alerting.cli``.
 Flags first, then ``ALERTLOOP_MQTT_URL``, then ``mqtt://127.0.0.1:1883``.
 """
 
@@ -14,13 +14,13 @@ import sys
 import threading
 from collections.abc import Callable
 
-from services.common.config import DEFAULT_MQTT_URL, ENV_MQTT_URL, MqttSettings, setting
-from services.common.errors import AlertloopError
-from sim.esp32 import SimEsp32
-from sim.nodemcu import SimNodeMcu
-from sim.scenario import load_scenario
-from sim.serial_log import SerialLog, parse_event
-from sim.signals import SPEC_HELP, Settable, parse_signal
+from alertloop.services.common.config import DEFAULT_MQTT_URL, ENV_MQTT_URL, MqttSettings, setting
+from alertloop.services.common.errors import AlertloopError
+from alertloop.sim.esp32 import SimEsp32
+from alertloop.sim.nodemcu import SimNodeMcu
+from alertloop.sim.scenario import load_scenario
+from alertloop.sim.serial_log import SerialLog, parse_event
+from alertloop.sim.signals import SPEC_HELP, Settable, parse_signal
 
 __all__ = ["main"]
 
@@ -160,10 +160,10 @@ def main(argv: list[str]) -> int:
         return 0 if argv else 2
     command, rest = argv[0], list(argv[1:])
     if command == "alerting":
-        module = importlib.import_module("sim.alerting.cli")
+        module = importlib.import_module("alertloop.sim.alerting.cli")
         return int(module.main(rest) or 0)
     if command == "fleet":
-        return int(importlib.import_module("sim.fleet.cli").main(rest) or 0)
+        return int(importlib.import_module("alertloop.sim.fleet.cli").main(rest) or 0)
     commands = {"esp32": esp32_main, "nodemcu": nodemcu_main}
     if command not in commands:
         print(f"alertloop sim: unknown board {command!r}\n\n{USAGE}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """Errors of the simulated boards, their signals and scenarios."""
 
-from services.common.errors import AlertloopError
+from alertloop.services.common.errors import AlertloopError
 
 __all__ = ["ScenarioError", "SignalError", "SimError"]
 

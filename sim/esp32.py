@@ -16,14 +16,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from services.common.config import MqttSettings
-from services.common.mqtt import new_client_id
-from sim.board import SimMqttBoard
-from sim.board_api.protocol import Published
-from sim.board_api.recording import SensorRecorder
-from sim.schedule import Schedule
-from sim.serial_log import SerialLog
-from sim.signals import Settable, Signal
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.mqtt import new_client_id
+from alertloop.sim.board import SimMqttBoard
+from alertloop.sim.board_api.protocol import Published
+from alertloop.sim.board_api.recording import SensorRecorder
+from alertloop.sim.schedule import Schedule
+from alertloop.sim.serial_log import SerialLog
+from alertloop.sim.signals import Settable, Signal
 
 __all__ = ["ADC_MAX", "SimEsp32", "adc_for_percent", "percent_for_adc"]
 
@@ -43,7 +43,7 @@ def percent_for_adc(adc: int) -> int:
 
 
 class SimEsp32(SimMqttBoard, SensorRecorder):
-    """The knob board. Implements ``hil.boards.SensorBoard``.
+    """The knob board. Implements ``alertloop.hil.boards.SensorBoard``.
 
     Raises ValueError for a non-positive ``period``, negative ``noise`` or a QoS other than
     0 or 1.

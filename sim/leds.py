@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sim.board_api.protocol import LedState
+from alertloop.sim.board_api.protocol import LedState
 
 __all__ = ["LedDecision", "arduino_to_int", "decide_leds"]
 

@@ -1,24 +1,24 @@
 """A simulated NodeMCU running the seed's LED sketch: subscribes to ``/alert`` and lights red
-on ``1`` and green on ``0`` (see ``sim.leds`` for the exact rules and ``seed_compat``)."""
+on ``1`` and green on ``0`` (see ``alertloop.sim.leds`` for the exact rules and ``seed_compat``)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
-from services.common.config import MqttSettings
-from services.common.mqtt import new_client_id
-from sim.board import MqttMessage, SimMqttBoard
-from sim.board_api.protocol import LedState
-from sim.board_api.recording import IndicatorRecorder
-from sim.leds import decide_leds
-from sim.serial_log import SerialLog
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.mqtt import new_client_id
+from alertloop.sim.board import MqttMessage, SimMqttBoard
+from alertloop.sim.board_api.protocol import LedState
+from alertloop.sim.board_api.recording import IndicatorRecorder
+from alertloop.sim.leds import decide_leds
+from alertloop.sim.serial_log import SerialLog
 
 __all__ = ["SimNodeMcu"]
 
 
 class SimNodeMcu(SimMqttBoard, IndicatorRecorder):
-    """The LED board. Implements ``hil.boards.IndicatorBoard``.
+    """The LED board. Implements ``alertloop.hil.boards.IndicatorBoard``.
 
     ``seed_compat=True`` reproduces the seed exactly (an unparseable payload reads as 0 and
     shows green); by default such a payload leaves both LEDs off in the ``error`` state and

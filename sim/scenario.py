@@ -32,8 +32,8 @@ from typing import Any
 
 import yaml
 
-from sim.errors import ScenarioError
-from sim.signals import Signal
+from alertloop.sim.errors import ScenarioError
+from alertloop.sim.signals import Signal
 
 __all__ = ["Scenario", "Segment", "load_scenario"]
 

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from services.common.deadline import wait_until
+from alertloop.services.common.deadline import wait_until
 
 __all__ = ["EVENT_PREFIX", "SerialEvent", "SerialLine", "SerialLog", "format_event", "parse_event"]
 

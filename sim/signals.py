@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sim.errors import SignalError
+from alertloop.sim.errors import SignalError
 
 __all__ = [
     "Constant",

@@ -5,7 +5,7 @@ esptool, resetting them and keeping their boot logs.
 role with their ports found (``spec.port``, ``spec.baud``).
 """
 
-from hil.bench.discovery import (
+from alertloop.hil.bench.discovery import (
     KNOWN_BRIDGES,
     PortInfo,
     assign_ports,
@@ -13,7 +13,7 @@ from hil.bench.discovery import (
     bridge_name,
     list_ports,
 )
-from hil.bench.model import Bench, BenchError, BoardSpec, ImageSpec, UsbMatch, load_bench
+from alertloop.hil.bench.model import Bench, BenchError, BoardSpec, ImageSpec, UsbMatch, load_bench
 
 __all__ = [
     "KNOWN_BRIDGES",

@@ -10,9 +10,17 @@ import argparse
 import os
 from pathlib import Path
 
-from hil.bench.discovery import PortInfo, assign_ports, boards_matching, list_ports
-from hil.bench.flash import FlashError, build, flash_board
-from hil.bench.model import CHIPS, ROLES, Bench, BenchError, BoardSpec, ImageSpec, load_bench
+from alertloop.hil.bench.discovery import PortInfo, assign_ports, boards_matching, list_ports
+from alertloop.hil.bench.flash import FlashError, build, flash_board
+from alertloop.hil.bench.model import (
+    CHIPS,
+    ROLES,
+    Bench,
+    BenchError,
+    BoardSpec,
+    ImageSpec,
+    load_bench,
+)
 
 __all__ = ["boards_main", "flash_main"]
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hil.bench.model import Bench, BenchError, BoardSpec, UsbMatch
+from alertloop.hil.bench.model import Bench, BenchError, BoardSpec, UsbMatch
 
 __all__ = [
     "KNOWN_BRIDGES",

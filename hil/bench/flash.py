@@ -27,8 +27,8 @@ from typing import Any
 
 import serial
 
-from hil.bench.model import BoardSpec, ImageSpec
-from services.common.errors import AlertloopError
+from alertloop.hil.bench.model import BoardSpec, ImageSpec
+from alertloop.services.common.errors import AlertloopError
 
 __all__ = [
     "BuildFailed",

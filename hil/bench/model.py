@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from services.common.errors import AlertloopError
+from alertloop.services.common.errors import AlertloopError
 
 __all__ = [
     "CHIPS",

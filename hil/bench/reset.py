@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.common.deadline import Deadline
-from services.common.errors import AlertloopError
+from alertloop.services.common.deadline import Deadline
+from alertloop.services.common.errors import AlertloopError
 
 __all__ = [
     "BootFailed",
@@ -175,7 +175,7 @@ def reset_monitored(
 
     The monitor keeps reading throughout, so the boot log stays in its lines and its log
     file too. Raises BootFailed, saying why from the boot log, after ``timeout``."""
-    from services.common.errors import TimeoutExpired
+    from alertloop.services.common.errors import TimeoutExpired
 
     mark = monitor.mark()
     started = Deadline(timeout)

@@ -1,16 +1,16 @@
 """Board backends behind one API: ``SensorBoard`` (ESP32 knob) and ``IndicatorBoard`` (NodeMCU
-LEDs), defined in ``sim.board_api`` and re-exported here. ``sim``: the Python models in ``sim``;
-``virtual``: the real sketches built for Linux on a pty (``hil.boards.virtual``); a serial port:
-a flashed board (``hil.boards.serial_board``)."""
+LEDs), defined in ``alertloop.sim.board_api`` and re-exported here. ``sim``: the Python models in ``sim``;
+``virtual``: the real sketches built for Linux on a pty (``alertloop.hil.boards.virtual``); a serial port:
+a flashed board (``alertloop.hil.boards.serial_board``)."""
 
-from hil.boards.factory import (
+from alertloop.hil.boards.factory import (
     BUILT_BACKENDS,
     BackendNotBuilt,
     create_esp32,
     create_nodemcu,
     is_port,
 )
-from sim.board_api.protocol import (
+from alertloop.sim.board_api.protocol import (
     LED_STATE_NAMES,
     BoardError,
     BoardNotStarted,
@@ -20,7 +20,7 @@ from sim.board_api.protocol import (
     Published,
     SensorBoard,
 )
-from sim.board_api.recording import BoardLifecycle, IndicatorRecorder, SensorRecorder
+from alertloop.sim.board_api.recording import BoardLifecycle, IndicatorRecorder, SensorRecorder
 
 __all__ = [
     "BUILT_BACKENDS",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sim.board_api.protocol import BoardError, IndicatorBoard, SensorBoard
+from alertloop.sim.board_api.protocol import BoardError, IndicatorBoard, SensorBoard
 
 __all__ = [
     "BUILT_BACKENDS",
@@ -58,14 +58,14 @@ def create_esp32(backend: str = "sim", **settings: Any) -> SensorBoard:
     check_backend("esp32", backend)
     kind = backend_kind(backend)
     if kind == "sim":
-        from sim.esp32 import SimEsp32
+        from alertloop.sim.esp32 import SimEsp32
 
         return SimEsp32(**settings)
     if kind == "virtual":
-        from hil.boards.virtual import VirtualEsp32
+        from alertloop.hil.boards.virtual import VirtualEsp32
 
         return VirtualEsp32(**settings)
-    from hil.boards.serial_board import SerialEsp32
+    from alertloop.hil.boards.serial_board import SerialEsp32
 
     return SerialEsp32(backend, **settings)
 
@@ -78,13 +78,13 @@ def create_nodemcu(backend: str = "sim", **settings: Any) -> IndicatorBoard:
     check_backend("nodemcu", backend)
     kind = backend_kind(backend)
     if kind == "sim":
-        from sim.nodemcu import SimNodeMcu
+        from alertloop.sim.nodemcu import SimNodeMcu
 
         return SimNodeMcu(**settings)
     if kind == "virtual":
-        from hil.boards.virtual import VirtualNodeMcu
+        from alertloop.hil.boards.virtual import VirtualNodeMcu
 
         return VirtualNodeMcu(**settings)
-    from hil.boards.serial_board import SerialNodeMcu
+    from alertloop.hil.boards.serial_board import SerialNodeMcu
 
     return SerialNodeMcu(backend, **settings)

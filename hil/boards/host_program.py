@@ -14,9 +14,9 @@ import threading
 from pathlib import Path
 from typing import IO
 
-from services.common.config import MqttSettings
-from services.common.deadline import wait_until
-from sim.board_api.protocol import BoardError
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.deadline import wait_until
+from alertloop.sim.board_api.protocol import BoardError
 
 __all__ = ["FIRMWARE_DIR", "HostFirmware", "VirtualBoardError", "binary_path", "ensure_built"]
 

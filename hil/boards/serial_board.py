@@ -1,7 +1,7 @@
 """The serial board backend: a board observed and driven through its serial console.
 
 The board may be a flashed ESP32 or NodeMCU on a port (``/dev/ttyUSB0``, ``rfc2217://...``),
-or the host build of a sketch on a pseudo-terminal (``hil.boards.virtual``). Everything comes
+or the host build of a sketch on a pseudo-terminal (``alertloop.hil.boards.virtual``). Everything comes
 from the lines the ``SerialMonitor`` reads:
 
 - ``#AL published value=N seq=S`` -> ``published``
@@ -26,17 +26,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
-from hil.serial_monitor import SerialMonitor, SerialMonitorError, parse_hw_event
-from services.common.deadline import wait_until
-from sim.board_api.protocol import BoardError, LedState, Published
-from sim.board_api.recording import BoardLifecycle, IndicatorRecorder, SensorRecorder
-from sim.esp32 import adc_for_percent
-from sim.serial_log import SerialEvent, SerialLine, parse_event
+from alertloop.hil.serial_monitor import SerialMonitor, SerialMonitorError, parse_hw_event
+from alertloop.services.common.deadline import wait_until
+from alertloop.sim.board_api.protocol import BoardError, LedState, Published
+from alertloop.sim.board_api.recording import BoardLifecycle, IndicatorRecorder, SensorRecorder
+from alertloop.sim.esp32 import adc_for_percent
+from alertloop.sim.serial_log import SerialEvent, SerialLine, parse_event
 
 __all__ = ["SerialBoard", "SerialEsp32", "SerialNodeMcu"]
 
 if TYPE_CHECKING:
-    from hil.bench.reset import BootLog
+    from alertloop.hil.bench.reset import BootLog
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class SerialBoard(BoardLifecycle):
             monitor.start()
         if self.reset_on_start:
             # the board starts again and reports its connection; its boot log is kept
-            from hil.bench.reset import BootFailed, reset_monitored
+            from alertloop.hil.bench.reset import BootFailed, reset_monitored
 
             try:
                 self.boot_log = reset_monitored(monitor, timeout=20.0)
@@ -183,7 +183,7 @@ class SerialBoard(BoardLifecycle):
 
 
 class SerialEsp32(SerialBoard, SensorRecorder):
-    """The knob board on a serial console. Implements ``hil.boards.SensorBoard``.
+    """The knob board on a serial console. Implements ``alertloop.hil.boards.SensorBoard``.
 
     ``knob_mode="override"`` (a real board) turns the knob with ``#AL knob value=N``;
     ``"adc"`` (the host build) sets the ADC of GPIO 32 with ``#HW adc``.
@@ -304,7 +304,7 @@ class SerialEsp32(SerialBoard, SensorRecorder):
 
 
 class SerialNodeMcu(SerialBoard, IndicatorRecorder):
-    """The LED board on a serial console. Implements ``hil.boards.IndicatorBoard``.
+    """The LED board on a serial console. Implements ``alertloop.hil.boards.IndicatorBoard``.
 
     ``led_source="events"`` (a real board) takes the LEDs from the sketch's ``#AL led`` lines;
     ``"pins"`` (the host build) from the core's pin reports, GPIO 4 red and GPIO 5 green.

@@ -17,11 +17,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Self
 
-from hil.boards.host_program import FIRMWARE_DIR, HostFirmware, VirtualBoardError, ensure_built
-from hil.boards.serial_board import SerialBoard, SerialEsp32, SerialNodeMcu
-from hil.serial_monitor import SerialMonitor
-from services.common.config import MqttSettings
-from services.common.mqtt import new_client_id
+from alertloop.hil.boards.host_program import (
+    FIRMWARE_DIR,
+    HostFirmware,
+    VirtualBoardError,
+    ensure_built,
+)
+from alertloop.hil.boards.serial_board import SerialBoard, SerialEsp32, SerialNodeMcu
+from alertloop.hil.serial_monitor import SerialMonitor
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.mqtt import new_client_id
 
 __all__ = [
     "FIRMWARE_DIR",
@@ -96,7 +101,7 @@ class _HostBoard(SerialBoard):
 
 
 class VirtualEsp32(_HostBoard, SerialEsp32):
-    """The ESP32 knob sketch as a Linux program. Implements ``hil.boards.SensorBoard``."""
+    """The ESP32 knob sketch as a Linux program. Implements ``alertloop.hil.boards.SensorBoard``."""
 
     def __init__(
         self,
@@ -123,7 +128,7 @@ class VirtualEsp32(_HostBoard, SerialEsp32):
 
 class VirtualNodeMcu(_HostBoard, SerialNodeMcu):
     """The NodeMCU LED sketch as a Linux program (``seed_compat=True``: the seed's behaviour,
-    built with ``ALERTLOOP_SEED_COMPAT=1``). Implements ``hil.boards.IndicatorBoard``."""
+    built with ``ALERTLOOP_SEED_COMPAT=1``). Implements ``alertloop.hil.boards.IndicatorBoard``."""
 
     def __init__(
         self,

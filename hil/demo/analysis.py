@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sim.board_api.protocol import LedChange
+from alertloop.sim.board_api.protocol import LedChange
 
 # LED times and point times come from different threads of one machine; allow for rounding
 # of point times to milliseconds.

@@ -12,10 +12,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from hil.demo.live import LiveView
-from hil.demo.runner import DEFAULT_MARGIN, DemoOptions, DemoRunner
-from services.common.errors import AlertloopError
-from services.common.logs import configure_logging
+from alertloop.hil.demo.live import LiveView
+from alertloop.hil.demo.runner import DEFAULT_MARGIN, DemoOptions, DemoRunner
+from alertloop.services.common.errors import AlertloopError
+from alertloop.services.common.logs import configure_logging
 
 OUTPUT_DIR = Path("demo-output")
 EXIT_FAILED, EXIT_ERROR = 1, 2
@@ -125,8 +125,8 @@ def main(argv: list[str]) -> int:
     finally:
         if view is not None:
             view.close()
-    from hil.demo.plot import save_plot
-    from hil.demo.summary import summary_lines
+    from alertloop.hil.demo.plot import save_plot
+    from alertloop.hil.demo.summary import summary_lines
 
     for line in summary_lines(result):
         print(line)

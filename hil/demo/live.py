@@ -7,7 +7,7 @@ import math
 import sys
 from typing import TextIO
 
-from hil.demo.runner import Snapshot
+from alertloop.hil.demo.runner import Snapshot
 
 RESET, BOLD, DIM = "\x1b[0m", "\x1b[1m", "\x1b[2m"
 RED, GREEN, YELLOW = "\x1b[31m", "\x1b[32m", "\x1b[33m"

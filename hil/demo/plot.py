@@ -9,8 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from hil.demo.analysis import led_periods, rolling_mean  # noqa: E402
-from hil.demo.runner import DemoResult  # noqa: E402
+from alertloop.hil.demo.analysis import led_periods, rolling_mean  # noqa: E402
+from alertloop.hil.demo.runner import DemoResult  # noqa: E402
 
 LED_COLOURS = {
     "red": "#d62728",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sim.scenario import Scenario, load_scenario
+from alertloop.sim.scenario import Scenario, load_scenario
 
 DEFAULT_DURATION = 40.0
 LOW, HIGH = 15.0, 85.0

@@ -23,27 +23,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hil.boards.factory import create_esp32, create_nodemcu
-from hil.demo.analysis import (
+from alertloop.hil.boards.factory import create_esp32, create_nodemcu
+from alertloop.hil.demo.analysis import (
     Crossing,
     LoopCheck,
     check_loop,
     mean_crossings,
     unexplained_changes,
 )
-from hil.demo.profile import choose_profile
-from hil.stack import Stack, create_stack
-from services.common.deadline import Deadline
-from services.ingester import Ingester, IngesterConfig
-from services.webhook import WebhookConfig, WebhookServer
-from services.webhook.passwords import hash_password
-from sim.alerting import AlertEvaluator, check_interval
-from sim.alerting.notifier import Delivery
-from sim.alerting.state import Evaluation
-from sim.board_api.protocol import LedChange, Published
-from sim.esp32 import SimEsp32
-from sim.nodemcu import SimNodeMcu
-from sim.signals import Settable
+from alertloop.hil.demo.profile import choose_profile
+from alertloop.hil.stack import Stack, create_stack
+from alertloop.services.common.deadline import Deadline
+from alertloop.services.ingester import Ingester, IngesterConfig
+from alertloop.services.webhook import WebhookConfig, WebhookServer
+from alertloop.services.webhook.passwords import hash_password
+from alertloop.sim.alerting import AlertEvaluator, check_interval
+from alertloop.sim.alerting.notifier import Delivery
+from alertloop.sim.alerting.state import Evaluation
+from alertloop.sim.board_api.protocol import LedChange, Published
+from alertloop.sim.esp32 import SimEsp32
+from alertloop.sim.nodemcu import SimNodeMcu
+from alertloop.sim.signals import Settable
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ class DemoRunner:
                 stack.mqtt, topic=POT_TOPIC, period=self.options.period, noise=self.options.noise,
                 reconnect_interval=1.0, signal=Settable(self.profile(0.0)),
             )  # fmt: skip
-        else:  # the real sketches, built for Linux (hil.boards.virtual)
+        else:  # the real sketches, built for Linux (alertloop.hil.boards.virtual)
             nodemcu = create_nodemcu(self.options.boards, mqtt=stack.mqtt, topic=ALERT_TOPIC)
             esp32 = create_esp32(self.options.boards, mqtt=stack.mqtt, topic=POT_TOPIC)
         resources.enter_context(nodemcu)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hil.demo.runner import DemoResult
+from alertloop.hil.demo.runner import DemoResult
 
 
 def summary_lines(result: DemoResult) -> list[str]:

@@ -1,7 +1,13 @@
 """Network and server faults: a TCP fault proxy and schedules that play faults over time."""
 
-from hil.faults.proxy import FaultProxy, FaultProxyError, LinkFaults, ProxyEvent, require_loopback
-from hil.faults.schedule import (
+from alertloop.hil.faults.proxy import (
+    FaultProxy,
+    FaultProxyError,
+    LinkFaults,
+    ProxyEvent,
+    require_loopback,
+)
+from alertloop.hil.faults.schedule import (
     FaultEvent,
     FaultRunner,
     FaultSchedule,

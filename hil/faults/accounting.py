@@ -8,8 +8,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from services.common.config import InfluxSettings
-from sim.fleet import Fleet, FleetEsp32
+from alertloop.services.common.config import InfluxSettings
+from alertloop.sim.fleet import Fleet, FleetEsp32
 
 __all__ = ["DeliveryReport", "delivery_report", "stored_times"]
 

@@ -4,7 +4,7 @@ schedule file.
 ``alertloop faults proxy --upstream mqtt=127.0.0.1:1883 --latency-ms 200`` listens on a free
 port of 127.0.0.1 (``--port`` to choose one), prints where, and forwards until SIGINT/SIGTERM.
 With ``--schedule FILE`` the file's proxy steps play from the start (server steps need a stack
-in the same process: use ``hil.faults.FaultRunner`` from Python for those).
+in the same process: use ``alertloop.hil.faults.FaultRunner`` from Python for those).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import sys
 import threading
 from contextlib import ExitStack
 
-from hil.faults.proxy import FaultProxy
-from hil.faults.schedule import FaultRunner, FaultSchedule
-from services.common.errors import AlertloopError
+from alertloop.hil.faults.proxy import FaultProxy
+from alertloop.hil.faults.schedule import FaultRunner, FaultSchedule
+from alertloop.services.common.errors import AlertloopError
 
 __all__ = ["main"]
 

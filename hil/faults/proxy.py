@@ -29,9 +29,9 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from typing import Any, Self, TypeVar
 
-from services.common.config import MqttSettings
-from services.common.errors import AlertloopError
-from services.common.lifecycle import Lifecycle
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.errors import AlertloopError
+from alertloop.services.common.lifecycle import Lifecycle
 
 __all__ = ["FaultProxy", "FaultProxyError", "LinkFaults", "ProxyEvent", "require_loopback"]
 

@@ -30,10 +30,10 @@ from typing import Any, Self
 
 import yaml
 
-from hil.faults.proxy import FaultProxy
-from hil.stack.base import ServerControl
-from services.common.errors import AlertloopError
-from services.common.lifecycle import Lifecycle
+from alertloop.hil.faults.proxy import FaultProxy
+from alertloop.hil.stack.base import ServerControl
+from alertloop.services.common.errors import AlertloopError
+from alertloop.services.common.lifecycle import Lifecycle
 
 __all__ = ["FaultEvent", "FaultRunner", "FaultSchedule", "FaultScheduleError", "FaultStep"]
 

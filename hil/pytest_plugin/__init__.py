@@ -4,18 +4,18 @@ Options and markers live in ``options``; fixtures live in one module per subject
 re-exported here so pytest finds them through the entry point.
 """
 
-from hil.pytest_plugin.board_fixtures import *  # noqa: F401,F403
-from hil.pytest_plugin.capture_fixtures import *  # noqa: F401,F403
-from hil.pytest_plugin.conformance_fixtures import *  # noqa: F401,F403
-from hil.pytest_plugin.fault_fixtures import *  # noqa: F401,F403
-from hil.pytest_plugin.ingester_fixtures import *  # noqa: F401,F403
-from hil.pytest_plugin.options import (  # noqa: F401
+from alertloop.hil.pytest_plugin.board_fixtures import *  # noqa: F401,F403
+from alertloop.hil.pytest_plugin.capture_fixtures import *  # noqa: F401,F403
+from alertloop.hil.pytest_plugin.conformance_fixtures import *  # noqa: F401,F403
+from alertloop.hil.pytest_plugin.fault_fixtures import *  # noqa: F401,F403
+from alertloop.hil.pytest_plugin.ingester_fixtures import *  # noqa: F401,F403
+from alertloop.hil.pytest_plugin.options import (  # noqa: F401
     pytest_addoption,
     pytest_configure,
     pytest_terminal_summary,
 )
-from hil.pytest_plugin.pipeline_fixtures import *  # noqa: F401,F403
-from hil.pytest_plugin.stack_fixtures import *  # noqa: F401,F403
-from hil.pytest_plugin.webhook_fixtures import *  # noqa: F401,F403
+from alertloop.hil.pytest_plugin.pipeline_fixtures import *  # noqa: F401,F403
+from alertloop.hil.pytest_plugin.stack_fixtures import *  # noqa: F401,F403
+from alertloop.hil.pytest_plugin.webhook_fixtures import *  # noqa: F401,F403
 
-pytest_plugins = ["hil.pytest_plugin.bench_fixtures"]
+pytest_plugins = ["alertloop.hil.pytest_plugin.bench_fixtures"]

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from hil.bench.discovery import boards_for_role
-from hil.bench.model import ROLES, Bench, BenchError, BoardSpec, load_bench
+from alertloop.hil.bench.discovery import boards_for_role
+from alertloop.hil.bench.model import ROLES, Bench, BenchError, BoardSpec, load_bench
 
 __all__ = [
     "attach_serial_log",
@@ -142,7 +142,7 @@ def _bench_flashed(pytestconfig: pytest.Config) -> None:
     """With ``--flash``: every bench board flashed, verified, reset and started, once."""
     if not pytestconfig.getoption("--flash", default=False):
         return
-    from hil.bench.flash import FlashError, flash_board
+    from alertloop.hil.bench.flash import FlashError, flash_board
 
     boards = [b for found in pytestconfig.stash[BOARDS].values() for b in found]
     done = pytestconfig.stash[FLASHED]  # for the summary at the end of the run
@@ -159,7 +159,7 @@ def _started(board: BoardSpec) -> str:
     """Reset the board and wait for its sketch's first ``#AL`` line; what its boot said."""
     import serial
 
-    from hil.bench.reset import BootFailed, capture_boot, reset_and_capture
+    from alertloop.hil.bench.reset import BootFailed, capture_boot, reset_and_capture
 
     assert board.port is not None
     with serial.serial_for_url(board.port, board.baud, timeout=0.1) as port:
@@ -182,7 +182,7 @@ def attach_serial_log(node: pytest.Item, name: str, source: Any) -> None:
 
 
 def _monitors(item: pytest.Item) -> dict[str, Any]:
-    from hil.serial_monitor import SerialMonitor
+    from alertloop.hil.serial_monitor import SerialMonitor
 
     def console(value: Any) -> Any:
         if not isinstance(value, SerialMonitor) and getattr(value, "running", False):

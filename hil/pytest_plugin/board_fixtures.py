@@ -21,15 +21,15 @@ from typing import Any
 
 import pytest
 
-from hil.boards.factory import (
+from alertloop.hil.boards.factory import (
     BackendNotBuilt,
     backend_kind,
     check_backend,
     create_esp32,
     create_nodemcu,
 )
-from services.common.config import MqttSettings
-from sim.board_api.protocol import Board, IndicatorBoard, SensorBoard
+from alertloop.services.common.config import MqttSettings
+from alertloop.sim.board_api.protocol import Board, IndicatorBoard, SensorBoard
 
 __all__ = [
     "esp32",
@@ -106,7 +106,7 @@ def _defaults(
     if kind == "virtual":
         return {"mqtt": mqtt, "topic": f"{unique_topic}/{leaf}", "log_dir": log_dir}
     # a flashed board is reset, so it reports its connection from the start
-    from hil.pytest_plugin.bench_fixtures import bench_settings  # a plugin of its own
+    from alertloop.hil.pytest_plugin.bench_fixtures import bench_settings  # a plugin of its own
 
     bench = bench_settings(config, backend) if config is not None else {}  # its baud rate
     return {
@@ -152,7 +152,7 @@ def _factory(
         board = create(chosen, **{**defaults(chosen), **overrides})
         boards.append(board)
         if node is not None and backend_kind(chosen) == "serial":
-            from hil.pytest_plugin.bench_fixtures import attach_serial_log
+            from alertloop.hil.pytest_plugin.bench_fixtures import attach_serial_log
 
             attach_serial_log(node, f"{getattr(board, 'name', 'board')} {chosen}", board)
         board.start()
@@ -224,11 +224,11 @@ def nodemcu_factory(
 
 @pytest.fixture
 def esp32(esp32_factory: Callable[..., SensorBoard]) -> SensorBoard:
-    """The knob board (``hil.boards.SensorBoard``), publishing to ``{unique_topic}/pot``."""
+    """The knob board (``alertloop.hil.boards.SensorBoard``), publishing to ``{unique_topic}/pot``."""
     return esp32_factory()
 
 
 @pytest.fixture
 def nodemcu(nodemcu_factory: Callable[..., IndicatorBoard]) -> IndicatorBoard:
-    """The LED board (``hil.boards.IndicatorBoard``), subscribed to ``{unique_topic}/alert``."""
+    """The LED board (``alertloop.hil.boards.IndicatorBoard``), subscribed to ``{unique_topic}/alert``."""
     return nodemcu_factory()

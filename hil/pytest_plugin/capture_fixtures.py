@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from hil.boards.factory import is_port
-from hil.capture import MqttCapture
-from hil.stack import Stack
+from alertloop.hil.boards.factory import is_port
+from alertloop.hil.capture import MqttCapture
+from alertloop.hil.stack import Stack
 
 __all__ = ["mqtt_capture", "unique_topic"]
 

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from hil.stack.base import MissingBinaries
-from hil.stack.ejabberd import EjabberdBroker, ejabberd_missing
-from hil.stack.tls import ConformanceMosquitto
+from alertloop.hil.stack.base import MissingBinaries
+from alertloop.hil.stack.ejabberd import EjabberdBroker, ejabberd_missing
+from alertloop.hil.stack.tls import ConformanceMosquitto
 
 __all__ = ["conformance_mosquitto", "ejabberd_broker"]
 

@@ -1,13 +1,13 @@
 """Fixtures for fleets and faults: ``fleet``, ``fleet_factory``, ``fault_proxy``,
 ``fault_proxy_factory``.
 
-``fleet_factory(**config)`` starts a ``sim.fleet.Fleet`` on the session broker with the test's
+``fleet_factory(**config)`` starts a ``alertloop.sim.fleet.Fleet`` on the session broker with the test's
 ``unique_topic`` as ``{prefix}`` and waits until every device is connected; ``fleet`` is 10
 ESP32s and 10 NodeMCUs of it. Fleets retry every second after losing the broker (the sketches
 wait 5 s), like the board fixtures.
 
 ``fault_proxy_factory(upstream_host, upstream_port, **faults)`` starts a
-``hil.faults.FaultProxy`` on a free port of 127.0.0.1; ``fault_proxy`` is one in front of the
+``alertloop.hil.faults.FaultProxy`` on a free port of 127.0.0.1; ``fault_proxy`` is one in front of the
 session broker (``fault_proxy.mqtt`` are the settings to connect through it).
 """
 
@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from hil.faults.proxy import FaultProxy
-from services.common.config import MqttSettings
-from sim.fleet import Fleet, FleetConfig
+from alertloop.hil.faults.proxy import FaultProxy
+from alertloop.services.common.config import MqttSettings
+from alertloop.sim.fleet import Fleet, FleetConfig
 
 __all__ = ["fault_proxy", "fault_proxy_factory", "fleet", "fleet_factory"]
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from hil.influx import TestDatabase
-from services.common.config import InfluxSettings, MqttSettings
-from services.common.mqtt import new_client_id
-from services.ingester import Ingester, IngesterConfig
+from alertloop.hil.influx import TestDatabase
+from alertloop.services.common.config import InfluxSettings, MqttSettings
+from alertloop.services.common.mqtt import new_client_id
+from alertloop.services.ingester import Ingester, IngesterConfig
 
 __all__ = ["ingester", "ingester_factory"]
 

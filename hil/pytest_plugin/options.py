@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from hil.boards.factory import BACKEND_HELP, BackendNotBuilt, backend_kind
-from hil.stack.factory import BACKENDS
+from alertloop.hil.boards.factory import BACKEND_HELP, BackendNotBuilt, backend_kind
+from alertloop.hil.stack.factory import BACKENDS
 
 MARKERS = {
     "e2e": "end-to-end test through the whole loop (stack, services, boards)",
@@ -84,7 +84,7 @@ def _check(option: str, value: str) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """Names the stack the session ran on (backend, engine, images), for the run's record."""
-    from hil.pytest_plugin.stack_fixtures import STACKS_USED
+    from alertloop.hil.pytest_plugin.stack_fixtures import STACKS_USED
 
     for line in config.stash.get(STACKS_USED, []):
         terminalreporter.write_line(f"alertloop stack: {line}")

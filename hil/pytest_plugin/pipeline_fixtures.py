@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from hil.influx import TestDatabase
-from hil.stack import Stack
-from sim.alerting import AlertEvaluator
-from sim.alerting.provisioning import BASE_INTERVAL
-from sim.board_api.protocol import IndicatorBoard, SensorBoard
+from alertloop.hil.influx import TestDatabase
+from alertloop.hil.stack import Stack
+from alertloop.sim.alerting import AlertEvaluator
+from alertloop.sim.alerting.provisioning import BASE_INTERVAL
+from alertloop.sim.board_api.protocol import IndicatorBoard, SensorBoard
 
 __all__ = ["alerting", "alerting_factory", "pipeline"]
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from hil.influx import TestDatabase
-from hil.stack import DockerUnavailable, NativeStack, Stack, create_stack
-from services.common.config import MqttSettings
+from alertloop.hil.influx import TestDatabase
+from alertloop.hil.stack import DockerUnavailable, NativeStack, Stack, create_stack
+from alertloop.services.common.config import MqttSettings
 
 __all__ = ["STACKS_USED", "influxdb", "mqtt_broker", "native_stack_factory", "stack"]
 

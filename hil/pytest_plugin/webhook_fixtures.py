@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from hil.capture import MqttCapture
-from hil.stack import Stack
-from services.common.config import MqttSettings
-from services.common.errors import AlertloopError, TimeoutExpired
-from services.common.mqtt import make_client, new_client_id
-from services.webhook import WebhookConfig, WebhookServer
-from services.webhook.passwords import hash_password
+from alertloop.hil.capture import MqttCapture
+from alertloop.hil.stack import Stack
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.errors import AlertloopError, TimeoutExpired
+from alertloop.services.common.mqtt import make_client, new_client_id
+from alertloop.services.webhook import WebhookConfig, WebhookServer
+from alertloop.services.webhook.passwords import hash_password
 
 __all__ = ["read_retained", "webhook", "webhook_factory"]
 

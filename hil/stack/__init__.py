@@ -1,6 +1,6 @@
 """Stack backends: where the broker, the database and the alerting come from."""
 
-from hil.stack.base import (
+from alertloop.hil.stack.base import (
     DockerUnavailable,
     MissingBinaries,
     ServerControl,
@@ -8,10 +8,10 @@ from hil.stack.base import (
     Stack,
     StackError,
 )
-from hil.stack.docker import DockerStack, docker_available
-from hil.stack.external import ExternalStack
-from hil.stack.factory import BACKENDS, create_stack, resolve_backend
-from hil.stack.native import NativeStack
+from alertloop.hil.stack.docker import DockerStack, docker_available
+from alertloop.hil.stack.external import ExternalStack
+from alertloop.hil.stack.factory import BACKENDS, create_stack, resolve_backend
+from alertloop.hil.stack.native import NativeStack
 
 __all__ = [
     "BACKENDS",

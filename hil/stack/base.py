@@ -5,9 +5,9 @@ from __future__ import annotations
 import abc
 from typing import Protocol
 
-from services.common.config import InfluxSettings, MqttSettings
-from services.common.errors import AlertloopError
-from services.common.lifecycle import Lifecycle
+from alertloop.services.common.config import InfluxSettings, MqttSettings
+from alertloop.services.common.errors import AlertloopError
+from alertloop.services.common.lifecycle import Lifecycle
 
 
 class StackError(AlertloopError):

@@ -9,10 +9,10 @@ import signal
 import sys
 import threading
 
-from hil.stack.base import StackError
-from hil.stack.factory import BACKENDS, create_stack
-from services.common.config import ENV_INFLUX_DB, ENV_INFLUX_URL, ENV_MQTT_URL, setting
-from services.common.errors import ConfigError
+from alertloop.hil.stack.base import StackError
+from alertloop.hil.stack.factory import BACKENDS, create_stack
+from alertloop.services.common.config import ENV_INFLUX_DB, ENV_INFLUX_URL, ENV_MQTT_URL, setting
+from alertloop.services.common.errors import ConfigError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,8 +64,8 @@ def main(argv: list[str]) -> int:
 
 
 def _engine(args: argparse.Namespace) -> int:
-    from hil.stack.engine import find_engine
-    from hil.stack.podman_service import running_service, start_service, stop_service
+    from alertloop.hil.stack.engine import find_engine
+    from alertloop.hil.stack.podman_service import running_service, start_service, stop_service
 
     try:
         if args.what == "stop":
@@ -101,8 +101,8 @@ def _remove_leftovers() -> list[str]:
     """Names of the containers of alertloop stacks still on the engine, removed (or [])."""
     import docker
 
-    from hil.stack.docker import LABEL
-    from hil.stack.engine import find_engine
+    from alertloop.hil.stack.docker import LABEL
+    from alertloop.hil.stack.engine import find_engine
 
     try:
         engine = find_engine()
@@ -121,8 +121,8 @@ def _remove_leftovers() -> list[str]:
 def _images(args: argparse.Namespace) -> int:
     import docker
 
-    from hil.stack.engine import find_engine
-    from hil.stack.images import build_local_images
+    from alertloop.hil.stack.engine import find_engine
+    from alertloop.hil.stack.images import build_local_images
 
     try:
         engine = find_engine()

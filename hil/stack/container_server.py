@@ -1,6 +1,6 @@
 """One server in a container, stopped, killed and started again on the same loopback port.
 
-The counterpart of :class:`hil.stack.server.ServerProcess` for the docker backend: a
+The counterpart of :class:`alertloop.hil.stack.server.ServerProcess` for the docker backend: a
 testcontainers ``DockerContainer`` whose ports are published on ``127.0.0.1`` only, at ports
 chosen up front, so a container that is stopped and started again keeps its address (the fault
 tests rely on that, as they do with the native servers). Readiness is the same probe the
@@ -13,9 +13,9 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from hil.stack.base import ServerStartError
-from services.common.deadline import wait_until
-from services.common.errors import TimeoutExpired
+from alertloop.hil.stack.base import ServerStartError
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.common.errors import TimeoutExpired
 
 __all__ = ["ContainerServer"]
 

@@ -1,8 +1,8 @@
 """The docker backend: mosquitto, InfluxDB 1.x and (where it can be had) Grafana in containers.
 
 testcontainers creates the containers on whatever Docker-API engine answers (Docker, or
-Podman's API service: :mod:`hil.stack.engine`), from the official images or, where no registry
-answers, from local images built from Debian's packages (:mod:`hil.stack.images`). Every port is
+Podman's API service: :mod:`alertloop.hil.stack.engine`), from the official images or, where no registry
+answers, from local images built from Debian's packages (:mod:`alertloop.hil.stack.images`). Every port is
 published on ``127.0.0.1`` only, at a port chosen up front, so a server can be stopped, killed
 and started again at the same address (``stack.servers``), as with the native backend.
 
@@ -23,12 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hil.stack.base import DockerUnavailable, ServerControl, ServerStartError, Stack
-from hil.stack.container_server import ContainerServer
-from hil.stack.engine import Engine, configure, find_engine
-from hil.stack.images import ImageSet, ImagesMissing, available, resolve_images
-from hil.stack.probes import free_port, influx_ping_ok, mqtt_connect_ok
-from services.common.config import DEFAULT_INFLUX_DB, InfluxSettings, MqttSettings
+from alertloop.hil.stack.base import DockerUnavailable, ServerControl, ServerStartError, Stack
+from alertloop.hil.stack.container_server import ContainerServer
+from alertloop.hil.stack.engine import Engine, configure, find_engine
+from alertloop.hil.stack.images import ImageSet, ImagesMissing, available, resolve_images
+from alertloop.hil.stack.probes import free_port, influx_ping_ok, mqtt_connect_ok
+from alertloop.services.common.config import DEFAULT_INFLUX_DB, InfluxSettings, MqttSettings
 
 __all__ = ["GRAFANA_IMAGE", "LABEL", "DockerStack", "docker_available", "leftover_containers"]
 

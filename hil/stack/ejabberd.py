@@ -23,13 +23,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hil.stack.base import ServerStartError
-from hil.stack.native import find_binary
-from hil.stack.probes import free_port, mqtt_connect_ok
-from hil.stack.tls import TestCertificates
-from services.common.config import MqttSettings, MqttTls
-from services.common.deadline import Deadline, wait_until
-from services.common.errors import TimeoutExpired
+from alertloop.hil.stack.base import ServerStartError
+from alertloop.hil.stack.native import find_binary
+from alertloop.hil.stack.probes import free_port, mqtt_connect_ok
+from alertloop.hil.stack.tls import TestCertificates
+from alertloop.services.common.config import MqttSettings, MqttTls
+from alertloop.services.common.deadline import Deadline, wait_until
+from alertloop.services.common.errors import TimeoutExpired
 
 __all__ = ["EjabberdBroker", "ejabberd_missing"]
 

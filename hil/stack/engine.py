@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from hil.stack.base import DockerUnavailable
+from alertloop.hil.stack.base import DockerUnavailable
 
 __all__ = ["Engine", "candidate_urls", "configure", "find_engine", "engine_state_dir"]
 

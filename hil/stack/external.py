@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from hil.stack.base import Stack, StackError
-from hil.stack.probes import influx_ping_ok, mqtt_connect_ok
-from services.common.config import DEFAULT_INFLUX_DB, InfluxSettings, MqttSettings
+from alertloop.hil.stack.base import Stack, StackError
+from alertloop.hil.stack.probes import influx_ping_ok, mqtt_connect_ok
+from alertloop.services.common.config import DEFAULT_INFLUX_DB, InfluxSettings, MqttSettings
 
 
 class ExternalStack(Stack):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from hil.stack.base import MissingBinaries, Stack
-from hil.stack.docker import DockerStack, docker_available
-from hil.stack.external import ExternalStack
-from hil.stack.native import INSTALL_HINT, NativeStack, missing_binaries
-from services.common.errors import ConfigError
+from alertloop.hil.stack.base import MissingBinaries, Stack
+from alertloop.hil.stack.docker import DockerStack, docker_available
+from alertloop.hil.stack.external import ExternalStack
+from alertloop.hil.stack.native import INSTALL_HINT, NativeStack, missing_binaries
+from alertloop.services.common.errors import ConfigError
 
 BACKENDS = ("auto", "native", "docker", "external")
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hil.stack.base import StackError
+from alertloop.hil.stack.base import StackError
 
 __all__ = [
     "IMAGES_ENV",

@@ -12,10 +12,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from hil.stack.base import MissingBinaries, ServerControl, ServerStartError, Stack
-from hil.stack.probes import free_port, influx_ping_ok, mqtt_connect_ok
-from hil.stack.server import ServerProcess
-from services.common.config import DEFAULT_INFLUX_DB, InfluxSettings, MqttSettings
+from alertloop.hil.stack.base import MissingBinaries, ServerControl, ServerStartError, Stack
+from alertloop.hil.stack.probes import free_port, influx_ping_ok, mqtt_connect_ok
+from alertloop.hil.stack.server import ServerProcess
+from alertloop.services.common.config import DEFAULT_INFLUX_DB, InfluxSettings, MqttSettings
 
 _SEARCH_DIRS = ("/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin")
 INSTALL_HINT = "install them with 'make setup' or 'sudo apt-get install mosquitto influxdb'"

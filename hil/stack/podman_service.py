@@ -14,10 +14,10 @@ import signal
 import subprocess
 from pathlib import Path
 
-from hil.stack.base import DockerUnavailable
-from hil.stack.engine import Engine, _probe, engine_state_dir
-from services.common.deadline import Deadline, wait_until
-from services.common.errors import TimeoutExpired
+from alertloop.hil.stack.base import DockerUnavailable
+from alertloop.hil.stack.engine import Engine, _probe, engine_state_dir
+from alertloop.services.common.deadline import Deadline, wait_until
+from alertloop.services.common.errors import TimeoutExpired
 
 __all__ = ["CONTAINERS_CONF", "running_service", "start_service", "stop_service"]
 

@@ -13,8 +13,8 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from hil.stack.base import ServerStartError
-from services.common.deadline import Deadline
+from alertloop.hil.stack.base import ServerStartError
+from alertloop.services.common.deadline import Deadline
 
 _pause = threading.Event().wait  # a bounded pause between readiness probes
 

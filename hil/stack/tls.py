@@ -17,11 +17,11 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from hil.stack.base import MissingBinaries, ServerStartError
-from hil.stack.native import find_binary
-from hil.stack.probes import free_port, mqtt_connect_ok
-from hil.stack.server import ServerProcess
-from services.common.config import MqttSettings, MqttTls
+from alertloop.hil.stack.base import MissingBinaries, ServerStartError
+from alertloop.hil.stack.native import find_binary
+from alertloop.hil.stack.probes import free_port, mqtt_connect_ok
+from alertloop.hil.stack.server import ServerProcess
+from alertloop.services.common.config import MqttSettings, MqttTls
 
 __all__ = ["ConformanceMosquitto", "TestCertificates"]
 

@@ -1,8 +1,8 @@
 """Pieces shared by every alertloop component: configuration, MQTT client setup, logging, deadlines."""
 
-from services.common.config import InfluxSettings, MqttSettings, MqttTls, setting
-from services.common.deadline import Deadline, wait_until
-from services.common.errors import AlertloopError, ConfigError, TimeoutExpired
+from alertloop.services.common.config import InfluxSettings, MqttSettings, MqttTls, setting
+from alertloop.services.common.deadline import Deadline, wait_until
+from alertloop.services.common.errors import AlertloopError, ConfigError, TimeoutExpired
 
 __all__ = [
     "AlertloopError",

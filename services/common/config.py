@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
-from services.common.errors import ConfigError
+from alertloop.services.common.errors import ConfigError
 
 ENV_MQTT_URL = "ALERTLOOP_MQTT_URL"
 ENV_INFLUX_URL = "ALERTLOOP_INFLUX_URL"

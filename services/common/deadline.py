@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from services.common.errors import TimeoutExpired
+from alertloop.services.common.errors import TimeoutExpired
 
 T = TypeVar("T")
 

@@ -11,7 +11,7 @@ import logging
 import sys
 import time
 
-from services.common.config import redact_urls
+from alertloop.services.common.config import redact_urls
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {"message", "asctime"}
 

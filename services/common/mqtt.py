@@ -7,8 +7,8 @@ import uuid
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from services.common.config import MqttSettings
-from services.common.mqtt_tls import client_context
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.mqtt_tls import client_context
 
 
 def new_client_id(prefix: str) -> str:

@@ -1,14 +1,14 @@
 """Opening an MQTT 5 session: TCP, TLS, CONNECT and the CONNACK with its reason code.
 
 ``open_session(settings, ConnectOptions(...))`` returns a connected
-:class:`~services.common.mqtt5_session.Mqtt5Session` whose ``accepted`` says what the broker
+:class:`~alertloop.services.common.mqtt5_session.Mqtt5Session` whose ``accepted`` says what the broker
 granted (session present, keepalive, Receive Maximum, maximum QoS, retain). A refusal becomes
 :class:`MqttRefused` (:class:`MqttAuthError` for credentials) naming the reason code; a TLS
 failure :class:`MqttTlsError` with a hint; no CONNACK in time :class:`MqttTimeout`.
 
 Session present (MQTT 5 section 3.2.2.1.1): with ``clean_start`` the broker must answer 0, and
 a 1 is a protocol error that closes the connection. Without ``clean_start`` the caller decides
-what its in-flight messages become (``services.common.mqtt5_outbox``).
+what its in-flight messages become (``alertloop.services.common.mqtt5_outbox``).
 """
 
 from __future__ import annotations
@@ -20,16 +20,16 @@ from dataclasses import dataclass
 
 import mqtt5
 
-from services.common.config import MqttSettings
-from services.common.mqtt5_errors import (
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.mqtt5_errors import (
     FAILURE,
     MqttProtocolError,
     MqttTimeout,
     MqttTlsError,
     refused,
 )
-from services.common.mqtt5_session import Mqtt5Session
-from services.common.mqtt_tls import client_context, server_name
+from alertloop.services.common.mqtt5_session import Mqtt5Session
+from alertloop.services.common.mqtt_tls import client_context, server_name
 
 __all__ = ["Accepted", "ConnectOptions", "open_session"]
 

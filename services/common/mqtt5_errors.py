@@ -6,7 +6,7 @@ each service converts these to its own error types at its boundary.
 
 from __future__ import annotations
 
-from services.common.errors import AlertloopError, TimeoutExpired
+from alertloop.services.common.errors import AlertloopError, TimeoutExpired
 
 __all__ = [
     "MqttAuthError",

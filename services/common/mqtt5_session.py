@@ -5,7 +5,7 @@ module moves bytes and keeps the rules every client of the loop needs: the keepa
 broker's DISCONNECT and reason codes, waiting for an acknowledgement with a deadline. It has no
 thread and does not reconnect: a service drives it (the ingester's network thread, the
 webhook's requests and keeper) and replaces a session that failed. :func:`open_session`
-(``services.common.mqtt5_connect``) makes one.
+(``alertloop.services.common.mqtt5_connect``) makes one.
 
 Sending is one ``sendall``. A plain socket stays in blocking mode with kernel timeouts
 (``SO_RCVTIMEO`` slices, so a wait can check its deadline, and ``SO_SNDTIMEO``), so that a
@@ -26,7 +26,7 @@ from typing import TypeVar
 
 import mqtt5
 
-from services.common.mqtt5_errors import (
+from alertloop.services.common.mqtt5_errors import (
     FAILURE,
     MqttConnectionLost,
     MqttProtocolError,

@@ -1,4 +1,4 @@
-"""TLS for MQTT: an ``ssl.SSLContext`` from :class:`~services.common.config.MqttTls`.
+"""TLS for MQTT: an ``ssl.SSLContext`` from :class:`~alertloop.services.common.config.MqttTls`.
 
 The broker's certificate is checked against ``ca_file`` (or the system's CAs) and its name
 against ``server_name`` (or the URL's host), which is also sent as SNI. A client certificate
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import ssl
 
-from services.common.config import MqttSettings
-from services.common.errors import ConfigError
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.errors import ConfigError
 
 __all__ = ["client_context", "server_name"]
 

@@ -1,7 +1,7 @@
-"""MQTT-to-InfluxDB ingester: ``from services.ingester import Ingester, IngesterConfig``."""
+"""MQTT-to-InfluxDB ingester: ``from alertloop.services.ingester import Ingester, IngesterConfig``."""
 
-from services.ingester.config import IngesterConfig
-from services.ingester.errors import (
+from alertloop.services.ingester.config import IngesterConfig
+from alertloop.services.ingester.errors import (
     EncodeError,
     IngesterError,
     MqttError,
@@ -11,7 +11,7 @@ from services.ingester.errors import (
     WriteFailed,
     WriteRejected,
 )
-from services.ingester.service import Ingester
+from alertloop.services.ingester.service import Ingester
 
 __all__ = [
     "EncodeError",

@@ -1,8 +1,8 @@
-"""``python -m services.ingester``: the same as ``alertloop ingest``."""
+"""``python -m alertloop.services.ingester``: the same as ``alertloop ingest``."""
 
 import sys
 
-from services.ingester.cli import main
+from alertloop.services.ingester.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -20,7 +20,7 @@ from dataclasses import fields
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from services.common.config import (
+from alertloop.services.common.config import (
     DEFAULT_INFLUX_URL,
     DEFAULT_MQTT_URL,
     ENV_INFLUX_DB,
@@ -33,11 +33,11 @@ from services.common.config import (
     mqtt_settings_from_args,
     setting,
 )
-from services.common.errors import ConfigError
-from services.common.logs import configure_logging
-from services.ingester.config import IngesterConfig
-from services.ingester.errors import IngesterError
-from services.ingester.service import Ingester
+from alertloop.services.common.errors import ConfigError
+from alertloop.services.common.logs import configure_logging
+from alertloop.services.ingester.config import IngesterConfig
+from alertloop.services.ingester.errors import IngesterError
+from alertloop.services.ingester.service import Ingester
 
 __all__ = ["build_parser", "config_from_args", "main", "redact"]
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from services.common.config import InfluxSettings, MqttSettings
-from services.common.errors import ConfigError
-from services.ingester.errors import EncodeError
-from services.ingester.lineprotocol import LineEncoder, check_name
-from services.ingester.topics import TopicTemplate, parse_template
+from alertloop.services.common.config import InfluxSettings, MqttSettings
+from alertloop.services.common.errors import ConfigError
+from alertloop.services.ingester.errors import EncodeError
+from alertloop.services.ingester.lineprotocol import LineEncoder, check_name
+from alertloop.services.ingester.topics import TopicTemplate, parse_template
 
 __all__ = ["IngesterConfig", "client_lock_path", "default_spool_dir", "redacted_url"]
 

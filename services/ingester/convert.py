@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from services.ingester.deadletter import DeadLetter
-from services.ingester.errors import EncodeError, PayloadRejected
-from services.ingester.lineprotocol import LineEncoder, SeriesClock
-from services.ingester.payload import REASONS, PayloadRules, parse_payload
-from services.ingester.topics import TopicRouter
+from alertloop.services.ingester.deadletter import DeadLetter
+from alertloop.services.ingester.errors import EncodeError, PayloadRejected
+from alertloop.services.ingester.lineprotocol import LineEncoder, SeriesClock
+from alertloop.services.ingester.payload import REASONS, PayloadRules, parse_payload
+from alertloop.services.ingester.topics import TopicRouter
 
 __all__ = ["DEAD_LETTER_REASONS", "Converted", "Converter", "Received"]
 

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from services.ingester.errors import IngesterError
+from alertloop.services.ingester.errors import IngesterError
 
 __all__ = ["DETAIL_KEEP", "PAYLOAD_KEEP", "DeadLetter", "DeadLetterStore"]
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 
-from services.ingester.config import IngesterConfig
-from services.ingester.errors import LockHeld
-from services.ingester.lock import ProcessLock
-from services.ingester.spool import Spool
+from alertloop.services.ingester.config import IngesterConfig
+from alertloop.services.ingester.errors import LockHeld
+from alertloop.services.ingester.lock import ProcessLock
+from alertloop.services.ingester.spool import Spool
 
 __all__ = ["SEVERAL", "claim"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from services.ingester.errors import EncodeError
+from alertloop.services.ingester.errors import EncodeError
 
 __all__ = [
     "LineEncoder",

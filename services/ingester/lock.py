@@ -23,7 +23,7 @@ import os
 import socket
 from pathlib import Path
 
-from services.ingester.errors import LockHeld
+from alertloop.services.ingester.errors import LockHeld
 
 __all__ = ["ProcessLock"]
 

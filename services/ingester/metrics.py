@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from services.common.errors import ConfigError
+from alertloop.services.common.errors import ConfigError
 
 __all__ = ["IngesterMetrics", "MetricsServer", "parse_bind"]
 

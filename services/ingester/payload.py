@@ -20,7 +20,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from services.ingester.errors import PayloadRejected
+from alertloop.services.ingester.errors import PayloadRejected
 
 __all__ = ["REASONS", "TS_MAX_AHEAD_MS", "TS_MIN_MS", "PayloadRules", "Reading", "parse_payload"]
 

@@ -1,18 +1,18 @@
 """The running ingester: MQTT in, spool, InfluxDB out.
 
-Threads: the MQTT network thread (:class:`~services.ingester.transport.MqttSession`) decodes
+Threads: the MQTT network thread (:class:`~alertloop.services.ingester.transport.MqttSession`) decodes
 each chunk read from the socket into a list of :class:`Received` and puts it on a queue (it never
 blocks); the *pipeline* thread converts, appends to the spool or the dead-letter store and only
 then acknowledges (one write of PUBACKs per run); the *writer* thread
-(:class:`~services.ingester.writer_loop.WriterLoop`) writes what the spool holds to InfluxDB,
+(:class:`~alertloop.services.ingester.writer_loop.WriterLoop`) writes what the spool holds to InfluxDB,
 as soon as the previous write has finished (so batches grow with the load and a lone message
 is stored within milliseconds).
 
-Failures inside the pipeline are conditions (see :mod:`services.ingester.health`): logged when
+Failures inside the pipeline are conditions (see :mod:`alertloop.services.ingester.health`): logged when
 they start and then at most every 30 s, shown in ``health()``, retried; what cannot be retried
 (a thread that died, a spool that stays unreadable) makes ``failed`` set, and the command exits
 non-zero. The spool directory, and the client id on this host, are locked for the process's
-life (:mod:`services.ingester.instance`), so two ingesters never share a spool.
+life (:mod:`alertloop.services.ingester.instance`), so two ingesters never share a spool.
 """
 
 from __future__ import annotations
@@ -24,23 +24,23 @@ import time
 from collections import Counter
 from typing import Any
 
-from services.common.deadline import wait_until
-from services.common.lifecycle import Lifecycle
-from services.ingester.config import IngesterConfig, client_lock_path
-from services.ingester.convert import Converter, Received
-from services.ingester.deadletter import DeadLetter, DeadLetterStore
-from services.ingester.errors import IngesterError, SpoolError, SpoolFull
-from services.ingester.health import Conditions
-from services.ingester.instance import claim
-from services.ingester.lineprotocol import LineEncoder
-from services.ingester.lock import ProcessLock
-from services.ingester.metrics import IngesterMetrics, MetricsServer
-from services.ingester.payload import PayloadRules
-from services.ingester.spool import Spool
-from services.ingester.topics import TopicRouter
-from services.ingester.transport import MqttSession
-from services.ingester.writer import Backoff, InfluxWriter
-from services.ingester.writer_loop import WriterLoop
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.common.lifecycle import Lifecycle
+from alertloop.services.ingester.config import IngesterConfig, client_lock_path
+from alertloop.services.ingester.convert import Converter, Received
+from alertloop.services.ingester.deadletter import DeadLetter, DeadLetterStore
+from alertloop.services.ingester.errors import IngesterError, SpoolError, SpoolFull
+from alertloop.services.ingester.health import Conditions
+from alertloop.services.ingester.instance import claim
+from alertloop.services.ingester.lineprotocol import LineEncoder
+from alertloop.services.ingester.lock import ProcessLock
+from alertloop.services.ingester.metrics import IngesterMetrics, MetricsServer
+from alertloop.services.ingester.payload import PayloadRules
+from alertloop.services.ingester.spool import Spool
+from alertloop.services.ingester.topics import TopicRouter
+from alertloop.services.ingester.transport import MqttSession
+from alertloop.services.ingester.writer import Backoff, InfluxWriter
+from alertloop.services.ingester.writer_loop import WriterLoop
 
 __all__ = ["Ingester"]
 

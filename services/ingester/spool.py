@@ -6,7 +6,7 @@ the newest segment, which is closed at ``segment_bytes``; reads start at the cur
 that has been read and written entirely is deleted.
 
 One process at a time: ``open`` takes an OS lock on ``lock`` in the directory (see
-:mod:`services.ingester.lock`) before it recovers anything, and ``close`` releases it; a second
+:mod:`alertloop.services.ingester.lock`) before it recovers anything, and ``close`` releases it; a second
 ``open`` of the same directory raises LockHeld and touches nothing.
 
 Durability: ``append`` writes and flushes to the operating system before it returns, so a
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from services.ingester.errors import LockHeld, SpoolError, SpoolFull
-from services.ingester.lock import ProcessLock
+from alertloop.services.ingester.errors import LockHeld, SpoolError, SpoolFull
+from alertloop.services.ingester.lock import ProcessLock
 
 __all__ = ["Batch", "Spool"]
 

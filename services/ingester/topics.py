@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from paho.mqtt.client import topic_matches_sub
 
-from services.common.errors import ConfigError
-from services.ingester.lineprotocol import tag_set
+from alertloop.services.common.errors import ConfigError
+from alertloop.services.ingester.lineprotocol import tag_set
 
 __all__ = ["TopicRouter", "TopicTemplate", "parse_template"]
 

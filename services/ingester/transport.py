@@ -1,6 +1,6 @@
 """The ingester's MQTT 5 subscription: one network thread on the shared session module.
 
-The thread opens a session (``services.common.mqtt5_connect``: TLS for ``mqtts://``, a fixed
+The thread opens a session (``alertloop.services.common.mqtt5_connect``: TLS for ``mqtts://``, a fixed
 client id, ``clean_start`` false, a session expiry and a Receive Maximum), subscribes, then
 reads the socket in 64 KiB chunks and decodes every complete packet of a chunk in one go. The
 PUBLISH packets of a chunk are handed to ``on_messages`` as one list of :class:`Received`; that
@@ -19,7 +19,7 @@ be seen, so it is not awaited (the broker still sees our PINGREQs and acknowledg
 After a lost connection the thread reconnects with capped, jittered backoff and subscribes
 again; acknowledgements for the old connection are dropped (the broker delivers those messages
 again if it kept the session). Outgoing QoS 1 publishes (dead letters) follow
-``services.common.mqtt5_outbox``: resent as duplicates when the broker kept the session,
+``alertloop.services.common.mqtt5_outbox``: resent as duplicates when the broker kept the session,
 published again as new messages when it did not.
 """
 
@@ -35,16 +35,16 @@ from collections.abc import Callable, Sequence
 
 import mqtt5
 
-from services.common.config import MqttSettings
-from services.common.deadline import Deadline
-from services.common.errors import ConfigError
-from services.common.mqtt5_connect import Accepted, ConnectOptions, open_session
-from services.common.mqtt5_errors import FAILURE, MqttSessionError, reason_text
-from services.common.mqtt5_outbox import Outbox
-from services.common.mqtt5_session import Mqtt5Session
-from services.ingester.convert import Received
-from services.ingester.errors import MqttError
-from services.ingester.writer import Backoff
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.deadline import Deadline
+from alertloop.services.common.errors import ConfigError
+from alertloop.services.common.mqtt5_connect import Accepted, ConnectOptions, open_session
+from alertloop.services.common.mqtt5_errors import FAILURE, MqttSessionError, reason_text
+from alertloop.services.common.mqtt5_outbox import Outbox
+from alertloop.services.common.mqtt5_session import Mqtt5Session
+from alertloop.services.ingester.convert import Received
+from alertloop.services.ingester.errors import MqttError
+from alertloop.services.ingester.writer import Backoff
 
 __all__ = ["MqttSession"]
 

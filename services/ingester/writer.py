@@ -17,8 +17,8 @@ import random
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from services.common.config import InfluxSettings
-from services.ingester.errors import WriteFailed, WriteRejected
+from alertloop.services.common.config import InfluxSettings
+from alertloop.services.ingester.errors import WriteFailed, WriteRejected
 
 __all__ = ["Backoff", "InfluxWriter", "Rejected"]
 

@@ -16,14 +16,14 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from services.common.deadline import Deadline
-from services.ingester.config import IngesterConfig
-from services.ingester.deadletter import DeadLetter
-from services.ingester.errors import SpoolError, WriteFailed
-from services.ingester.health import Conditions
-from services.ingester.metrics import IngesterMetrics
-from services.ingester.spool import Spool
-from services.ingester.writer import Backoff, InfluxWriter
+from alertloop.services.common.deadline import Deadline
+from alertloop.services.ingester.config import IngesterConfig
+from alertloop.services.ingester.deadletter import DeadLetter
+from alertloop.services.ingester.errors import SpoolError, WriteFailed
+from alertloop.services.ingester.health import Conditions
+from alertloop.services.ingester.metrics import IngesterMetrics
+from alertloop.services.ingester.spool import Spool
+from alertloop.services.ingester.writer import Backoff, InfluxWriter
 
 __all__ = ["READ_ATTEMPTS", "WriterLoop"]
 

@@ -1,7 +1,7 @@
-"""``python -m services.webhook``: the same as ``alertloop webhook``."""
+"""``python -m alertloop.services.webhook``: the same as ``alertloop webhook``."""
 
 import sys
 
-from services.webhook.cli import main
+from alertloop.services.webhook.cli import main
 
 sys.exit(main())

@@ -23,13 +23,13 @@ from prometheus_client import (
 )
 from werkzeug.exceptions import BadRequest, HTTPException, ServiceUnavailable, UnprocessableEntity
 
-from services.webhook.authgate import VERDICT_KEY
-from services.webhook.config import WebhookConfig
-from services.webhook.errors import PayloadError, PublishError
-from services.webhook.openapi import openapi_document
-from services.webhook.passwords import PasswordVerifier
-from services.webhook.payloads import Decision, decide
-from services.webhook.publisher import MqttPublisher, Publisher
+from alertloop.services.webhook.authgate import VERDICT_KEY
+from alertloop.services.webhook.config import WebhookConfig
+from alertloop.services.webhook.errors import PayloadError, PublishError
+from alertloop.services.webhook.openapi import openapi_document
+from alertloop.services.webhook.passwords import PasswordVerifier
+from alertloop.services.webhook.payloads import Decision, decide
+from alertloop.services.webhook.publisher import MqttPublisher, Publisher
 
 log = logging.getLogger(__name__)
 

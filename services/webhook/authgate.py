@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from werkzeug.datastructures import Authorization
 
-from services.webhook.passwords import PasswordVerifier
+from alertloop.services.webhook.passwords import PasswordVerifier
 
 VERDICT_KEY = "alertloop.webhook.auth_verdict"
 

@@ -10,15 +10,15 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from services.common.config import redact_urls
-from services.common.errors import ConfigError
-from services.common.logs import configure_logging
-from services.webhook.config import build_parser, config_from_args
-from services.webhook.errors import WebhookError
-from services.webhook.passwords import DEFAULT_METHOD, hash_password
-from services.webhook.server import WebhookServer
+from alertloop.services.common.config import redact_urls
+from alertloop.services.common.errors import ConfigError
+from alertloop.services.common.logs import configure_logging
+from alertloop.services.webhook.config import build_parser, config_from_args
+from alertloop.services.webhook.errors import WebhookError
+from alertloop.services.webhook.passwords import DEFAULT_METHOD, hash_password
+from alertloop.services.webhook.server import WebhookServer
 
-log = logging.getLogger("services.webhook")
+log = logging.getLogger("alertloop.services.webhook")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

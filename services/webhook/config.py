@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.common.config import (
+from alertloop.services.common.config import (
     DEFAULT_MQTT_URL,
     ENV_MQTT_PASSWORD,
     ENV_MQTT_PASSWORD_FILE,
@@ -19,11 +19,11 @@ from services.common.config import (
     redacted_repr,
     setting,
 )
-from services.common.mqtt import new_client_id
-from services.webhook.errors import WebhookConfigError
-from services.webhook.passwords import load_users_file, parse_users
-from services.webhook.payloads import LEGACY_CONFIGURABLE, Action, Policy
-from services.webhook.selector import Selector, build_selector
+from alertloop.services.common.mqtt import new_client_id
+from alertloop.services.webhook.errors import WebhookConfigError
+from alertloop.services.webhook.passwords import load_users_file, parse_users
+from alertloop.services.webhook.payloads import LEGACY_CONFIGURABLE, Action, Policy
+from alertloop.services.webhook.selector import Selector, build_selector
 
 ENV_BIND = "ALERTLOOP_WEBHOOK_BIND"
 ENV_TOPIC = "ALERTLOOP_ALERT_TOPIC"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.common.errors import AlertloopError, ConfigError
+from alertloop.services.common.errors import AlertloopError, ConfigError
 
 
 class WebhookError(AlertloopError):

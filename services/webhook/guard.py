@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from services.webhook.payloads import Decision
+from alertloop.services.webhook.payloads import Decision
 
 MAX_RULES = 10_000
 

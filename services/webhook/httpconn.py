@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from services.webhook.authgate import VERDICT_KEY, Verdict
-from services.webhook.wsgi_call import Answer, build_environ, error_answer
+from alertloop.services.webhook.authgate import VERDICT_KEY, Verdict
+from alertloop.services.webhook.wsgi_call import Answer, build_environ, error_answer
 
 if TYPE_CHECKING:
-    from services.webhook.httpfront import HttpFront
+    from alertloop.services.webhook.httpfront import HttpFront
 
 LINGER_SECONDS = 1.0
 LINGER_BYTES = 64 * 1024

@@ -38,9 +38,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from services.webhook.authgate import BasicAuthGate
-from services.webhook.errors import WebhookError
-from services.webhook.httpconn import (
+from alertloop.services.webhook.authgate import BasicAuthGate
+from alertloop.services.webhook.errors import WebhookError
+from alertloop.services.webhook.httpconn import (
     APP,
     AUTH,
     CLOSING,
@@ -49,7 +49,7 @@ from services.webhook.httpconn import (
     Connection,
     Request,
 )
-from services.webhook.wsgi_call import WsgiApp, call_wsgi
+from alertloop.services.webhook.wsgi_call import WsgiApp, call_wsgi
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from services.webhook.errors import WebhookConfigError
+from alertloop.services.webhook.errors import WebhookConfigError
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Grafana notifications (unified and legacy) turned into one decision: publish ``1``, ``0``, or nothing.
 
-Only the alerts that the selector (``services.webhook.selector``) matches count; test
+Only the alerts that the selector (``alertloop.services.webhook.selector``) matches count; test
 notifications are recognised and ignored unless the selector accepts them. A notification in
 which nothing counts is ignored, with a reason (``Decision.ignored``).
 
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from services.webhook.errors import PayloadError
-from services.webhook.selector import (
+from alertloop.services.webhook.errors import PayloadError
+from alertloop.services.webhook.selector import (
     ERROR_ALERT,
     NODATA_ALERT,
     Selector,

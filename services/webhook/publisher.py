@@ -6,7 +6,7 @@ state, or of a newer one accepted after it, has been acknowledged by the broker 
 commit): under concurrent load several requests share one round trip, and the broker can
 never retain an older state after a newer one.
 
-The MQTT session (``services.webhook.session``, MQTT 5 over a plain or TLS socket) has no
+The MQTT session (``alertloop.services.webhook.session``, MQTT 5 over a plain or TLS socket) has no
 network thread: the request that sends a publish also reads the acknowledgement. Requests
 arriving meanwhile wait, each on a lock of its own. When the publish ends, the oldest request
 it does not cover is handed the sending role first, then the requests it covers are woken one
@@ -32,12 +32,17 @@ import time
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from services.common.config import MqttSettings
-from services.common.deadline import Deadline, wait_until
-from services.webhook.errors import PublisherNotStarted, PublishError, SessionError, SessionTimeout
-from services.webhook.guard import StateGuard
-from services.webhook.payloads import Decision
-from services.webhook.session import MqttSession
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.deadline import Deadline, wait_until
+from alertloop.services.webhook.errors import (
+    PublisherNotStarted,
+    PublishError,
+    SessionError,
+    SessionTimeout,
+)
+from alertloop.services.webhook.guard import StateGuard
+from alertloop.services.webhook.payloads import Decision
+from alertloop.services.webhook.session import MqttSession
 
 log = logging.getLogger(__name__)
 

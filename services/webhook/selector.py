@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from services.webhook.errors import WebhookConfigError
+from alertloop.services.webhook.errors import WebhookConfigError
 
 NODATA_ALERT = "DatasourceNoData"
 ERROR_ALERT = "DatasourceError"

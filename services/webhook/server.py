@@ -7,13 +7,13 @@ from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from services.common.lifecycle import Lifecycle
-from services.webhook.app import EXTENSION, create_app
-from services.webhook.authgate import BasicAuthGate
-from services.webhook.config import WebhookConfig
-from services.webhook.errors import WebhookError
-from services.webhook.httpfront import HttpFront, HttpLimits
-from services.webhook.publisher import MqttPublisher
+from alertloop.services.common.lifecycle import Lifecycle
+from alertloop.services.webhook.app import EXTENSION, create_app
+from alertloop.services.webhook.authgate import BasicAuthGate
+from alertloop.services.webhook.config import WebhookConfig
+from alertloop.services.webhook.errors import WebhookError
+from alertloop.services.webhook.httpfront import HttpFront, HttpLimits
+from alertloop.services.webhook.publisher import MqttPublisher
 
 log = logging.getLogger(__name__)
 

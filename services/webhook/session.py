@@ -1,7 +1,7 @@
 """The webhook's MQTT 5 session: the shared session module with the webhook's rules.
 
-``services.common.mqtt5_connect`` opens the connection (TLS options, CONNECT/CONNACK, reason
-codes) and ``services.common.mqtt5_session`` moves the packets; this module adds what only the
+``alertloop.services.common.mqtt5_connect`` opens the connection (TLS options, CONNECT/CONNACK, reason
+codes) and ``alertloop.services.common.mqtt5_session`` moves the packets; this module adds what only the
 webhook needs and converts errors to the webhook's own types at the boundary:
 
 - every connection is a clean start with no stored session (session expiry 0), so the broker
@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import mqtt5
 
-from services.common.config import MqttSettings
-from services.common.errors import ConfigError
-from services.common.mqtt5_connect import ConnectOptions, open_session
-from services.common.mqtt5_errors import MqttSessionError, MqttTimeout
-from services.common.mqtt5_session import Mqtt5Session
-from services.webhook.errors import SessionError, SessionTimeout
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.errors import ConfigError
+from alertloop.services.common.mqtt5_connect import ConnectOptions, open_session
+from alertloop.services.common.mqtt5_errors import MqttSessionError, MqttTimeout
+from alertloop.services.common.mqtt5_session import Mqtt5Session
+from alertloop.services.webhook.errors import SessionError, SessionTimeout
 
 __all__ = ["MqttSession"]
 

@@ -1,10 +1,10 @@
 """The alert evaluator that stands in for Grafana, reading Grafana's own provisioning files."""
 
-from sim.alerting.dispatcher import Dispatcher, Notification
-from sim.alerting.errors import AlertingError, NotifyError, ProvisioningError, QueryError
-from sim.alerting.evaluator import AlertEvaluator, check_interval
-from sim.alerting.payloads import legacy_payload, unified_payload
-from sim.alerting.provisioning import (
+from alertloop.sim.alerting.dispatcher import Dispatcher, Notification
+from alertloop.sim.alerting.errors import AlertingError, NotifyError, ProvisioningError, QueryError
+from alertloop.sim.alerting.evaluator import AlertEvaluator, check_interval
+from alertloop.sim.alerting.payloads import legacy_payload, unified_payload
+from alertloop.sim.alerting.provisioning import (
     AlertRule,
     ContactPoint,
     NotificationPolicy,
@@ -15,7 +15,7 @@ from sim.alerting.provisioning import (
     load_rules,
     loop_rule,
 )
-from sim.alerting.state import AlertState, Evaluation
+from alertloop.sim.alerting.state import AlertState, Evaluation
 
 __all__ = [
     "AlertEvaluator",

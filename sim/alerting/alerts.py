@@ -19,8 +19,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sim.alerting.model import AlertRule
-from sim.alerting.state import AlertState, Transition
+from alertloop.sim.alerting.model import AlertRule
+from alertloop.sim.alerting.state import AlertState, Transition
 
 NO_DATA_ALERT = "DatasourceNoData"
 ERROR_ALERT = "DatasourceError"

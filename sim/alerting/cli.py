@@ -6,7 +6,7 @@ import argparse
 import sys
 import threading
 
-from services.common.config import (
+from alertloop.services.common.config import (
     DEFAULT_INFLUX_DB,
     DEFAULT_INFLUX_URL,
     ENV_INFLUX_DB,
@@ -14,15 +14,20 @@ from services.common.config import (
     InfluxSettings,
     setting,
 )
-from services.common.errors import AlertloopError
-from services.common.logs import configure_logging
-from sim.alerting.evaluator import (
+from alertloop.services.common.errors import AlertloopError
+from alertloop.services.common.logs import configure_logging
+from alertloop.sim.alerting.evaluator import (
     ENV_WEBHOOK_PASSWORD,
     ENV_WEBHOOK_URL,
     ENV_WEBHOOK_USER,
     AlertEvaluator,
 )
-from sim.alerting.provisioning import AlertRule, default_provisioning_dir, load_rule, load_rules
+from alertloop.sim.alerting.provisioning import (
+    AlertRule,
+    default_provisioning_dir,
+    load_rule,
+    load_rules,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sim.alerting.alerts import PostableAlert
-from sim.alerting.errors import AlertingError
-from sim.alerting.model import NotificationPolicy
-from sim.alerting.routing import Route, group_key, group_labels, match_routes
+from alertloop.sim.alerting.alerts import PostableAlert
+from alertloop.sim.alerting.errors import AlertingError
+from alertloop.sim.alerting.model import NotificationPolicy
+from alertloop.sim.alerting.routing import Route, group_key, group_labels, match_routes
 
 log = logging.getLogger(__name__)
 MAINTENANCE_INTERVAL = 30.0

@@ -23,16 +23,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from services.common.config import InfluxSettings
-from services.common.deadline import wait_until
-from services.common.errors import ConfigError
-from services.common.lifecycle import Lifecycle
-from sim.alerting import payloads
-from sim.alerting.alerts import postable_alert, rule_labels
-from sim.alerting.dispatcher import MAINTENANCE_INTERVAL, Dispatcher, Notification
-from sim.alerting.errors import AlertingError
-from sim.alerting.notifier import Notifier
-from sim.alerting.provisioning import (
+from alertloop.services.common.config import InfluxSettings
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.common.errors import ConfigError
+from alertloop.services.common.lifecycle import Lifecycle
+from alertloop.sim.alerting import payloads
+from alertloop.sim.alerting.alerts import postable_alert, rule_labels
+from alertloop.sim.alerting.dispatcher import MAINTENANCE_INTERVAL, Dispatcher, Notification
+from alertloop.sim.alerting.errors import AlertingError
+from alertloop.sim.alerting.notifier import Notifier
+from alertloop.sim.alerting.provisioning import (
     BASE_INTERVAL,
     AlertRule,
     ContactPoint,
@@ -42,10 +42,16 @@ from sim.alerting.provisioning import (
     load_rules,
     loop_rule,
 )
-from sim.alerting.query import InfluxSource, SeriesSource
-from sim.alerting.routing import match_routes
-from sim.alerting.rule_eval import RuleEvaluation
-from sim.alerting.state import RESEND_DELAY, RESOLVED_RETENTION, AlertState, Evaluation, Transition
+from alertloop.sim.alerting.query import InfluxSource, SeriesSource
+from alertloop.sim.alerting.routing import match_routes
+from alertloop.sim.alerting.rule_eval import RuleEvaluation
+from alertloop.sim.alerting.state import (
+    RESEND_DELAY,
+    RESOLVED_RETENTION,
+    AlertState,
+    Evaluation,
+    Transition,
+)
 
 log = logging.getLogger(__name__)
 

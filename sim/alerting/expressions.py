@@ -6,7 +6,7 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from sim.alerting.provisioning import ReduceExpression, ThresholdExpression
+from alertloop.sim.alerting.provisioning import ReduceExpression, ThresholdExpression
 
 NAN = float("nan")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from sim.alerting.errors import ProvisioningError
+from alertloop.sim.alerting.errors import ProvisioningError
 
 __all__ = [
     "BASE_INTERVAL",
@@ -30,7 +30,7 @@ _ENV = re.compile(r"\$(?:\$|\{(\w+)\}|(\w+))")
 
 def default_provisioning_dir() -> Path:
     """``services/grafana/provisioning`` inside the installed package."""
-    import services
+    from alertloop import services
 
     return Path(services.__file__).resolve().parent / "grafana" / "provisioning"
 

@@ -20,14 +20,14 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from sim.alerting.alerts import (
+from alertloop.sim.alerting.alerts import (
     PostableAlert,
     format_number,
     is_private,
     render,
 )
-from sim.alerting.dispatcher import Notification
-from sim.alerting.model import AlertRule, ContactPoint
+from alertloop.sim.alerting.dispatcher import Notification
+from alertloop.sim.alerting.model import AlertRule, ContactPoint
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 DEFAULT_EXTERNAL_URL = "http://localhost:3000/"

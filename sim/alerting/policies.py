@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sim.alerting.errors import ProvisioningError
-from sim.alerting.files import alerting_dir, load_docs, parse_duration
-from sim.alerting.model import MATCH_OPS, Matcher, NotificationPolicy
+from alertloop.sim.alerting.errors import ProvisioningError
+from alertloop.sim.alerting.files import alerting_dir, load_docs, parse_duration
+from alertloop.sim.alerting.model import MATCH_OPS, Matcher, NotificationPolicy
 
 __all__ = ["load_policy"]
 

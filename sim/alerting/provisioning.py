@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sim.alerting.errors import ProvisioningError
-from sim.alerting.files import (
+from alertloop.sim.alerting.errors import ProvisioningError
+from alertloop.sim.alerting.files import (
     BASE_INTERVAL,
     alerting_dir,
     default_provisioning_dir,
@@ -24,7 +24,7 @@ from sim.alerting.files import (
     need,
     parse_duration,
 )
-from sim.alerting.model import (
+from alertloop.sim.alerting.model import (
     AlertRule,
     ContactPoint,
     DataQuery,
@@ -33,7 +33,7 @@ from sim.alerting.model import (
     ReduceExpression,
     ThresholdExpression,
 )
-from sim.alerting.policies import load_policy
+from alertloop.sim.alerting.policies import load_policy
 
 __all__ = [
     "BASE_INTERVAL",

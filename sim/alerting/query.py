@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from services.common.config import InfluxSettings
-from sim.alerting.errors import QueryError
-from sim.alerting.provisioning import DataQuery
+from alertloop.services.common.config import InfluxSettings
+from alertloop.sim.alerting.errors import QueryError
+from alertloop.sim.alerting.provisioning import DataQuery
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sim.alerting.model import NotificationPolicy
+from alertloop.sim.alerting.model import NotificationPolicy
 
 GROUP_BY_ALL = "..."
 

@@ -6,11 +6,11 @@ import contextlib
 import math
 from collections import deque
 
-from sim.alerting.errors import QueryError
-from sim.alerting.expressions import reduce_series, threshold_met
-from sim.alerting.model import AlertRule
-from sim.alerting.query import SeriesSource, build_query
-from sim.alerting.state import (
+from alertloop.sim.alerting.errors import QueryError
+from alertloop.sim.alerting.expressions import reduce_series, threshold_met
+from alertloop.sim.alerting.model import AlertRule
+from alertloop.sim.alerting.query import SeriesSource, build_query
+from alertloop.sim.alerting.state import (
     RESEND_DELAY,
     AlertState,
     Evaluation,
@@ -23,7 +23,7 @@ from sim.alerting.state import (
 
 def value_string(values: dict[str, float]) -> str:
     """Grafana's evaluation string: ``[ var='B' labels={} value=55 ], [ var='C' ... ]``."""
-    from sim.alerting.alerts import format_number
+    from alertloop.sim.alerting.alerts import format_number
 
     return ", ".join(
         f"[ var='{k}' labels={{}} value={format_number(v)} ]" for k, v in sorted(values.items())

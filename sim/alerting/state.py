@@ -17,7 +17,7 @@ import dataclasses
 import enum
 from dataclasses import dataclass, field
 
-from sim.alerting.model import AlertRule
+from alertloop.sim.alerting.model import AlertRule
 
 RESEND_DELAY = 30.0  # Grafana's ResendDelay: firing states are re-sent this often
 RESOLVED_RETENTION = 900.0  # resolved alerts are re-sent for 15 min (resolved_alert_retention)

@@ -2,10 +2,10 @@
 whatever they are, and the recording and waiting every backend shares.
 
 It sits with the device models so that the simulated boards (``sim``) and the harness's other
-backends (``hil.boards``: the host-built firmware and flashed boards on serial ports) implement
+backends (``alertloop.hil.boards``: the host-built firmware and flashed boards on serial ports) implement
 the same API without importing each other."""
 
-from sim.board_api.protocol import (
+from alertloop.sim.board_api.protocol import (
     LED_STATE_NAMES,
     BoardError,
     BoardNotStarted,
@@ -15,7 +15,7 @@ from sim.board_api.protocol import (
     Published,
     SensorBoard,
 )
-from sim.board_api.recording import BoardLifecycle, IndicatorRecorder, SensorRecorder
+from alertloop.sim.board_api.recording import BoardLifecycle, IndicatorRecorder, SensorRecorder
 
 __all__ = [
     "LED_STATE_NAMES",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
-from services.common.errors import AlertloopError
+from alertloop.services.common.errors import AlertloopError
 
 __all__ = [
     "LED_STATE_NAMES",
@@ -137,7 +137,7 @@ class SensorBoard(Board, Protocol):
     ) -> Published:
         """The first published value matching ``predicate`` (or equal to an int).
 
-        Raises services.common.errors.TimeoutExpired when none comes within ``timeout``."""
+        Raises alertloop.services.common.errors.TimeoutExpired when none comes within ``timeout``."""
 
 
 @runtime_checkable
@@ -155,4 +155,4 @@ class IndicatorBoard(Board, Protocol):
     def wait_for_led(self, state: str | LedState, timeout: float = 5.0) -> LedChange:
         """Wait until the LEDs show ``state`` ("red", "green", "off", "error", "both").
 
-        Raises services.common.errors.TimeoutExpired when they do not within ``timeout``."""
+        Raises alertloop.services.common.errors.TimeoutExpired when they do not within ``timeout``."""

@@ -11,9 +11,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Self
 
-from services.common.deadline import wait_until
-from services.common.lifecycle import Lifecycle
-from sim.board_api.protocol import BoardNotStarted, LedChange, LedState, Published
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.common.lifecycle import Lifecycle
+from alertloop.sim.board_api.protocol import BoardNotStarted, LedChange, LedState, Published
 
 __all__ = ["BoardLifecycle", "IndicatorRecorder", "SensorRecorder"]
 

@@ -1,9 +1,9 @@
 """Fleets: thousands of simulated ESP32s and NodeMCUs in one process, on one event loop."""
 
-from sim.fleet.config import FleetConfig, FleetConfigError
-from sim.fleet.devices import FleetDevice, FleetEsp32, FleetNodeMcu
-from sim.fleet.fleet import Fleet, FleetError, raise_open_file_limit
-from sim.fleet.stats import FleetStats, LatenessHistogram
+from alertloop.sim.fleet.config import FleetConfig, FleetConfigError
+from alertloop.sim.fleet.devices import FleetDevice, FleetEsp32, FleetNodeMcu
+from alertloop.sim.fleet.fleet import Fleet, FleetError, raise_open_file_limit
+from alertloop.sim.fleet.stats import FleetStats, LatenessHistogram
 
 __all__ = [
     "Fleet",

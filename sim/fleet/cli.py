@@ -14,12 +14,12 @@ import threading
 import time
 from dataclasses import asdict
 
-from services.common.config import DEFAULT_MQTT_URL, ENV_MQTT_URL, MqttSettings, setting
-from services.common.errors import AlertloopError
-from sim.fleet.config import FleetConfig
-from sim.fleet.fleet import Fleet
-from sim.scenario import load_scenario
-from sim.signals import SPEC_HELP, RandomWalk, Signal, parse_signal
+from alertloop.services.common.config import DEFAULT_MQTT_URL, ENV_MQTT_URL, MqttSettings, setting
+from alertloop.services.common.errors import AlertloopError
+from alertloop.sim.fleet.config import FleetConfig
+from alertloop.sim.fleet.fleet import Fleet
+from alertloop.sim.scenario import load_scenario
+from alertloop.sim.signals import SPEC_HELP, RandomWalk, Signal, parse_signal
 
 __all__ = ["main"]
 

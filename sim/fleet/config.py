@@ -1,5 +1,5 @@
 """What a fleet is: how many devices of each kind, their ids and topics from templates, their
-rate, signals and connection timing. Validated data; ``sim.fleet.Fleet`` does the I/O."""
+rate, signals and connection timing. Validated data; ``alertloop.sim.fleet.Fleet`` does the I/O."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sim.errors import SimError
-from sim.signals import Signal
+from alertloop.sim.errors import SimError
+from alertloop.sim.signals import Signal
 
 __all__ = ["FleetConfig", "FleetConfigError", "SignalFactory"]
 

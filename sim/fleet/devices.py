@@ -2,9 +2,9 @@
 
 Each device behaves as one ``SimEsp32``/``SimNodeMcu``: last will ``status/<client-id>`` =
 ``offline`` (retained), ``online`` on connect, the knob sketch's ``adc * 100 // 4095`` (or JSON
-with ``value``, ``ts``, ``seq``), the LED sketch's rules (``sim.leds``), subscribe again on
+with ``value``, ``ts``, ``seq``), the LED sketch's rules (``alertloop.sim.leds``), subscribe again on
 every connection so the retained ``/alert`` brings the state at once. The callbacks run in the
-fleet's loop thread only (``sim.fleet.loop``), so they update plain attributes without locks.
+fleet's loop thread only (``alertloop.sim.fleet.loop``), so they update plain attributes without locks.
 """
 
 from __future__ import annotations
@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as paho
 
-from services.common.config import MqttSettings
-from services.common.mqtt import make_client
-from sim.board_api.protocol import LedChange, LedState
-from sim.esp32 import ADC_MAX, adc_for_percent, percent_for_adc
-from sim.leds import decide_leds
-from sim.schedule import Schedule
-from sim.signals import Settable
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.mqtt import make_client
+from alertloop.sim.board_api.protocol import LedChange, LedState
+from alertloop.sim.esp32 import ADC_MAX, adc_for_percent, percent_for_adc
+from alertloop.sim.leds import decide_leds
+from alertloop.sim.schedule import Schedule
+from alertloop.sim.signals import Settable
 
 if TYPE_CHECKING:
-    from sim.fleet.loop import FleetLoop
+    from alertloop.sim.fleet.loop import FleetLoop
 
 __all__ = ["FleetDevice", "FleetEsp32", "FleetNodeMcu"]
 

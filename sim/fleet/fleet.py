@@ -6,15 +6,15 @@ import resource
 from collections.abc import Callable, Iterable
 from typing import Self
 
-from services.common.config import MqttSettings
-from services.common.deadline import wait_until
-from services.common.lifecycle import Lifecycle
-from sim.board_api.protocol import BoardNotStarted, LedChange, LedState
-from sim.errors import SimError
-from sim.fleet.config import FleetConfig
-from sim.fleet.devices import FleetDevice, FleetEsp32, FleetNodeMcu
-from sim.fleet.loop import FleetLoop
-from sim.fleet.stats import FleetStats
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.common.lifecycle import Lifecycle
+from alertloop.sim.board_api.protocol import BoardNotStarted, LedChange, LedState
+from alertloop.sim.errors import SimError
+from alertloop.sim.fleet.config import FleetConfig
+from alertloop.sim.fleet.devices import FleetDevice, FleetEsp32, FleetNodeMcu
+from alertloop.sim.fleet.loop import FleetLoop
+from alertloop.sim.fleet.stats import FleetStats
 
 __all__ = ["Fleet", "FleetError", "raise_open_file_limit"]
 

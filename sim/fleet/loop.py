@@ -6,7 +6,7 @@ with bytes paho could not write yet gets write interest and ``loop_write()``; ``
 (keepalive, PINGREQ) runs for every client once a second, spread over the second. A publish
 from a tick writes to the socket at once (paho does that when no write callback is set).
 
-Timers live in two heaps: ESP32 ticks (``start + k * period``, via ``sim.schedule.Schedule``)
+Timers live in two heaps: ESP32 ticks (``start + k * period``, via ``alertloop.sim.schedule.Schedule``)
 and connection attempts, which a token bucket spaces at ``connect_rate`` per second. Other
 threads never touch a client: they queue a command and wake the loop through a socket pair.
 """
@@ -26,9 +26,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from services.common.config import MqttSettings
-from sim.fleet.devices import FleetDevice, FleetEsp32
-from sim.fleet.stats import LatenessHistogram
+from alertloop.services.common.config import MqttSettings
+from alertloop.sim.fleet.devices import FleetDevice, FleetEsp32
+from alertloop.sim.fleet.stats import LatenessHistogram
 
 __all__ = ["FleetLoop"]
 

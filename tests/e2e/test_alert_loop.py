@@ -15,12 +15,12 @@ from collections.abc import Callable
 
 import pytest
 
-from hil.capture import MqttCapture
-from hil.pytest_plugin.pipeline_fixtures import LOOP_MARGIN, Pipeline
-from services.common.deadline import wait_until
-from services.common.errors import TimeoutExpired
-from sim.alerting import NotificationPolicy
-from sim.alerting.notifier import Delivery, Notifier
+from alertloop.hil.capture import MqttCapture
+from alertloop.hil.pytest_plugin.pipeline_fixtures import LOOP_MARGIN, Pipeline
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.common.errors import TimeoutExpired
+from alertloop.sim.alerting import NotificationPolicy
+from alertloop.sim.alerting.notifier import Delivery, Notifier
 
 pytestmark = pytest.mark.e2e
 

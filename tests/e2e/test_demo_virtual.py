@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.demo.cli import main
+from alertloop.hil.demo.cli import main
 
 pytestmark = pytest.mark.e2e
 

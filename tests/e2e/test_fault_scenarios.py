@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from hil.capture import MqttCapture
-from hil.faults import FaultProxy
-from hil.faults.accounting import DeliveryReport, delivery_report
-from hil.influx import TestDatabase
-from services.common.deadline import Deadline, wait_until
-from sim.fleet import Fleet
+from alertloop.hil.capture import MqttCapture
+from alertloop.hil.faults import FaultProxy
+from alertloop.hil.faults.accounting import DeliveryReport, delivery_report
+from alertloop.hil.influx import TestDatabase
+from alertloop.services.common.deadline import Deadline, wait_until
+from alertloop.sim.fleet import Fleet
 
 pytestmark = pytest.mark.slow
 

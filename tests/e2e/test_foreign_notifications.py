@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from hil.capture import MqttCapture
-from hil.pytest_plugin.pipeline_fixtures import Pipeline
+from alertloop.hil.capture import MqttCapture
+from alertloop.hil.pytest_plugin.pipeline_fixtures import Pipeline
 from tests.conformance.grafana.corpus import load_corpus
 
 pytestmark = pytest.mark.e2e

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from hil.boards import IndicatorBoard, SensorBoard, is_port
-from hil.capture import MqttCapture
+from alertloop.hil.boards import IndicatorBoard, SensorBoard, is_port
+from alertloop.hil.capture import MqttCapture
 
 pytestmark = pytest.mark.hil
 

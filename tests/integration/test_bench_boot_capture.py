@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import serial
 
-from hil.bench.reset import BootFailed, reset_and_capture, reset_monitored
-from hil.serial_monitor import SerialMonitor, SerialMonitorError
+from alertloop.hil.bench.reset import BootFailed, reset_and_capture, reset_monitored
+from alertloop.hil.serial_monitor import SerialMonitor, SerialMonitorError
 
 LOGS = Path(__file__).resolve().parents[1] / "data" / "boot_logs"
 NORMAL_BOOT = (LOGS / "esp32-poweron.txt").read_text().splitlines()

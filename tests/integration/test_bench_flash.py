@@ -30,8 +30,8 @@ from esp_rom_fake import (  # noqa: E402
     FakeRomLoader,
 )
 
-from hil.bench import cli  # noqa: E402
-from hil.bench.flash import (  # noqa: E402
+from alertloop.hil.bench import cli  # noqa: E402
+from alertloop.hil.bench.flash import (  # noqa: E402
     NoImage,
     NoSuchPort,
     NotAnswering,
@@ -40,7 +40,7 @@ from hil.bench.flash import (  # noqa: E402
     WrongChip,
     flash_board,
 )
-from hil.bench.model import BoardSpec, parse_bench  # noqa: E402
+from alertloop.hil.bench.model import BoardSpec, parse_bench  # noqa: E402
 
 
 def esp32_build(project: Path, app_size: int = 40_000) -> dict[str, bytes]:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from hil.boards.virtual import HostFirmware
-from hil.stack import Stack
+from alertloop.hil.boards.virtual import HostFirmware
+from alertloop.hil.stack import Stack
 
 pytest_plugins = ["pytester"]
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from hil.boards import IndicatorBoard, SensorBoard
-from hil.capture import MqttCapture
-from hil.stack import NativeStack
-from services.common.deadline import wait_until
+from alertloop.hil.boards import IndicatorBoard, SensorBoard
+from alertloop.hil.capture import MqttCapture
+from alertloop.hil.stack import NativeStack
+from alertloop.services.common.deadline import wait_until
 
 pytestmark = pytest.mark.every_board
 

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from hil.capture import CaptureError, MqttCapture
-from services.common.errors import TimeoutExpired
+from alertloop.hil.capture import CaptureError, MqttCapture
+from alertloop.services.common.errors import TimeoutExpired
 
 
 def test_retained_message_reaches_a_later_subscriber(

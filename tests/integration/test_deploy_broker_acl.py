@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hil.capture import MqttCapture
-from hil.stack.probes import mqtt_connect_ok
+from alertloop.hil.capture import MqttCapture
+from alertloop.hil.stack.probes import mqtt_connect_ok
 
 ACL = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "acl"
 USERS = {name: f"{name}-pw" for name in ("operator", "esp32", "nodemcu", "ingester", "webhook")}

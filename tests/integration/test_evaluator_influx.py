@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from services.common.deadline import wait_until
-from sim.alerting import AlertEvaluator, AlertState, NotificationPolicy
+from alertloop.services.common.deadline import wait_until
+from alertloop.sim.alerting import AlertEvaluator, AlertState, NotificationPolicy
 
 INTERVAL = 0.3
 # Everything to the webhook, on ticks as fast as the evaluations.
@@ -151,7 +151,7 @@ def test_the_cli_reads_the_webhook_variables_and_notifies(  # type: ignore[no-un
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from sim.alerting.cli import main
+    from alertloop.sim.alerting.cli import main
 
     monkeypatch.setenv("ALERTLOOP_WEBHOOK_URL", recorder.url)
     monkeypatch.setenv("ALERTLOOP_WEBHOOK_USER", "from-env")

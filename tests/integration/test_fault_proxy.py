@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from hil.capture import MqttCapture
-from hil.faults import FaultProxy, FaultProxyError, FaultRunner, FaultSchedule
-from services.common.config import MqttSettings
-from services.common.deadline import wait_until
-from sim.fleet import Fleet
+from alertloop.hil.capture import MqttCapture
+from alertloop.hil.faults import FaultProxy, FaultProxyError, FaultRunner, FaultSchedule
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.deadline import wait_until
+from alertloop.sim.fleet import Fleet
 
 
 def test_latency_delays_every_message_by_at_least_the_setting(
@@ -103,7 +103,7 @@ def test_a_schedule_plays_proxy_and_server_steps_in_order(
 
 
 def _small_config() -> Any:
-    from sim.fleet import FleetConfig
+    from alertloop.sim.fleet import FleetConfig
 
     return FleetConfig(esp32=5, nodemcu=2, reconnect_interval=0.5, reconnect_jitter=0.2)
 
@@ -119,7 +119,7 @@ def test_the_command_line_checks_and_plays_a_schedule(
     path = tmp_path / "faults.yaml"
     path.write_text("steps:\n  - {at: 0.2, proxy: mqtt, do: stall, for: 0.3}\n")
     check = subprocess.run(
-        [sys.executable, "-m", "hil.cli", "faults", "check", str(path)],
+        [sys.executable, "-m", "alertloop.hil.cli", "faults", "check", str(path)],
         capture_output=True,
         text=True,
         timeout=30,
@@ -129,7 +129,7 @@ def test_the_command_line_checks_and_plays_a_schedule(
         [
             sys.executable,
             "-m",
-            "hil.cli",
+            "alertloop.hil.cli",
             "faults",
             "proxy",
             "--upstream",
@@ -148,7 +148,7 @@ def test_the_command_line_checks_and_plays_a_schedule(
     bad = tmp_path / "bad.yaml"
     bad.write_text("steps:\n  - {at: 1, proxy: mqtt, do: explode}\n")
     refused = subprocess.run(
-        [sys.executable, "-m", "hil.cli", "faults", "check", str(bad)],
+        [sys.executable, "-m", "alertloop.hil.cli", "faults", "check", str(bad)],
         capture_output=True,
         text=True,
         timeout=30,

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from hil.capture import MqttCapture
-from hil.serial_monitor import SerialMonitor
-from hil.stack import NativeStack
-from services.common.config import MqttSettings
-from services.common.deadline import Deadline, wait_until
+from alertloop.hil.capture import MqttCapture
+from alertloop.hil.serial_monitor import SerialMonitor
+from alertloop.hil.stack import NativeStack
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.deadline import Deadline, wait_until
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 BUILD = FIRMWARE / "host" / "build"

@@ -9,12 +9,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from hil.capture import MqttCapture
-from hil.faults.accounting import delivery_report
-from hil.influx import TestDatabase
-from services.common.config import MqttSettings
-from services.common.deadline import wait_until
-from sim.fleet import Fleet
+from alertloop.hil.capture import MqttCapture
+from alertloop.hil.faults.accounting import delivery_report
+from alertloop.hil.influx import TestDatabase
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.deadline import wait_until
+from alertloop.sim.fleet import Fleet
 
 
 def test_every_device_is_stored_under_its_own_tag(
@@ -92,7 +92,7 @@ def test_the_command_line_runs_a_fleet_for_a_while(
         [
             sys.executable,
             "-m",
-            "hil.cli",
+            "alertloop.hil.cli",
             "sim",
             "fleet",
             "--mqtt-url",
@@ -124,7 +124,7 @@ def test_the_command_line_runs_a_fleet_for_a_while(
 
 def test_bad_templates_are_refused_with_the_reason() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "hil.cli", "sim", "fleet", "--pot-topic", "x/{nope}/pot"],
+        [sys.executable, "-m", "alertloop.hil.cli", "sim", "fleet", "--pot-topic", "x/{nope}/pot"],
         capture_output=True,
         text=True,
         timeout=30,

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from hil.capture import MqttCapture
-from hil.influx import TestDatabase
-from hil.stack.probes import free_port
-from services.common.config import InfluxSettings, MqttSettings
-from services.common.deadline import wait_until
-from services.ingester import Ingester
+from alertloop.hil.capture import MqttCapture
+from alertloop.hil.influx import TestDatabase
+from alertloop.hil.stack.probes import free_port
+from alertloop.services.common.config import InfluxSettings, MqttSettings
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.ingester import Ingester
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -140,7 +140,7 @@ def test_the_process_exits_non_zero_when_its_spool_cannot_be_read(
     mqtt_broker: MqttSettings, mqtt_capture: MqttCapture, unique_topic: str, tmp_path: Path
 ) -> None:
     spool, port, down = tmp_path / "spool", free_port(), nowhere()
-    argv = [sys.executable, "-m", "services.ingester", "--topic", f"{unique_topic}/pot"]
+    argv = [sys.executable, "-m", "alertloop.services.ingester", "--topic", f"{unique_topic}/pot"]
     argv += ["--client-id", f"exit-{port}", "--spool-dir", str(spool), "--log-format", "text"]
     argv += ["--metrics-bind", f"127.0.0.1:{port}", "--retry-initial", "0.05"]
     argv += ["--retry-max", "0.2", "--influx-url", down.url, "--mqtt-url", mqtt_broker.url]
@@ -234,7 +234,15 @@ def test_a_spool_that_cannot_be_written_is_reported_and_loses_nothing(
 ) -> None:
     spool, port, topic = tmp_path / "spool", free_port(), f"{unique_topic}/pot"
     client_id = f"full-{port}"
-    argv = [sys.executable, "-m", "services.ingester", "--topic", topic, "--client-id", client_id]
+    argv = [
+        sys.executable,
+        "-m",
+        "alertloop.services.ingester",
+        "--topic",
+        topic,
+        "--client-id",
+        client_id,
+    ]
     argv += ["--spool-dir", str(spool), "--metrics-bind", f"127.0.0.1:{port}"]
     argv += ["--mqtt-url", mqtt_broker.url, "--influx-url", influxdb.settings.url]
     argv += ["--database", influxdb.name, "--log-format", "text"]

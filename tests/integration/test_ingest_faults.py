@@ -1,5 +1,5 @@
 """The ingester under faults: InfluxDB down under load, a full spool, broker restart, SIGKILL
-and SIGTERM of the ``python -m services.ingester`` process."""
+and SIGTERM of the ``python -m alertloop.services.ingester`` process."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import requests
 
-from hil.influx import TestDatabase
-from hil.stack.probes import free_port
-from services.common.config import MqttSettings
-from services.common.deadline import wait_until
-from services.common.mqtt import make_client, new_client_id
-from services.ingester import Ingester
+from alertloop.hil.influx import TestDatabase
+from alertloop.hil.stack.probes import free_port
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.common.mqtt import make_client, new_client_id
+from alertloop.services.ingester import Ingester
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -193,7 +193,7 @@ def test_broker_restart_resumes_ingestion(
 
 
 class IngesterProcess:
-    """``python -m services.ingester`` with a metrics port; its JSON logs go to a file."""
+    """``python -m alertloop.services.ingester`` with a metrics port; its JSON logs go to a file."""
 
     def __init__(
         self,
@@ -210,7 +210,7 @@ class IngesterProcess:
         argv = [
             sys.executable,
             "-m",
-            "services.ingester",
+            "alertloop.services.ingester",
             "--topic",
             topic,
             "--client-id",

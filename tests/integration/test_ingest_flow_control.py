@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 import requests
 
-from hil.influx import TestDatabase
-from hil.mqtt5_clients import blast_qos0, publish_many
-from hil.stack.probes import free_port
-from services.common.config import InfluxSettings, MqttSettings
-from services.common.deadline import wait_until
-from services.ingester import Ingester
+from alertloop.hil.influx import TestDatabase
+from alertloop.hil.mqtt5_clients import blast_qos0, publish_many
+from alertloop.hil.stack.probes import free_port
+from alertloop.services.common.config import InfluxSettings, MqttSettings
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.ingester import Ingester
 
 
 def numbered(n: int, start: int = 0) -> list[bytes]:

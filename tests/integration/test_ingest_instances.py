@@ -15,19 +15,19 @@ from typing import Any
 import pytest
 import requests
 
-from hil.influx import TestDatabase
-from hil.stack.probes import free_port
-from services.common.config import MqttSettings
-from services.common.deadline import wait_until
-from services.common.mqtt import make_client, new_client_id
-from services.ingester import Ingester
-from services.ingester.errors import LockHeld
+from alertloop.hil.influx import TestDatabase
+from alertloop.hil.stack.probes import free_port
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.common.mqtt import make_client, new_client_id
+from alertloop.services.ingester import Ingester
+from alertloop.services.ingester.errors import LockHeld
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 class Process:
-    """``python -m services.ingester`` with ``args``; stderr to ``log``; a metrics port."""
+    """``python -m alertloop.services.ingester`` with ``args``; stderr to ``log``; a metrics port."""
 
     def __init__(self, args: Sequence[str], env: dict[str, str], log: Path) -> None:
         self.port = free_port()
@@ -36,7 +36,7 @@ class Process:
         argv = [
             sys.executable,
             "-m",
-            "services.ingester",
+            "alertloop.services.ingester",
             "--metrics-bind",
             f"127.0.0.1:{self.port}",
         ]

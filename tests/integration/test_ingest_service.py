@@ -9,11 +9,11 @@ from typing import Any
 
 import requests
 
-from hil.capture import MqttCapture
-from hil.influx import TestDatabase
-from services.common.deadline import wait_until
-from services.ingester import Ingester
-from services.ingester.writer import InfluxWriter
+from alertloop.hil.capture import MqttCapture
+from alertloop.hil.influx import TestDatabase
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.ingester import Ingester
+from alertloop.services.ingester.writer import InfluxWriter
 
 DASHBOARD_QUERY = (
     'SELECT last("value") FROM "pot" WHERE time >= now() - 5m GROUP BY time(1s) fill(previous)'

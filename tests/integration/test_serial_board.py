@@ -11,12 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from hil.boards import IndicatorBoard, SensorBoard, create_esp32, create_nodemcu
-from hil.boards.serial_board import SerialEsp32, SerialNodeMcu
-from services.common.deadline import wait_until
-from services.common.errors import TimeoutExpired
-from sim.esp32 import adc_for_percent
-from sim.signals import Step
+from alertloop.hil.boards import IndicatorBoard, SensorBoard, create_esp32, create_nodemcu
+from alertloop.hil.boards.serial_board import SerialEsp32, SerialNodeMcu
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.common.errors import TimeoutExpired
+from alertloop.sim.esp32 import adc_for_percent
+from alertloop.sim.signals import Step
 
 
 class FakeBoard:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hil.serial_monitor import SerialMonitor, SerialMonitorError
-from services.common.errors import TimeoutExpired
+from alertloop.hil.serial_monitor import SerialMonitor, SerialMonitorError
+from alertloop.services.common.errors import TimeoutExpired
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ import subprocess
 import sys
 import threading
 
-from hil.capture import MqttCapture
-from services.common.config import MqttSettings
-from services.common.deadline import wait_until
+from alertloop.hil.capture import MqttCapture
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.deadline import wait_until
 
-COMMAND = [sys.executable, "-m", "hil.cli", "sim"]
+COMMAND = [sys.executable, "-m", "alertloop.hil.cli", "sim"]
 
 
 def test_esp32_publishes_count_values_and_exits(

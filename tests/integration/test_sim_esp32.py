@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
-from hil.capture import MqttCapture
-from services.common.deadline import wait_until
-from sim.esp32 import SimEsp32
-from sim.signals import Constant
+from alertloop.hil.capture import MqttCapture
+from alertloop.services.common.deadline import wait_until
+from alertloop.sim.esp32 import SimEsp32
+from alertloop.sim.signals import Constant
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from hil.capture import MqttCapture
-from sim.nodemcu import SimNodeMcu
+from alertloop.hil.capture import MqttCapture
+from alertloop.sim.nodemcu import SimNodeMcu
 
 
 @pytest.fixture

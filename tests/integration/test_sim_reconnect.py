@@ -9,11 +9,11 @@ from dataclasses import replace
 
 import pytest
 
-from hil.capture import MqttCapture
-from hil.stack import NativeStack
-from services.common.deadline import wait_until
-from sim.esp32 import SimEsp32
-from sim.nodemcu import SimNodeMcu
+from alertloop.hil.capture import MqttCapture
+from alertloop.hil.stack import NativeStack
+from alertloop.services.common.deadline import wait_until
+from alertloop.sim.esp32 import SimEsp32
+from alertloop.sim.nodemcu import SimNodeMcu
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from hil.boards import IndicatorBoard, SensorBoard
-from hil.capture import MqttCapture
-from hil.influx import TestDatabase
-from services.common.deadline import wait_until
-from sim.esp32 import adc_for_percent, percent_for_adc
-from sim.signals import CsvReplay
+from alertloop.hil.boards import IndicatorBoard, SensorBoard
+from alertloop.hil.capture import MqttCapture
+from alertloop.hil.influx import TestDatabase
+from alertloop.services.common.deadline import wait_until
+from alertloop.sim.esp32 import adc_for_percent, percent_for_adc
+from alertloop.sim.signals import CsvReplay
 
 # Knob percents, each held for HOLD s; fractions and both ends check the ADC rounding.
 PROFILE = [0, 12.5, 37, 49.99, 50.01, 99.9, 100, 63]

@@ -8,8 +8,8 @@ import subprocess
 import sys
 import threading
 
-from hil.stack.probes import influx_ping_ok, mqtt_connect_ok
-from services.common.config import InfluxSettings, MqttSettings
+from alertloop.hil.stack.probes import influx_ping_ok, mqtt_connect_ok
+from alertloop.services.common.config import InfluxSettings, MqttSettings
 
 
 def _read_vars(proc: subprocess.Popen[str], timeout: float = 30) -> dict[str, str]:
@@ -32,7 +32,7 @@ def _read_vars(proc: subprocess.Popen[str], timeout: float = 30) -> dict[str, st
 
 def test_stack_up_prints_reachable_urls_and_stops_on_sigterm() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hil.cli", "stack", "up", "--backend", "native"],
+        [sys.executable, "-m", "alertloop.hil.cli", "stack", "up", "--backend", "native"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -79,7 +79,7 @@ def test_stack_up_prints_reachable_urls_and_stops_on_sigterm() -> None:
 
 def test_stack_up_with_unknown_backend_is_a_usage_error() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "hil.cli", "stack", "up", "--backend", "nope"],
+        [sys.executable, "-m", "alertloop.hil.cli", "stack", "up", "--backend", "nope"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -90,7 +90,7 @@ def test_stack_up_with_unknown_backend_is_a_usage_error() -> None:
 def test_external_backend_without_urls_says_what_is_missing() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTLOOP_")}
     result = subprocess.run(
-        [sys.executable, "-m", "hil.cli", "stack", "up", "--backend", "external"],
+        [sys.executable, "-m", "alertloop.hil.cli", "stack", "up", "--backend", "external"],
         capture_output=True,
         text=True,
         timeout=30,

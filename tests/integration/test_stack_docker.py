@@ -15,11 +15,11 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from hil.stack import DockerStack, DockerUnavailable, docker_available
-from hil.stack.docker import leftover_containers
-from hil.stack.engine import Engine, find_engine
-from hil.stack.probes import influx_ping_ok, mqtt_connect_ok
-from services.common.deadline import wait_until
+from alertloop.hil.stack import DockerStack, DockerUnavailable, docker_available
+from alertloop.hil.stack.docker import leftover_containers
+from alertloop.hil.stack.engine import Engine, find_engine
+from alertloop.hil.stack.probes import influx_ping_ok, mqtt_connect_ok
+from alertloop.services.common.deadline import wait_until
 
 ENGINE, WHY = docker_available()
 needs_engine = pytest.mark.skipif(not ENGINE, reason=f"docker backend needs an engine: {WHY}")
@@ -56,7 +56,7 @@ def _retained(host: str, port: int, topic: str, timeout: float = 5.0) -> bytes |
 def test_without_engine_start_raises_docker_unavailable(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import hil.stack.engine as engine_module
+    import alertloop.hil.stack.engine as engine_module
 
     monkeypatch.setattr(engine_module, "candidate_urls", lambda: [f"unix://{tmp_path}/no.sock"])
     with pytest.raises(DockerUnavailable, match="no Docker engine answers"):
@@ -137,7 +137,7 @@ def test_two_stacks_at_once_on_their_own_ports(docker_stack: DockerStack) -> Non
 def test_a_failed_start_leaves_no_container(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import hil.stack.docker as docker_module
+    import alertloop.hil.stack.docker as docker_module
 
     monkeypatch.setattr(docker_module, "influx_ping_ok", lambda url, timeout=1.0: False)
     the_stack = DockerStack(grafana=False, start_timeout=2.0)
@@ -158,7 +158,16 @@ def test_stop_removes_every_container_of_the_stack(engine: Engine) -> None:
 def test_stack_up_cleans_up_on_sigterm(engine: Engine) -> None:
     before = set(leftover_containers(engine))
     process = subprocess.Popen(
-        [sys.executable, "-m", "hil.cli", "stack", "up", "--backend", "docker", "--no-grafana"],
+        [
+            sys.executable,
+            "-m",
+            "alertloop.hil.cli",
+            "stack",
+            "up",
+            "--backend",
+            "docker",
+            "--no-grafana",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -183,8 +192,8 @@ def test_grafana_runs_where_its_image_can_be_had(engine: Engine) -> None:
     import docker
     import requests
 
-    from hil.stack.docker import GRAFANA_IMAGE
-    from hil.stack.images import available
+    from alertloop.hil.stack.docker import GRAFANA_IMAGE
+    from alertloop.hil.stack.images import available
 
     client = docker.DockerClient(base_url=engine.url)
     try:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hil.stack import NativeStack, ServerStartError
-from hil.stack.probes import influx_ping_ok, mqtt_connect_ok
-from hil.stack.server import ServerProcess
+from alertloop.hil.stack import NativeStack, ServerStartError
+from alertloop.hil.stack.probes import influx_ping_ok, mqtt_connect_ok
+from alertloop.hil.stack.server import ServerProcess
 
 
 def _alive(pid: int) -> bool:
@@ -66,7 +66,7 @@ def test_authenticated_broker_refuses_anonymous(native_stack_factory) -> None:
 def test_failing_server_reports_its_log_tail(tmp_path: Path) -> None:
     conf = tmp_path / "bad.conf"
     conf.write_text("this_is_not_an_option 1\n")
-    from hil.stack.native import find_binary
+    from alertloop.hil.stack.native import find_binary
 
     server = ServerProcess(
         "mosquitto",
@@ -84,7 +84,7 @@ def test_failing_server_reports_its_log_tail(tmp_path: Path) -> None:
 
 
 def test_stack_start_failure_cleans_up_processes(monkeypatch: pytest.MonkeyPatch) -> None:
-    import hil.stack.native as native
+    import alertloop.hil.stack.native as native
 
     good_conf = native._influxd_conf
     monkeypatch.setattr(

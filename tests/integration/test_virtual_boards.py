@@ -9,12 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from hil.boards import create_esp32, create_nodemcu
-from hil.boards.serial_board import SerialEsp32, SerialNodeMcu
-from hil.boards.virtual import HostFirmware, VirtualBoardError, VirtualEsp32, VirtualNodeMcu
-from hil.capture import MqttCapture
-from hil.stack import Stack
-from services.common.config import MqttSettings
+from alertloop.hil.boards import create_esp32, create_nodemcu
+from alertloop.hil.boards.serial_board import SerialEsp32, SerialNodeMcu
+from alertloop.hil.boards.virtual import (
+    HostFirmware,
+    VirtualBoardError,
+    VirtualEsp32,
+    VirtualNodeMcu,
+)
+from alertloop.hil.capture import MqttCapture
+from alertloop.hil.stack import Stack
+from alertloop.services.common.config import MqttSettings
 
 pytest_plugins = ["pytester"]
 

@@ -1,4 +1,4 @@
-"""``python -m services.webhook`` and ``alertloop hash-password`` as real processes."""
+"""``python -m alertloop.services.webhook`` and ``alertloop hash-password`` as real processes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import requests
 
-from services.common.deadline import wait_until
-from services.webhook.examples import legacy
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.webhook.examples import legacy
 
 
 def _free_port() -> int:
@@ -23,7 +23,14 @@ def _free_port() -> int:
 
 def _hash(password: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "hil.cli", "hash-password", "--method", "pbkdf2:sha256:20000"],
+        [
+            sys.executable,
+            "-m",
+            "alertloop.hil.cli",
+            "hash-password",
+            "--method",
+            "pbkdf2:sha256:20000",
+        ],
         input=password + "\n",
         capture_output=True,
         text=True,
@@ -40,7 +47,7 @@ def test_hash_password_prints_a_usable_hash() -> None:
     assert hashed.startswith("pbkdf2:sha256:20000$")
     assert check_password_hash(hashed, "s3cret pass")
     empty = subprocess.run(
-        [sys.executable, "-m", "hil.cli", "hash-password"],
+        [sys.executable, "-m", "alertloop.hil.cli", "hash-password"],
         input="\n",
         capture_output=True,
         text=True,
@@ -61,7 +68,7 @@ def test_service_runs_from_env_and_stops_on_sigterm(
         "ALERTLOOP_ALERT_TOPIC": topic,
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.webhook", "--bind", f"127.0.0.1:{port}"],
+        [sys.executable, "-m", "alertloop.services.webhook", "--bind", f"127.0.0.1:{port}"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -92,7 +99,7 @@ def test_service_runs_from_env_and_stops_on_sigterm(
     assert proc.returncode == 0, err
     assert '"webhook listening"' in err and "stopping on signal" in err
     no_users = subprocess.run(
-        [sys.executable, "-m", "hil.cli", "webhook", "--bind", "127.0.0.1:0"],
+        [sys.executable, "-m", "alertloop.hil.cli", "webhook", "--bind", "127.0.0.1:0"],
         env={k: v for k, v in env.items() if k != "ALERTLOOP_WEBHOOK_USERS"},
         capture_output=True,
         text=True,

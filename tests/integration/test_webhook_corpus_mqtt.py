@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from services.webhook.selector import build_selector
+from alertloop.services.webhook.selector import build_selector
 from tests.conformance.grafana.corpus import CorpusEntry, load_corpus
 
 CORPUS = {entry.name: entry for entry in load_corpus()}

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
-from services.common.deadline import wait_until
-from services.webhook.examples import at, legacy, unified, unified_alert
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.webhook.examples import at, legacy, unified, unified_alert
 
 
 def _health(hook: Any) -> int:

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 import requests
 
-from services.common.deadline import wait_until
-from services.webhook.errors import PublishError
-from services.webhook.examples import at, legacy, unified, unified_alert
-from services.webhook.payloads import Decision
-from services.webhook.publisher import MqttPublisher
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.webhook.errors import PublishError
+from alertloop.services.webhook.examples import at, legacy, unified, unified_alert
+from alertloop.services.webhook.payloads import Decision
+from alertloop.services.webhook.publisher import MqttPublisher
 
 
 @contextmanager

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import requests
 
-from services.common.deadline import Deadline, wait_until
-from services.webhook.examples import legacy
+from alertloop.services.common.deadline import Deadline, wait_until
+from alertloop.services.webhook.examples import legacy
 
 
 def _port(hook: Any) -> int:

@@ -10,14 +10,14 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.webhook.examples import (
+from alertloop.services.webhook.examples import (
     LEGACY_DOC_EXAMPLE,
     at,
     legacy,
     unified,
     unified_alert,
 )
-from services.webhook.payloads import Action, Policy
+from alertloop.services.webhook.payloads import Action, Policy
 
 
 def post(hook: Any, body: Any, **kwargs: Any) -> requests.Response:

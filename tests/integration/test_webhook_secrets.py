@@ -12,9 +12,9 @@ from typing import Any
 
 import requests
 
-from services.common.deadline import wait_until
-from services.webhook.examples import legacy
-from services.webhook.passwords import hash_password
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.webhook.examples import legacy
+from alertloop.services.webhook.passwords import hash_password
 
 BROKER_PASSWORD = "Br0ker-s3cret-pw"
 
@@ -38,7 +38,7 @@ def test_password_file_reaches_the_broker_and_appears_nowhere(
     argv = [
         sys.executable,
         "-m",
-        "services.webhook",
+        "alertloop.services.webhook",
         "--bind",
         f"127.0.0.1:{port}",
         "--mqtt-url",
@@ -87,7 +87,7 @@ def test_password_in_the_url_is_redacted_in_logs_and_errors(native_stack_factory
     # makes the configuration error that once printed the whole URL.
     env["ALERTLOOP_MQTT_URL"] = f"mqtt://webhook:{BROKER_PASSWORD}@127.0.0.1:{broker.port}x"
     done = subprocess.run(
-        [sys.executable, "-m", "services.webhook", "--bind", "127.0.0.1:0"],
+        [sys.executable, "-m", "alertloop.services.webhook", "--bind", "127.0.0.1:0"],
         env=env,
         capture_output=True,
         text=True,

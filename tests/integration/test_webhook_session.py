@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 import requests
 
-from services.common.config import MqttTls
-from services.common.deadline import wait_until
-from services.common.errors import TimeoutExpired
-from services.common.mqtt import new_client_id
-from services.webhook.errors import SessionError
-from services.webhook.examples import legacy
-from services.webhook.session import MqttSession
+from alertloop.services.common.config import MqttTls
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.common.errors import TimeoutExpired
+from alertloop.services.common.mqtt import new_client_id
+from alertloop.services.webhook.errors import SessionError
+from alertloop.services.webhook.examples import legacy
+from alertloop.services.webhook.session import MqttSession
 
 ACL = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "acl"
 USERS = {"webhook": "webhook-pw", "operator": "operator-pw"}

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from serial.tools.list_ports_common import ListPortInfo
 
-from hil.bench import cli
-from hil.bench.discovery import (
+from alertloop.hil.bench import cli
+from alertloop.hil.bench.discovery import (
     PortInfo,
     assign_ports,
     boards_for_role,
@@ -33,7 +33,7 @@ from hil.bench.discovery import (
     bridge_name,
     list_ports,
 )
-from hil.bench.model import BenchError, parse_bench
+from alertloop.hil.bench.model import BenchError, parse_bench
 
 
 def recorded(device: str, *, hwid: str | None = None, **fields: object) -> PortInfo:

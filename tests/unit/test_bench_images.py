@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hil.bench.flash import BuildFailed, NoImage, PlatformIOMissing, build, images_for
-from hil.bench.model import BoardSpec, parse_bench
+from alertloop.hil.bench.flash import BuildFailed, NoImage, PlatformIOMissing, build, images_for
+from alertloop.hil.bench.model import BoardSpec, parse_bench
 
 
 def spec(project: Path, **fields: object) -> BoardSpec:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.bench.model import BenchError, UsbMatch, load_bench, parse_bench
+from alertloop.hil.bench.model import BenchError, UsbMatch, load_bench, parse_bench
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bench.yaml"
 

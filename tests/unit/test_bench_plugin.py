@@ -16,7 +16,7 @@ boards:
 """
 
 CHECK_OPTIONS = """
-from hil.pytest_plugin.bench_fixtures import bench_settings
+from alertloop.hil.pytest_plugin.bench_fixtures import bench_settings
 
 def test_options(request, bench_boards):
     assert request.config.getoption("--esp32") == "{esp32}"
@@ -97,7 +97,7 @@ def test_without_a_bench_bench_tests_skip_with_the_reason(
 
 SERIAL_TEST = """
 import pytest
-from hil.serial_monitor import SerialMonitor
+from alertloop.hil.serial_monitor import SerialMonitor
 
 @pytest.fixture
 def console(tmp_path):

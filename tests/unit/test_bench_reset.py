@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from hil.bench.reset import BootLog, diagnose_boot, hard_reset
+from alertloop.hil.bench.reset import BootLog, diagnose_boot, hard_reset
 
 LOGS = Path(__file__).resolve().parents[1] / "data" / "boot_logs"
 NORMAL_BOOT = (LOGS / "esp32-poweron.txt").read_text().splitlines()

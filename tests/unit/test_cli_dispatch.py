@@ -2,7 +2,7 @@
 
 import pytest
 
-from hil import cli
+from alertloop.hil import cli
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:

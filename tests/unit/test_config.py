@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from services.common.config import (
+from alertloop.services.common.config import (
     InfluxSettings,
     MqttSettings,
     mqtt_settings,
     redact_urls,
     setting,
 )
-from services.common.errors import ConfigError
-from services.common.logs import JsonFormatter, TextFormatter
+from alertloop.services.common.errors import ConfigError
+from alertloop.services.common.logs import JsonFormatter, TextFormatter
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@
 
 import pytest
 
-from services.common.deadline import Deadline, wait_until
-from services.common.errors import TimeoutExpired
+from alertloop.services.common.deadline import Deadline, wait_until
+from alertloop.services.common.errors import TimeoutExpired
 
 
 def test_deadline_counts_down() -> None:

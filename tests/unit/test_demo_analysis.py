@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hil.demo.analysis import check_loop, led_periods, mean_crossings, rolling_mean
-from sim.board_api.protocol import LedChange, LedState
+from alertloop.hil.demo.analysis import check_loop, led_periods, mean_crossings, rolling_mean
+from alertloop.sim.board_api.protocol import LedChange, LedState
 
 RED, GREEN, OFF = LedState.named("red"), LedState.named("green"), LedState.named("off")
 
@@ -95,7 +95,7 @@ def test_led_periods() -> None:
 
 
 def test_led_changes_the_loops_mean_does_not_explain_are_found() -> None:
-    from hil.demo.analysis import unexplained_changes
+    from alertloop.hil.demo.analysis import unexplained_changes
 
     points = _points([20] * 10 + [90] * 10)
     up, down = mean_crossings(points, window=10.0, threshold=50.0)

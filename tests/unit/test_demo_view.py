@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from hil.demo.analysis import check_loop, mean_crossings
-from hil.demo.live import LiveView
-from hil.demo.plot import alert_periods, save_plot
-from hil.demo.profile import DEFAULT_DURATION, choose_profile, default_profile
-from hil.demo.runner import DemoResult, Snapshot, alert_to_led_latency
-from hil.demo.summary import summary_lines
-from sim.alerting.state import AlertState, Evaluation, Outcome
-from sim.board_api.protocol import LedChange, LedState, Published
-from sim.errors import ScenarioError
+from alertloop.hil.demo.analysis import check_loop, mean_crossings
+from alertloop.hil.demo.live import LiveView
+from alertloop.hil.demo.plot import alert_periods, save_plot
+from alertloop.hil.demo.profile import DEFAULT_DURATION, choose_profile, default_profile
+from alertloop.hil.demo.runner import DemoResult, Snapshot, alert_to_led_latency
+from alertloop.hil.demo.summary import summary_lines
+from alertloop.sim.alerting.state import AlertState, Evaluation, Outcome
+from alertloop.sim.board_api.protocol import LedChange, LedState, Published
+from alertloop.sim.errors import ScenarioError
 
 
 def _snapshot(**changes: object) -> Snapshot:

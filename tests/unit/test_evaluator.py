@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 import requests
 
-from services.common.config import InfluxSettings
-from services.common.deadline import wait_until
-from services.common.errors import ConfigError, TimeoutExpired
-from sim.alerting import AlertEvaluator, AlertState, NotificationPolicy, load_rule
-from sim.alerting.errors import QueryError
-from sim.alerting.expressions import reduce_series, threshold_met
-from sim.alerting.model import Matcher
-from sim.alerting.notifier import Notifier
-from sim.alerting.provisioning import ReduceExpression, ThresholdExpression
-from sim.alerting.query import Point, build_query
+from alertloop.services.common.config import InfluxSettings
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.common.errors import ConfigError, TimeoutExpired
+from alertloop.sim.alerting import AlertEvaluator, AlertState, NotificationPolicy, load_rule
+from alertloop.sim.alerting.errors import QueryError
+from alertloop.sim.alerting.expressions import reduce_series, threshold_met
+from alertloop.sim.alerting.model import Matcher
+from alertloop.sim.alerting.notifier import Notifier
+from alertloop.sim.alerting.provisioning import ReduceExpression, ThresholdExpression
+from alertloop.sim.alerting.query import Point, build_query
 
 INFLUX = InfluxSettings.from_url("http://127.0.0.1:9", database="iot")
 URL = "http://127.0.0.1:9/alert"

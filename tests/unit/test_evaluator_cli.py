@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hil.cli import main as alertloop
+from alertloop.hil.cli import main as alertloop
 
 
 def test_check_prints_the_provisioned_rule(capsys: pytest.CaptureFixture[str]) -> None:

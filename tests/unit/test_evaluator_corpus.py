@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from sim.alerting import load_rule
-from sim.alerting.alerts import postable_alert
-from sim.alerting.dispatcher import Notification
-from sim.alerting.model import ContactPoint
-from sim.alerting.payloads import legacy_payload, unified_payload
-from sim.alerting.state import Outcome, StateMachine
+from alertloop.sim.alerting import load_rule
+from alertloop.sim.alerting.alerts import postable_alert
+from alertloop.sim.alerting.dispatcher import Notification
+from alertloop.sim.alerting.model import ContactPoint
+from alertloop.sim.alerting.payloads import legacy_payload, unified_payload
+from alertloop.sim.alerting.state import Outcome, StateMachine
 from tests.conformance.grafana import corpus
 
 RULE = load_rule()

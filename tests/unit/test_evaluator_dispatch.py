@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from sim.alerting.alerts import PostableAlert
-from sim.alerting.dispatcher import Dispatcher, Notification, merge
-from sim.alerting.errors import ProvisioningError
-from sim.alerting.model import Matcher, NotificationPolicy
-from sim.alerting.provisioning import load_policy
-from sim.alerting.routing import group_key, group_labels, match_routes
+from alertloop.sim.alerting.alerts import PostableAlert
+from alertloop.sim.alerting.dispatcher import Dispatcher, Notification, merge
+from alertloop.sim.alerting.errors import ProvisioningError
+from alertloop.sim.alerting.model import Matcher, NotificationPolicy
+from alertloop.sim.alerting.provisioning import load_policy
+from alertloop.sim.alerting.routing import group_key, group_labels, match_routes
 
 FAR = 10_000.0
 

@@ -6,18 +6,18 @@ import dataclasses
 
 import pytest
 
-from sim.alerting import load_rule
-from sim.alerting.alerts import fingerprint, format_number, postable_alert
-from sim.alerting.dispatcher import Notification
-from sim.alerting.model import ContactPoint
-from sim.alerting.payloads import (
+from alertloop.sim.alerting import load_rule
+from alertloop.sim.alerting.alerts import fingerprint, format_number, postable_alert
+from alertloop.sim.alerting.dispatcher import Notification
+from alertloop.sim.alerting.model import ContactPoint
+from alertloop.sim.alerting.payloads import (
     default_title,
     format_time,
     legacy_payload,
     render,
     unified_payload,
 )
-from sim.alerting.state import Outcome, StateMachine
+from alertloop.sim.alerting.state import Outcome, StateMachine
 
 RULE = load_rule()
 CONTACT = ContactPoint(name="alertloop-webhook", uid="w", url="http://127.0.0.1:9/alert")

@@ -1,7 +1,7 @@
 """The C++ the boards run decides exactly as the Python simulator (host build with g++).
 
 Also the host core's ``String`` (used by the host build of the sketches): ``toInt`` and ``trim``
-as Arduino's, checked against ``sim.leds.arduino_to_int``.
+as Arduino's, checked against ``alertloop.sim.leds.arduino_to_int``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.esp32 import percent_for_adc
-from sim.leds import LONG_MAX, LONG_MIN, arduino_to_int, decide_leds
+from alertloop.sim.esp32 import percent_for_adc
+from alertloop.sim.leds import LONG_MAX, LONG_MIN, arduino_to_int, decide_leds
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from hil.faults import FaultSchedule, FaultScheduleError
-from sim.fleet import FleetConfig, FleetConfigError, LatenessHistogram
+from alertloop.hil.faults import FaultSchedule, FaultScheduleError
+from alertloop.sim.fleet import FleetConfig, FleetConfigError, LatenessHistogram
 
 pytest_plugins = ["pytester"]
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from services.common.config import InfluxSettings, MqttSettings
-from services.common.errors import ConfigError
-from services.ingester import IngesterConfig
-from services.ingester.cli import build_parser, config_from_args, main, redact
-from services.ingester.config import client_lock_path
+from alertloop.services.common.config import InfluxSettings, MqttSettings
+from alertloop.services.common.errors import ConfigError
+from alertloop.services.ingester import IngesterConfig
+from alertloop.services.ingester.cli import build_parser, config_from_args, main, redact
+from alertloop.services.ingester.config import client_lock_path
 
 MQTT = MqttSettings("127.0.0.1", 1883)
 INFLUX = InfluxSettings("127.0.0.1", 8086)
@@ -103,7 +103,7 @@ def test_bad_number_names_the_flag() -> None:
 
 
 def test_main_reports_config_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    from services.ingester.cli import main
+    from alertloop.services.ingester.cli import main
 
     assert main(["--mqtt-url", "ftp://x", "--log-format", "text"]) == 2
     assert "scheme" in capsys.readouterr().err

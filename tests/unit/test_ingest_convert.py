@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from services.ingester.convert import DEAD_LETTER_REASONS, Converter, Received
-from services.ingester.lineprotocol import LineEncoder
-from services.ingester.payload import PayloadRules
-from services.ingester.topics import TopicRouter, parse_template
+from alertloop.services.ingester.convert import DEAD_LETTER_REASONS, Converter, Received
+from alertloop.services.ingester.lineprotocol import LineEncoder
+from alertloop.services.ingester.payload import PayloadRules
+from alertloop.services.ingester.topics import TopicRouter, parse_template
 
 
 def converter(*topics: str) -> Converter:

@@ -10,8 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from services.ingester.deadletter import DETAIL_KEEP, PAYLOAD_KEEP, DeadLetter, DeadLetterStore
-from services.ingester.errors import IngesterError
+from alertloop.services.ingester.deadletter import (
+    DETAIL_KEEP,
+    PAYLOAD_KEEP,
+    DeadLetter,
+    DeadLetterStore,
+)
+from alertloop.services.ingester.errors import IngesterError
 
 
 def records(path: Path) -> list[dict[str, object]]:

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from services.ingester.health import Conditions
+from alertloop.services.ingester.health import Conditions
 
 LOG = logging.getLogger("test.conditions")
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from services.ingester.errors import EncodeError
-from services.ingester.lineprotocol import LineEncoder, SeriesClock, escape_tag, tag_set
+from alertloop.services.ingester.errors import EncodeError
+from alertloop.services.ingester.lineprotocol import LineEncoder, SeriesClock, escape_tag, tag_set
 
 
 def _split(text: str, separators: str) -> tuple[str, str, str]:

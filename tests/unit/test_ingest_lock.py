@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from services.ingester.errors import LockHeld
-from services.ingester.lock import ProcessLock
+from alertloop.services.ingester.errors import LockHeld
+from alertloop.services.ingester.lock import ProcessLock
 
 
 def test_one_holder_and_the_refusal_names_it(tmp_path: Path) -> None:
@@ -29,7 +29,7 @@ def test_a_lock_of_another_process_is_seen_and_freed_when_it_dies(tmp_path: Path
         [
             sys.executable,
             "-c",
-            "import sys, pathlib; from services.ingester.lock import ProcessLock; "
+            "import sys, pathlib; from alertloop.services.ingester.lock import ProcessLock; "
             f"ProcessLock(pathlib.Path({str(path)!r})).acquire('x', client_id='other'); "
             "print('held', flush=True); sys.stdin.read()",
         ],

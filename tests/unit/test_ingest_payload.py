@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.ingester.errors import PayloadRejected
-from services.ingester.payload import (
+from alertloop.services.ingester.errors import PayloadRejected
+from alertloop.services.ingester.payload import (
     REASONS,
     TS_MIN_MS,
     PayloadRules,

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from services.ingester.errors import LockHeld, SpoolError, SpoolFull
-from services.ingester.spool import Spool
+from alertloop.services.ingester.errors import LockHeld, SpoolError, SpoolFull
+from alertloop.services.ingester.spool import Spool
 
 
 def lines(start: int, count: int) -> bytes:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.errors import ConfigError
-from services.ingester.errors import EncodeError
-from services.ingester.topics import TopicRouter, parse_template
+from alertloop.services.common.errors import ConfigError
+from alertloop.services.ingester.errors import EncodeError
+from alertloop.services.ingester.topics import TopicRouter, parse_template
 
 
 def test_plain_filter_has_no_tags() -> None:

@@ -9,13 +9,17 @@ from collections.abc import Iterator
 import mqtt5
 import pytest
 
-from services.common.config import MqttSettings
-from services.common.mqtt5_errors import MqttConnectionLost, MqttProtocolError, MqttTimeout
-from services.common.mqtt5_outbox import Outbox
-from services.common.mqtt5_session import Mqtt5Session
-from services.ingester.convert import Received
-from services.ingester.errors import MqttError
-from services.ingester.transport import MqttSession
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.mqtt5_errors import (
+    MqttConnectionLost,
+    MqttProtocolError,
+    MqttTimeout,
+)
+from alertloop.services.common.mqtt5_outbox import Outbox
+from alertloop.services.common.mqtt5_session import Mqtt5Session
+from alertloop.services.ingester.convert import Received
+from alertloop.services.ingester.errors import MqttError
+from alertloop.services.ingester.transport import MqttSession
 
 
 def transport(got: list[Received], **kwargs: object) -> MqttSession:

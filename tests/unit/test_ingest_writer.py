@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from services.common.config import InfluxSettings
-from services.ingester.errors import WriteFailed, WriteRejected
-from services.ingester.writer import Backoff, InfluxWriter
+from alertloop.services.common.config import InfluxSettings
+from alertloop.services.ingester.errors import WriteFailed, WriteRejected
+from alertloop.services.ingester.writer import Backoff, InfluxWriter
 
 
 class FakeInflux:
@@ -131,7 +131,7 @@ def test_a_4xx_about_the_data_is_a_rejection(fake: FakeInflux) -> None:
 
 
 def test_unreachable_server_is_a_failure() -> None:
-    from hil.stack.probes import free_port
+    from alertloop.hil.stack.probes import free_port
 
     writer = InfluxWriter(InfluxSettings("127.0.0.1", free_port()), timeout=0.5)
     with pytest.raises(WriteFailed, match="cannot reach"):

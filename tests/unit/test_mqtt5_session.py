@@ -11,22 +11,22 @@ from collections.abc import Iterator
 import mqtt5
 import pytest
 
-from services.common.config import (
+from alertloop.services.common.config import (
     MqttSettings,
     MqttTls,
     add_mqtt_tls_arguments,
     mqtt_settings_from_args,
 )
-from services.common.errors import ConfigError
-from services.common.mqtt5_connect import ConnectOptions, _check_connack
-from services.common.mqtt5_errors import (
+from alertloop.services.common.errors import ConfigError
+from alertloop.services.common.mqtt5_connect import ConnectOptions, _check_connack
+from alertloop.services.common.mqtt5_errors import (
     MqttAuthError,
     MqttProtocolError,
     MqttRefused,
     MqttTimeout,
 )
-from services.common.mqtt5_session import Mqtt5Session
-from services.common.mqtt_tls import client_context, server_name
+from alertloop.services.common.mqtt5_session import Mqtt5Session
+from alertloop.services.common.mqtt_tls import client_context, server_name
 
 BROKER = MqttSettings("127.0.0.1", 1883)
 Code = mqtt5.ConnAckReasonCode

@@ -19,7 +19,7 @@ def test_stack_option_rejects_unknown_backend(pytester: pytest.Pytester) -> None
 
 
 def test_docker_stack_skips_with_reason_where_no_engine(pytester: pytest.Pytester) -> None:
-    from hil.stack import docker_available
+    from alertloop.hil.stack import docker_available
 
     if docker_available()[0]:
         pytest.skip("a Docker engine answers here, so the docker stack does not skip")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sim.alerting.errors import ProvisioningError
-from sim.alerting.provisioning import (
+from alertloop.sim.alerting.errors import ProvisioningError
+from alertloop.sim.alerting.provisioning import (
     BASE_INTERVAL,
     EXPR_UIDS,
     default_provisioning_dir,

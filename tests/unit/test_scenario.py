@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.errors import ScenarioError
-from sim.scenario import Scenario, load_scenario
+from alertloop.sim.errors import ScenarioError
+from alertloop.sim.scenario import Scenario, load_scenario
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "scenarios" / "cross-and-back.yaml"
 

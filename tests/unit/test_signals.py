@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.errors import SignalError
-from sim.signals import (
+from alertloop.sim.errors import SignalError
+from alertloop.sim.signals import (
     Constant,
     CsvReplay,
     Ramp,

@@ -75,7 +75,7 @@ def test_board_backends_narrows_the_matrix(pytester: pytest.Pytester) -> None:
     ids=["sim", "virtual", "device", "windows", "rfc2217", "loop"],
 )
 def test_backend_names(name: str, kind: str) -> None:
-    from hil.boards.factory import backend_kind
+    from alertloop.hil.boards.factory import backend_kind
 
     assert backend_kind(name) == kind
 
@@ -84,7 +84,7 @@ def test_backend_names(name: str, kind: str) -> None:
     "name", ["bogus", "ttyUSB0", "", "COM"], ids=["word", "bare", "empty", "com"]
 )
 def test_names_that_are_no_backend(name: str) -> None:
-    from hil.boards.factory import BackendNotBuilt, backend_kind
+    from alertloop.hil.boards.factory import BackendNotBuilt, backend_kind
 
     with pytest.raises(BackendNotBuilt, match="expected sim, virtual, or a serial port"):
         backend_kind(name)

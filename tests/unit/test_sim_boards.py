@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from hil.boards import (
+from alertloop.hil.boards import (
     BackendNotBuilt,
     BoardNotStarted,
     IndicatorBoard,
@@ -20,13 +20,13 @@ from hil.boards import (
     create_esp32,
     create_nodemcu,
 )
-from services.common.config import MqttSettings
-from services.common.errors import TimeoutExpired
-from sim.board import MqttMessage, pubsub_state
-from sim.errors import SignalError
-from sim.esp32 import SimEsp32, adc_for_percent, percent_for_adc
-from sim.nodemcu import SimNodeMcu
-from sim.signals import Ramp
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.errors import TimeoutExpired
+from alertloop.sim.board import MqttMessage, pubsub_state
+from alertloop.sim.errors import SignalError
+from alertloop.sim.esp32 import SimEsp32, adc_for_percent, percent_for_adc
+from alertloop.sim.nodemcu import SimNodeMcu
+from alertloop.sim.signals import Ramp
 
 NOWHERE = MqttSettings("127.0.0.1", 1)
 

@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from sim import cli
+from alertloop.sim import cli
 
 
 def test_usage_and_unknown_board(capsys: pytest.CaptureFixture[str]) -> None:
@@ -21,9 +21,9 @@ def test_usage_and_unknown_board(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_alerting_is_dispatched_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[list[str]] = []
-    fake = types.ModuleType("sim.alerting.cli")
+    fake = types.ModuleType("alertloop.sim.alerting.cli")
     fake.main = lambda argv: seen.append(argv) or 7  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "sim.alerting.cli", fake)
+    monkeypatch.setitem(sys.modules, "alertloop.sim.alerting.cli", fake)
     assert cli.main(["alerting", "--interval", "2"]) == 7
     assert seen == [["--interval", "2"]]
 
@@ -46,6 +46,6 @@ def test_bad_settings_exit_2_with_a_message(
 
 
 def test_importing_the_sim_cli_leaves_the_evaluator_alone() -> None:
-    code = "import sys, sim.cli; print(any(m.startswith('sim.alerting') for m in sys.modules))"
+    code = "import sys, sim.cli; print(any(m.startswith('alertloop.sim.alerting') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

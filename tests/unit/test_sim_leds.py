@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.board_api.protocol import LedState
-from sim.leds import arduino_to_int, decide_leds
+from alertloop.sim.board_api.protocol import LedState
+from alertloop.sim.leds import arduino_to_int, decide_leds
 
 
 @pytest.mark.parametrize(

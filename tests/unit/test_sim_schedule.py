@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim.schedule import Schedule
+from alertloop.sim.schedule import Schedule
 
 
 def test_late_ticks_do_not_push_later_ones() -> None:

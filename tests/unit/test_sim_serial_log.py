@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from services.common.errors import TimeoutExpired
-from sim.serial_log import SerialLog, format_event, parse_event
+from alertloop.services.common.errors import TimeoutExpired
+from alertloop.sim.serial_log import SerialLog, format_event, parse_event
 
 
 def test_print_and_println_build_lines_like_arduino() -> None:

@@ -8,11 +8,11 @@ from typing import Any
 import docker.errors
 import pytest
 
-import hil.stack.engine as engine_module
-from hil.stack.base import DockerUnavailable
-from hil.stack.engine import Engine, candidate_urls, configure, find_engine
-from hil.stack.images import LOCAL, OFFICIAL, ImagesMissing, resolve_images
-from hil.stack.podman_service import CONTAINERS_CONF
+import alertloop.hil.stack.engine as engine_module
+from alertloop.hil.stack.base import DockerUnavailable
+from alertloop.hil.stack.engine import Engine, candidate_urls, configure, find_engine
+from alertloop.hil.stack.images import LOCAL, OFFICIAL, ImagesMissing, resolve_images
+from alertloop.hil.stack.podman_service import CONTAINERS_CONF
 
 
 def test_docker_host_is_tried_first_and_no_socket_twice(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hil.stack import factory
-from hil.stack.base import MissingBinaries
-from services.common.errors import ConfigError
+from alertloop.hil.stack import factory
+from alertloop.hil.stack.base import MissingBinaries
+from alertloop.services.common.errors import ConfigError
 
 
 def _machine(monkeypatch: pytest.MonkeyPatch, docker: bool, missing: list[str]) -> None:

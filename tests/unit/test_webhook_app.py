@@ -13,19 +13,19 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.common.config import MqttSettings
-from services.webhook import WebhookConfig, WebhookConfigError, create_app
-from services.webhook.errors import PublishError
-from services.webhook.examples import (
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.webhook import WebhookConfig, WebhookConfigError, create_app
+from alertloop.services.webhook.errors import PublishError
+from alertloop.services.webhook.examples import (
     LEGACY_DOC_EXAMPLE,
     UNIFIED_DOC_EXAMPLE,
     legacy,
     unified,
     unified_alert,
 )
-from services.webhook.passwords import hash_password
-from services.webhook.payloads import Decision
-from services.webhook.publisher import PublishResult
+from alertloop.services.webhook.passwords import hash_password
+from alertloop.services.webhook.payloads import Decision
+from alertloop.services.webhook.publisher import PublishResult
 
 USER, PASSWORD = "grafana", "correct horse"
 HASH = hash_password(PASSWORD, "pbkdf2:sha256:1000")

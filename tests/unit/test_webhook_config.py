@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from services.common.errors import ConfigError
-from services.webhook.config import WebhookConfig, build_parser, config_from_args
-from services.webhook.errors import WebhookConfigError
-from services.webhook.passwords import hash_password
-from services.webhook.payloads import Action
+from alertloop.services.common.errors import ConfigError
+from alertloop.services.webhook.config import WebhookConfig, build_parser, config_from_args
+from alertloop.services.webhook.errors import WebhookConfigError
+from alertloop.services.webhook.passwords import hash_password
+from alertloop.services.webhook.payloads import Action
 
 HASH = hash_password("pw", "pbkdf2:sha256:1000")
 
@@ -194,7 +194,7 @@ def test_mqtt_password_file_flag_and_help(monkeypatch: pytest.MonkeyPatch, tmp_p
 def test_cli_config_errors_never_print_the_password(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str
 ) -> None:
-    from services.webhook.cli import main
+    from alertloop.services.webhook.cli import main
 
     monkeypatch.setenv("ALERTLOOP_WEBHOOK_USERS", f"grafana:{HASH}")
     assert main(["--mqtt-url", url, "--log-format", "text"]) == 2

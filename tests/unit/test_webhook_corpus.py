@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from services.common.config import MqttSettings
-from services.webhook import WebhookConfig, create_app
-from services.webhook.passwords import hash_password
-from services.webhook.payloads import LEGACY_CONFIGURABLE, Action, Decision, Policy
-from services.webhook.publisher import PublishResult
-from services.webhook.selector import build_selector
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.webhook import WebhookConfig, create_app
+from alertloop.services.webhook.passwords import hash_password
+from alertloop.services.webhook.payloads import LEGACY_CONFIGURABLE, Action, Decision, Policy
+from alertloop.services.webhook.publisher import PublishResult
+from alertloop.services.webhook.selector import build_selector
 from tests.conformance.grafana.corpus import CorpusEntry, Expectation, load_corpus
 
 CORPUS = load_corpus()

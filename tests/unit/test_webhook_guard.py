@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from services.webhook.examples import at, unified, unified_alert
-from services.webhook.guard import StateGuard
-from services.webhook.payloads import Decision, RuleNews, decide
+from alertloop.services.webhook.examples import at, unified, unified_alert
+from alertloop.services.webhook.guard import StateGuard
+from alertloop.services.webhook.payloads import Decision, RuleNews, decide
 
 
 def _d(value: str | None, seconds: float | None, rule: str = "a") -> Decision:

@@ -6,7 +6,7 @@ import resource
 
 import pytest
 
-from services.webhook.httpfront import HttpLimits, _overshoot, _within_open_files
+from alertloop.services.webhook.httpfront import HttpLimits, _overshoot, _within_open_files
 
 
 @pytest.mark.parametrize(

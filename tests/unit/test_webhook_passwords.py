@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.webhook.errors import WebhookConfigError
-from services.webhook.passwords import (
+from alertloop.services.webhook.errors import WebhookConfigError
+from alertloop.services.webhook.passwords import (
     PasswordVerifier,
     hash_password,
     is_password_hash,
@@ -95,7 +95,7 @@ def _checked_methods(
     verifier: PasswordVerifier, monkeypatch: pytest.MonkeyPatch, username: str, password: str
 ) -> tuple[bool, list[str]]:
     """The answer and the hash methods checked (with parameters) for one verification."""
-    import services.webhook.passwords as passwords
+    import alertloop.services.webhook.passwords as passwords
 
     calls: list[str] = []
     real = passwords.check_password_hash

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.webhook.errors import PayloadError
-from services.webhook.examples import (
+from alertloop.services.webhook.errors import PayloadError
+from alertloop.services.webhook.examples import (
     LEGACY_DOC_EXAMPLE,
     LEGACY_V4_EXAMPLE,
     UNIFIED_DOC_EXAMPLE,
@@ -19,8 +19,8 @@ from services.webhook.examples import (
     unified,
     unified_alert,
 )
-from services.webhook.payloads import Action, Policy, decide, parse_time
-from services.webhook.selector import Selector, build_selector
+from alertloop.services.webhook.payloads import Action, Policy, decide, parse_time
+from alertloop.services.webhook.selector import Selector, build_selector
 
 
 def test_unified_doc_example_names_another_rule() -> None:

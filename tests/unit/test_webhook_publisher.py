@@ -13,11 +13,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from services.common.config import MqttSettings
-from services.common.deadline import Deadline, wait_until
-from services.webhook.errors import PublishError
-from services.webhook.payloads import Decision
-from services.webhook.publisher import MqttPublisher, PublishResult, _Waiter
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.deadline import Deadline, wait_until
+from alertloop.services.webhook.errors import PublishError
+from alertloop.services.webhook.payloads import Decision
+from alertloop.services.webhook.publisher import MqttPublisher, PublishResult, _Waiter
 
 
 class GatedPublisher(MqttPublisher):

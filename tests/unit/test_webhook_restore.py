@@ -12,11 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.common.config import MqttSettings
-from services.common.deadline import wait_until
-from services.webhook.errors import PublishError, SessionError, SessionTimeout
-from services.webhook.payloads import Decision
-from services.webhook.publisher import MqttPublisher
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.webhook.errors import PublishError, SessionError, SessionTimeout
+from alertloop.services.webhook.payloads import Decision
+from alertloop.services.webhook.publisher import MqttPublisher
 
 
 class FakeSession:

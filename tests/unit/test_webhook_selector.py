@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.webhook.errors import WebhookConfigError
-from services.webhook.selector import (
+from alertloop.services.webhook.errors import WebhookConfigError
+from alertloop.services.webhook.selector import (
     Selector,
     build_selector,
     default_provisioning_dir,

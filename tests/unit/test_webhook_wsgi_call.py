@@ -8,9 +8,14 @@ from typing import Any
 
 from flask import Flask, request
 
-from services.webhook.authgate import BasicAuthGate, Verdict, credentials
-from services.webhook.passwords import PasswordVerifier, hash_password
-from services.webhook.wsgi_call import build_environ, call_wsgi, error_answer, split_target
+from alertloop.services.webhook.authgate import BasicAuthGate, Verdict, credentials
+from alertloop.services.webhook.passwords import PasswordVerifier, hash_password
+from alertloop.services.webhook.wsgi_call import (
+    build_environ,
+    call_wsgi,
+    error_answer,
+    split_target,
+)
 
 
 def _environ(headers: list[tuple[bytes, bytes]], target: bytes = b"/alert?x=1") -> dict[str, Any]:

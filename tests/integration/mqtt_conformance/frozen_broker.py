@@ -7,9 +7,9 @@ from typing import Protocol
 
 import pytest
 
-from hil.mqtt5_clients import connect
-from services.common.config import MqttSettings
-from services.common.mqtt5_errors import MqttTimeout
+from alertloop.hil.mqtt5_clients import connect
+from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.mqtt5_errors import MqttTimeout
 
 
 class Freezable(Protocol):

@@ -9,14 +9,14 @@ from collections.abc import Callable
 import pytest
 import requests
 
-from hil.influx import TestDatabase
-from hil.mqtt5_clients import collect, connect, publish_many, read_retained, subscribe
-from hil.stack.ejabberd import EjabberdBroker
-from services.common.deadline import wait_until
-from services.common.mqtt import new_client_id
-from services.common.mqtt5_errors import MqttAuthError
-from services.ingester import Ingester
-from services.webhook.examples import legacy
+from alertloop.hil.influx import TestDatabase
+from alertloop.hil.mqtt5_clients import collect, connect, publish_many, read_retained, subscribe
+from alertloop.hil.stack.ejabberd import EjabberdBroker
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.common.mqtt import new_client_id
+from alertloop.services.common.mqtt5_errors import MqttAuthError
+from alertloop.services.ingester import Ingester
+from alertloop.services.webhook.examples import legacy
 from tests.integration.mqtt_conformance.frozen_broker import assert_a_freeze_is_noticed
 
 

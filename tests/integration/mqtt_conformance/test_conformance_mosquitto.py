@@ -10,12 +10,12 @@ from dataclasses import replace
 import mqtt5
 import pytest
 
-from hil.mqtt5_clients import collect, connect, publish_many, subscribe
-from hil.stack.tls import ConformanceMosquitto
-from services.common.config import MqttTls
-from services.common.deadline import wait_until
-from services.common.mqtt import new_client_id
-from services.common.mqtt5_errors import MqttConnectionLost, MqttTimeout, MqttTlsError
+from alertloop.hil.mqtt5_clients import collect, connect, publish_many, subscribe
+from alertloop.hil.stack.tls import ConformanceMosquitto
+from alertloop.services.common.config import MqttTls
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.common.mqtt import new_client_id
+from alertloop.services.common.mqtt5_errors import MqttConnectionLost, MqttTimeout, MqttTlsError
 from tests.integration.mqtt_conformance.frozen_broker import assert_a_freeze_is_noticed
 
 LISTENERS = ["plain", "tls", "mtls"]

@@ -11,14 +11,14 @@ from collections.abc import Callable
 import pytest
 import requests
 
-from hil.influx import TestDatabase
-from hil.mqtt5_clients import publish_many, read_retained
-from hil.stack.tls import ConformanceMosquitto
-from services.common.deadline import wait_until
-from services.ingester import Ingester
-from services.webhook.examples import legacy
-from services.webhook.payloads import Decision
-from services.webhook.publisher import MqttPublisher
+from alertloop.hil.influx import TestDatabase
+from alertloop.hil.mqtt5_clients import publish_many, read_retained
+from alertloop.hil.stack.tls import ConformanceMosquitto
+from alertloop.services.common.deadline import wait_until
+from alertloop.services.ingester import Ingester
+from alertloop.services.webhook.examples import legacy
+from alertloop.services.webhook.payloads import Decision
+from alertloop.services.webhook.publisher import MqttPublisher
 
 
 def payloads(n: int, start: int = 0) -> list[bytes]:
