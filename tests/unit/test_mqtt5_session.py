@@ -14,9 +14,10 @@ import pytest
 from alertloop.services.common.config import (
     MqttSettings,
     MqttTls,
-    add_mqtt_tls_arguments,
-    mqtt_settings_from_args,
+    MQTT_OPTIONS,
+    mqtt_from,
 )
+from alertloop.services.common.settings import Command
 from alertloop.services.common.errors import ConfigError
 from alertloop.services.common.mqtt5_connect import ConnectOptions, _check_connack
 from alertloop.services.common.mqtt5_errors import (
@@ -133,16 +134,15 @@ def test_tls_options_need_mqtts_and_a_certificate_for_a_key() -> None:
 
 
 def test_tls_flags_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    parser = argparse.ArgumentParser()
-    add_mqtt_tls_arguments(parser)
+    command = Command("alertloop test", "", MQTT_OPTIONS)
+    monkeypatch.setenv("ALERTLOOP_MQTT_URL", "mqtts://h")
     monkeypatch.setenv("ALERTLOOP_MQTT_CA_FILE", "/env-ca.pem")
     monkeypatch.setenv("ALERTLOOP_MQTT_SERVER_NAME", "env.example")
     monkeypatch.setenv("ALERTLOOP_MQTT_TLS_INSECURE", "1")
-    args = parser.parse_args(["--mqtt-server-name", "flag.example"])
-    tls = mqtt_settings_from_args("mqtts://h", args).tls_options
+    tls = mqtt_from(command.parse(["--mqtt-server-name", "flag.example"])).tls_options
     assert tls == MqttTls(ca_file="/env-ca.pem", server_name="flag.example", insecure=True)
     monkeypatch.delenv("ALERTLOOP_MQTT_TLS_INSECURE")
-    assert not mqtt_settings_from_args("mqtts://h", parser.parse_args([])).tls_options.insecure
+    assert not mqtt_from(command.parse([])).tls_options.insecure
 
 
 def test_context_checks_by_default_and_insecure_turns_checks_off() -> None:
