@@ -322,7 +322,7 @@ INFLUX_DB = Option(
 )
 INFLUX_PASSWORD = Option(
     None,
-    "file whose first line is the InfluxDB password (the user goes in the URL)",
+    "file whose first line is the InfluxDB password; the user name goes in the URL",
     env=ENV_INFLUX_PASSWORD,
     secret=True,
     file_flag="--influx-password-file",

@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,7 +114,8 @@ class Option:
     without a value, the variable parsed by :func:`parse_bool`. ``multiple``: a repeatable flag,
     a comma-separated variable. ``secret``: never shown; ``file_flag`` names the flag of a file
     that holds it (the variable ``X_FILE`` does the same), and ``flag`` may then be None so the
-    secret stays off the command line. ``old_flags`` and ``old_env`` are deprecated names, read
+    secret stays off the command line (``file_help`` describes that flag when ``flag`` is
+    given too). ``old_flags`` and ``old_env`` are deprecated names, read
     with a warning; ``alt_env`` are other names read without one. ``positional``: an argument,
     not an option (no variable).
     """
@@ -125,6 +127,7 @@ class Option:
     env: str | None = None
     secret: bool = False
     file_flag: str | None = None
+    file_help: str | None = None
     whole_file: bool = False
     boolean: bool = False
     multiple: bool = False
@@ -234,9 +237,20 @@ class Values(Mapping[str, Any]):
         return f"Values({shown})"
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter):
+class _Formatter(argparse.HelpFormatter):
+    """argparse's layout, without breaking flag names at their hyphens."""
+
     def __init__(self, prog: str) -> None:
         super().__init__(prog, max_help_position=34, width=100)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return textwrap.fill(
+            " ".join(text.split()), width, initial_indent=indent, subsequent_indent=indent,
+            break_on_hyphens=False,
+        )  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):
@@ -326,7 +340,9 @@ class Command:
                 kwargs = {**kwargs, "dest": f"{option.name}__{_env_part(old)}"}
                 target.add_argument(old, **{**kwargs, "help": argparse.SUPPRESS})
         if option.file_flag:
-            if option.flag:
+            if option.file_help:
+                text = option.file_help
+            elif option.flag:
                 text = f"file whose first line is the {option.help}"
             else:
                 text = option.help
