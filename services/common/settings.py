@@ -322,7 +322,9 @@ class Command:
 
     def _add(self, target: Any, option: Option) -> None:
         if option.positional:
-            target.add_argument(option.name, metavar=option.metavar, help=option.help)
+            choices = option.choices or None
+            target.add_argument(option.name, metavar=option.metavar, choices=choices,
+                                help=option.help)  # fmt: skip
             return
         metavar = self._metavar(option)
         if option.flag:
