@@ -11,7 +11,6 @@ can come from a file or the environment instead of the URL on the command line.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import re
@@ -394,4 +393,3 @@ def influx_from(values: Values) -> InfluxSettings:
     result = _with_password(settings, values, "influx_password", "InfluxDB", "influx_url")
     assert isinstance(result, InfluxSettings)
     return result
-

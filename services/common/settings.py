@@ -359,9 +359,7 @@ class Command:
             )
 
     # -- reading ------------------------------------------------------------------------
-    def parse(
-        self, argv: Sequence[str], environ: Mapping[str, str] | None = None
-    ) -> Values:
+    def parse(self, argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Values:
         """Flags, then variables, then defaults, converted and checked.
 
         ``--help`` prints the help on stdout and exits 0; an unknown flag exits 2 (argparse).
@@ -477,7 +475,9 @@ def runtime_error(
     return 1
 
 
-def group_usage(prog: str, description: str, subcommands: Mapping[str, tuple[str, str, str]]) -> str:
+def group_usage(
+    prog: str, description: str, subcommands: Mapping[str, tuple[str, str, str]]
+) -> str:
     """The help of a command group: its subcommands, one line each."""
     width = max(len(name) for name in subcommands)
     lines = [f"usage: {prog} COMMAND [options]", "", description, "", "commands:"]

@@ -49,7 +49,12 @@ __all__ = ["COMMAND", "build_parser", "config_from_args", "main", "parse", "reda
 log = logging.getLogger(__name__)
 PROG = "alertloop ingest"
 
-_TYPES: dict[str, Callable[[str], Any]] = {"int": integer, "float": number, "str": str, "Path": Path}
+_TYPES: dict[str, Callable[[str], Any]] = {
+    "int": integer,
+    "float": number,
+    "str": str,
+    "Path": Path,
+}
 _HELP = {
     "client_id": "fixed MQTT client id (the persistent session is kept under it)",
     "qos": "subscription QoS: 1 (at least once) or 0",

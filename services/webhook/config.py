@@ -15,6 +15,7 @@ from alertloop.services.common.config import (
     mqtt_from,
     redacted_repr,
 )
+from alertloop.services.common.mqtt import new_client_id
 from alertloop.services.common.settings import (
     Command,
     Option,
@@ -23,7 +24,6 @@ from alertloop.services.common.settings import (
     number,
     positive,
 )
-from alertloop.services.common.mqtt import new_client_id
 from alertloop.services.webhook.errors import WebhookConfigError
 from alertloop.services.webhook.passwords import parse_users
 from alertloop.services.webhook.payloads import LEGACY_CONFIGURABLE, Action, Policy

@@ -54,7 +54,9 @@ def _run(argv: list[str]) -> int:
         return int(exc.code or 0)
 
 
-def _parser_of(path: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, argparse.ArgumentParser]:
+def _parser_of(
+    path: list[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, argparse.ArgumentParser]:
     """Run ``alertloop PATH --help`` and catch the parser that printed the help."""
     seen: list[argparse.ArgumentParser] = []
     original = argparse.ArgumentParser.parse_known_args
@@ -71,9 +73,9 @@ def _parser_of(path: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, a
 
 def _options(parser: argparse.ArgumentParser) -> Iterator[argparse.Action]:
     for action in parser._actions:
-        if action.option_strings and action.help != argparse.SUPPRESS:
-            if not isinstance(action, argparse._HelpAction):
-                yield action
+        shown = action.option_strings and action.help != argparse.SUPPRESS
+        if shown and not isinstance(action, argparse._HelpAction):
+            yield action
 
 
 def _expected_env(path: list[str], flag: str) -> str:
@@ -117,9 +119,7 @@ def test_a_bad_value_names_the_flag_or_the_variable_and_exits_2(
     _, parser = _parser_of(path, monkeypatch)
     capsys.readouterr()
     positionals = [
-        (a.choices and list(a.choices)[0]) or "x"
-        for a in parser._actions
-        if not a.option_strings
+        (a.choices and list(a.choices)[0]) or "x" for a in parser._actions if not a.option_strings
     ]
     checked = 0
     for action in _options(parser):
@@ -147,8 +147,10 @@ def test_a_bare_group_prints_its_help_and_exits_0(
     assert bare.err == "" and bare.out.startswith("usage: alertloop")
     assert _run([*path, "--help"]) == 0
     assert capsys.readouterr().out == bare.out
-    names = list(cli.COMMANDS) if not path else list(
-        importlib.import_module(cli.COMMANDS[path[0]][0]).SUBCOMMANDS
+    names = (
+        list(cli.COMMANDS)
+        if not path
+        else list(importlib.import_module(cli.COMMANDS[path[0]][0]).SUBCOMMANDS)
     )
     for name in names:
         assert f"  {name} " in bare.out

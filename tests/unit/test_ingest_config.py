@@ -77,7 +77,16 @@ def test_flags_beat_environment_beats_defaults(
     monkeypatch.setenv("ALERTLOOP_INGEST_BATCH_SIZE", "77")
     monkeypatch.setenv("ALERTLOOP_INGEST_GZIP", "yes")
     args = parse(
-        ["--influx-db", "fromflag", "--batch-size", "88", "--spool-dir", str(tmp_path), "--qos", "0"]
+        [
+            "--influx-db",
+            "fromflag",
+            "--batch-size",
+            "88",
+            "--spool-dir",
+            str(tmp_path),
+            "--qos",
+            "0",
+        ]
     )
     cfg = config_from_args(args)
     assert (cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.tls, cfg.mqtt.username) == (

@@ -3,7 +3,6 @@ acknowledgements with failure codes, timeouts, and the TLS options of the config
 
 from __future__ import annotations
 
-import argparse
 import socket
 import time
 from collections.abc import Iterator
@@ -12,12 +11,11 @@ import mqtt5
 import pytest
 
 from alertloop.services.common.config import (
+    MQTT_OPTIONS,
     MqttSettings,
     MqttTls,
-    MQTT_OPTIONS,
     mqtt_from,
 )
-from alertloop.services.common.settings import Command
 from alertloop.services.common.errors import ConfigError
 from alertloop.services.common.mqtt5_connect import ConnectOptions, _check_connack
 from alertloop.services.common.mqtt5_errors import (
@@ -28,6 +26,7 @@ from alertloop.services.common.mqtt5_errors import (
 )
 from alertloop.services.common.mqtt5_session import Mqtt5Session
 from alertloop.services.common.mqtt_tls import client_context, server_name
+from alertloop.services.common.settings import Command
 
 BROKER = MqttSettings("127.0.0.1", 1883)
 Code = mqtt5.ConnAckReasonCode
