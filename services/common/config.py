@@ -15,11 +15,10 @@ import dataclasses
 import os
 import re
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from alertloop.services.common.errors import ConfigError
-from alertloop.services.common.settings import Option, Values
+from alertloop.services.common.settings import Command, Option, Values
 
 ENV_MQTT_URL = "ALERTLOOP_MQTT_URL"
 ENV_INFLUX_URL = "ALERTLOOP_INFLUX_URL"
@@ -225,54 +224,6 @@ class InfluxSettings:
         )
 
 
-def read_secret_file(path: str | Path, what: str) -> str:
-    """The first line of a secret file (trailing newline removed).
-
-    Raises ConfigError naming the file, never its contents, when it cannot be read or is empty.
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise ConfigError(f"{what} file {path}: {reason}") from None
-    secret = text.splitlines()[0] if text else ""
-    if not secret:
-        raise ConfigError(f"{what} file {path} is empty")
-    return secret
-
-
-def mqtt_settings(url: str | None = None, password_file: str | None = None) -> MqttSettings:
-    """The broker's settings from a URL flag (else ``ALERTLOOP_MQTT_URL``, else the default) and
-    a password kept off the command line: ``password_file`` (a ``--mqtt-password-file`` flag),
-    else ``ALERTLOOP_MQTT_PASSWORD_FILE``, else ``ALERTLOOP_MQTT_PASSWORD``.
-
-    Raises ConfigError for a bad URL, an unreadable password file, or a password given both in
-    the URL and apart from it.
-    """
-    settings = MqttSettings.from_url(setting(url, ENV_MQTT_URL, DEFAULT_MQTT_URL) or "")
-    source = password_file and "--mqtt-password-file"
-    path = password_file or os.environ.get(ENV_MQTT_PASSWORD_FILE)
-    if path:
-        source = source or ENV_MQTT_PASSWORD_FILE
-        password: str | None = read_secret_file(path, "MQTT password")
-    else:
-        password = os.environ.get(ENV_MQTT_PASSWORD) or None
-        source = ENV_MQTT_PASSWORD
-    if password is None:
-        return settings
-    if settings.password is not None:
-        raise ConfigError(
-            f"MQTT password given twice, in the URL and in {source}: give it once "
-            "(keep it out of the URL, which other users can see in the process list)"
-        )
-    if not settings.username:
-        raise ConfigError(
-            f"MQTT password in {source} but no user name: give one in the URL, "
-            "mqtt://USER@host:port"
-        )
-    return dataclasses.replace(settings, password=password)
-
-
 # -- the shared options, declared once --------------------------------------------------------
 _TLS = "MQTT over TLS (mqtts:// URLs)"
 MQTT_URL = Option(
@@ -393,3 +344,16 @@ def influx_from(values: Values) -> InfluxSettings:
     result = _with_password(settings, values, "influx_password", "InfluxDB", "influx_url")
     assert isinstance(result, InfluxSettings)
     return result
+
+
+def mqtt_settings(url: str | None = None, password_file: str | None = None) -> MqttSettings:
+    """The broker's settings as every command reads them: ``url`` (else ``ALERTLOOP_MQTT_URL``,
+    else the default), the password from ``password_file`` (else ``ALERTLOOP_MQTT_PASSWORD_FILE``,
+    else ``ALERTLOOP_MQTT_PASSWORD``) and the ``ALERTLOOP_MQTT_*`` TLS variables.
+
+    Raises ConfigError for a bad URL, an unreadable password file, or a password given both in
+    the URL and apart from it.
+    """
+    argv = ["--mqtt-url", url] if url else []
+    argv += ["--mqtt-password-file", password_file] if password_file else []
+    return mqtt_from(Command("alertloop", "", MQTT_OPTIONS).parse(argv))
