@@ -11,6 +11,7 @@ import importlib
 import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -176,3 +177,9 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_the_walk_sees_every_command() -> None:
     names = {" ".join(p) for p in LEAVES}
     assert {"ingest", "webhook", "stack up", "sim esp32", "sim alerting", "faults proxy"} <= names
+
+
+def test_docs_cli_lists_every_command() -> None:
+    table = (Path(__file__).parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    for path in LEAVES:
+        assert f"| `alertloop {' '.join(path)}" in table, f"docs/cli.md: no row for {path}"
