@@ -265,8 +265,9 @@ def main(argv: list[str]) -> int:
     usage, 1 when the port cannot be opened."""
     import sys
 
+    from alertloop.services.common.commands import Command
     from alertloop.services.common.errors import ConfigError
-    from alertloop.services.common.settings import Command, Option, integer, positive
+    from alertloop.services.common.settings import Option, integer, positive
 
     command = Command(
         "alertloop monitor",

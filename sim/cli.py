@@ -13,17 +13,16 @@ import sys
 import threading
 from collections.abc import Callable
 
+from alertloop.services.common.commands import Command, run_group
 from alertloop.services.common.config import MQTT_OPTIONS, mqtt_from
 from alertloop.services.common.errors import AlertloopError, ConfigError
 from alertloop.services.common.settings import (
-    Command,
     Option,
     Values,
     integer,
     non_negative,
     number,
     positive,
-    run_group,
 )
 from alertloop.sim.esp32 import SimEsp32
 from alertloop.sim.nodemcu import SimNodeMcu

@@ -21,8 +21,9 @@ from alertloop.hil.bench.model import (
     ImageSpec,
     load_bench,
 )
+from alertloop.services.common.commands import Command
 from alertloop.services.common.errors import ConfigError
-from alertloop.services.common.settings import Command, Option, Values
+from alertloop.services.common.settings import Option, Values
 
 __all__ = ["BOARDS", "FLASH", "boards_main", "flash_main"]
 

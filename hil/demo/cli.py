@@ -13,10 +13,11 @@ from pathlib import Path
 
 from alertloop.hil.demo.live import LiveView
 from alertloop.hil.demo.runner import DEFAULT_MARGIN, DemoOptions, DemoRunner
+from alertloop.services.common.commands import Command
 from alertloop.services.common.config import LOG_LEVEL
 from alertloop.services.common.errors import AlertloopError, ConfigError
 from alertloop.services.common.logs import configure_logging
-from alertloop.services.common.settings import Command, Option, non_negative, number, positive
+from alertloop.services.common.settings import Option, non_negative, number, positive
 
 log = logging.getLogger(__name__)
 OUTPUT_DIR = Path("demo-output")

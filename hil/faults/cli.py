@@ -17,16 +17,9 @@ from contextlib import ExitStack
 
 from alertloop.hil.faults.proxy import FaultProxy
 from alertloop.hil.faults.schedule import FaultRunner, FaultSchedule
+from alertloop.services.common.commands import Command, run_group
 from alertloop.services.common.errors import AlertloopError, ConfigError
-from alertloop.services.common.settings import (
-    Command,
-    Option,
-    integer,
-    non_negative,
-    number,
-    positive,
-    run_group,
-)
+from alertloop.services.common.settings import Option, integer, non_negative, number, positive
 
 __all__ = ["SUBCOMMANDS", "main"]
 

@@ -12,9 +12,10 @@ from dataclasses import replace
 
 from alertloop.hil.stack.base import StackError
 from alertloop.hil.stack.factory import BACKENDS, create_stack
+from alertloop.services.common.commands import Command, run_group
 from alertloop.services.common.config import DEFAULT_INFLUX_DB, INFLUX_DB, INFLUX_URL, MQTT_URL
 from alertloop.services.common.errors import ConfigError
-from alertloop.services.common.settings import Command, Option, Values, run_group
+from alertloop.services.common.settings import Option, Values
 
 __all__ = ["SUBCOMMANDS", "main"]
 

@@ -17,8 +17,9 @@ import re
 from dataclasses import dataclass, fields, replace
 from urllib.parse import quote, unquote, urlsplit
 
+from alertloop.services.common.commands import Command
 from alertloop.services.common.errors import ConfigError
-from alertloop.services.common.settings import Command, Option, Values
+from alertloop.services.common.settings import Option, Values
 
 ENV_MQTT_URL = "ALERTLOOP_MQTT_URL"
 ENV_INFLUX_URL = "ALERTLOOP_INFLUX_URL"

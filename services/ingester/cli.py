@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from alertloop.services.common.commands import Command
 from alertloop.services.common.config import (
     INFLUX_DB,
     INFLUX_PASSWORD,
@@ -32,7 +33,6 @@ from alertloop.services.common.config import (
 from alertloop.services.common.errors import ConfigError
 from alertloop.services.common.logs import configure_logging
 from alertloop.services.common.settings import (
-    Command,
     Option,
     Values,
     integer,

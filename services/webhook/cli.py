@@ -9,10 +9,11 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from alertloop.services.common.commands import Command
 from alertloop.services.common.config import redact_urls
 from alertloop.services.common.errors import ConfigError
 from alertloop.services.common.logs import configure_logging
-from alertloop.services.common.settings import Command, Option
+from alertloop.services.common.settings import Option
 from alertloop.services.webhook.config import config_from_args, parse
 from alertloop.services.webhook.errors import WebhookError
 from alertloop.services.webhook.passwords import DEFAULT_METHOD, hash_password

@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from alertloop.services.common.commands import Command
 from alertloop.services.common.config import (
     LOG_OPTIONS,
     MQTT_OPTIONS,
@@ -16,14 +17,7 @@ from alertloop.services.common.config import (
     redacted_repr,
 )
 from alertloop.services.common.mqtt import new_client_id
-from alertloop.services.common.settings import (
-    Command,
-    Option,
-    Values,
-    integer,
-    number,
-    positive,
-)
+from alertloop.services.common.settings import Option, Values, integer, number, positive
 from alertloop.services.webhook.errors import WebhookConfigError
 from alertloop.services.webhook.passwords import parse_users
 from alertloop.services.webhook.payloads import LEGACY_CONFIGURABLE, Action, Policy

@@ -6,6 +6,7 @@ import logging
 import sys
 import threading
 
+from alertloop.services.common.commands import Command
 from alertloop.services.common.config import (
     INFLUX_OPTIONS,
     LOG_FORMAT,
@@ -14,7 +15,7 @@ from alertloop.services.common.config import (
 )
 from alertloop.services.common.errors import AlertloopError
 from alertloop.services.common.logs import configure_logging
-from alertloop.services.common.settings import Command, Option, number
+from alertloop.services.common.settings import Option, number
 from alertloop.sim.alerting.evaluator import ENV_WEBHOOK_PASSWORD, AlertEvaluator
 from alertloop.sim.alerting.provisioning import (
     AlertRule,

@@ -14,10 +14,10 @@ import threading
 import time
 from dataclasses import asdict
 
+from alertloop.services.common.commands import Command
 from alertloop.services.common.config import MQTT_OPTIONS, mqtt_from
 from alertloop.services.common.errors import AlertloopError, ConfigError
 from alertloop.services.common.settings import (
-    Command,
     Option,
     Values,
     integer,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from alertloop.services.common.commands import Command
 from alertloop.services.common.config import (
     INFLUX_OPTIONS,
     MQTT_OPTIONS,
@@ -13,7 +14,7 @@ from alertloop.services.common.config import (
     mqtt_from,
 )
 from alertloop.services.common.errors import ConfigError
-from alertloop.services.common.settings import Command, Option, integer, parse_bool, positive
+from alertloop.services.common.settings import Option, integer, parse_bool, positive
 
 SECRET = "Sup3r-s3cret"
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import mqtt5
 import pytest
 
+from alertloop.services.common.commands import Command
 from alertloop.services.common.config import (
     MQTT_OPTIONS,
     MqttSettings,
@@ -26,7 +27,6 @@ from alertloop.services.common.mqtt5_errors import (
 )
 from alertloop.services.common.mqtt5_session import Mqtt5Session
 from alertloop.services.common.mqtt_tls import client_context, server_name
-from alertloop.services.common.settings import Command
 
 BROKER = MqttSettings("127.0.0.1", 1883)
 Code = mqtt5.ConnAckReasonCode
