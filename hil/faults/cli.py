@@ -59,8 +59,9 @@ PROXY = Command(
     [
         Option("--upstream", "[NAME=]HOST:PORT to forward to (loopback only; repeat for several "
                "proxies; variable: comma-separated)", type=_upstream, multiple=True, default=[],
-               required=True, metavar="[NAME=]HOST:PORT"),
-        Option("--port", "listen port (one upstream only; 0: a free one)", type=_port, default=0),
+               required=True, metavar="[NAME=]HOST:PORT", default_text="none, required"),
+        Option("--port", "listen port (one upstream only; 0: a free one)", type=_port, default=0,
+               metavar="INT"),
         Option("--latency-ms", "added delay per chunk (ms)", type=number, default=0.0,
                check=non_negative),
         Option("--jitter-ms", "± uniform jitter (ms)", type=number, default=0.0,
