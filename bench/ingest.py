@@ -258,7 +258,7 @@ def start_ingester(
     port = free_port()
     argv = [
         sys.executable, "-m", "alertloop.services.ingester",
-        "--mqtt-url", stack.mqtt.url, "--influx-url", stack.influx.url, "--database", database,
+        "--mqtt-url", stack.mqtt.url, "--influx-url", stack.influx.url, "--influx-db", database,
         "--topic", topic, "--client-id", client_id, "--spool-dir", str(spool),
         "--metrics-bind", f"127.0.0.1:{port}",
     ]  # fmt: skip

@@ -137,7 +137,7 @@ def main() -> int:
                 ingester_proxy.mqtt_settings(stack.mqtt).url,
                 "--influx-url",
                 influx.url,
-                "--database",
+                "--influx-db",
                 "soak",
                 "--topic",
                 f"{prefix}/{{device}}/pot",

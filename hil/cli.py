@@ -1,13 +1,18 @@
 """The ``alertloop`` command: a thin dispatcher to each component's own command module.
 
-Every subcommand reads flags first, then ``ALERTLOOP_*`` variables, then defaults.
+Every subcommand reads flags first, then ``ALERTLOOP_*`` variables, then defaults, and exits 2
+for usage and configuration errors, 1 for failures while running (docs/cli.md).
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+log = logging.getLogger(__name__)
 
 # command -> ("module", "function", one-line help). Imported only when used, so a broken
 # or heavy component never slows down or breaks the others.
@@ -62,19 +67,31 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 
 def _usage() -> str:
-    lines = ["usage: alertloop COMMAND [options]", "", "commands:"]
+    lines = ["usage: alertloop [--version] COMMAND [options]", "", "commands:"]
     width = max(len(name) for name in COMMANDS)
     for name, (_, _, text) in COMMANDS.items():
         lines.append(f"  {name.ljust(width)}  {text}")
     lines.append("")
-    lines.append("'alertloop COMMAND --help' tells more.")
+    lines.append("'alertloop COMMAND --help' tells more; docs/cli.md tells how every command")
+    lines.append("reads its flags and ALERTLOOP_* variables.")
     return "\n".join(lines)
+
+
+def package_version() -> str:
+    """The installed distribution's version (``unknown`` when it is not installed)."""
+    try:
+        return version("alertloop")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
         print(_usage())
+        return 0
+    if args[0] in ("--version", "-V"):
+        print(f"alertloop {package_version()}")
         return 0
     command, rest = args[0], args[1:]
     if command not in COMMANDS:

@@ -261,21 +261,30 @@ class SerialMonitor(Lifecycle):
 
 
 def main(argv: list[str]) -> int:
-    """``alertloop monitor PORT``: print the board's lines with times until Ctrl-C."""
-    import argparse
+    """``alertloop monitor PORT``: print the board's lines with times until Ctrl-C; 2 for bad
+    usage, 1 when the port cannot be opened."""
+    import sys
 
-    parser = argparse.ArgumentParser(
-        prog="alertloop monitor", description="show a board's serial console"
-    )
-    parser.add_argument("port", help="serial device (e.g. /dev/ttyUSB0) or pyserial URL")
-    parser.add_argument(
-        "--baud",
-        type=int,
-        default=115200,
-        help="baud rate (the ESP32 sketch: 115200, NodeMCU: 9600)",
-    )
-    parser.add_argument("--log", type=Path, help="also append the lines to this file")
-    args = parser.parse_args(argv)
+    from alertloop.services.common.commands import Command
+    from alertloop.services.common.errors import ConfigError
+    from alertloop.services.common.settings import Option, integer, positive
+
+    command = Command(
+        "alertloop monitor",
+        "Show a board's serial console, each line with the time it arrived.",
+        [
+            Option("port", "serial device (e.g. /dev/ttyUSB0) or pyserial URL", positional=True,
+                   metavar="PORT"),
+            Option("--baud", "baud rate (the ESP32 sketch: 115200, NodeMCU: 9600)",
+                   type=integer, default=115200, check=positive),
+            Option("--log", "also append the lines to this file", type=Path),
+        ],
+    )  # fmt: skip
+    try:
+        args = command.parse(argv)
+    except ConfigError as exc:
+        print(f"{command.prog}: {exc}", file=sys.stderr)
+        return 2
 
     def show(text: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
@@ -283,7 +292,7 @@ def main(argv: list[str]) -> int:
     try:
         monitor = SerialMonitor(args.port, args.baud, log_path=args.log, echo=show).start()
     except SerialMonitorError as exc:
-        print(f"alertloop monitor: {exc}", flush=True)
+        print(f"{command.prog}: {exc}", file=sys.stderr, flush=True)
         return 1
     try:
         threading.Event().wait()

@@ -1,13 +1,13 @@
 """``alertloop boards`` (the serial ports, what is behind each, which bench board it is) and
 ``alertloop flash`` (build, write, verify and reset the boards of a bench role, or one port).
 
-The bench file comes from ``--bench``, else ``ALERTLOOP_HIL_BENCH``.
+The bench file comes from ``--hil-bench`` (as in the pytest plugin), else ``ALERTLOOP_HIL_BENCH``.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
+import logging
+import sys
 from pathlib import Path
 
 from alertloop.hil.bench.discovery import PortInfo, assign_ports, boards_matching, list_ports
@@ -21,36 +21,44 @@ from alertloop.hil.bench.model import (
     ImageSpec,
     load_bench,
 )
+from alertloop.services.common.commands import Command
+from alertloop.services.common.errors import ConfigError
+from alertloop.services.common.settings import Option, Values
 
-__all__ = ["boards_main", "flash_main"]
+__all__ = ["BOARDS", "FLASH", "boards_main", "flash_main"]
 
+log = logging.getLogger(__name__)
 BENCH_ENV = "ALERTLOOP_HIL_BENCH"
+BENCH = Option("--hil-bench", "bench file (YAML)", metavar="FILE", old_flags=("--bench",))
 
 
-def _bench(path: str | None, required: bool) -> Bench | None:
-    chosen = path or os.environ.get(BENCH_ENV)
-    if not chosen:
+def _bench(values: Values, required: bool) -> Bench | None:
+    if not values.hil_bench:
         if required:
-            raise BenchError(f"no bench file: give --bench FILE or set {BENCH_ENV}")
+            raise ConfigError(f"no bench file: give --hil-bench FILE or set {BENCH_ENV}")
         return None
-    return load_bench(chosen)
+    try:
+        return load_bench(values.hil_bench)
+    except BenchError as exc:
+        raise values.error("hil_bench", str(exc)) from None
 
 
 # -- alertloop boards ----------------------------------------------------------------------
+BOARDS = Command(
+    "alertloop boards",
+    "List the serial ports, their USB ids and bridges, and the bench board each one is.",
+    [BENCH, Option("--all", "also ports without USB ids", boolean=True, default=False)],
+)
+
+
 def boards_main(argv: list[str], ports: list[PortInfo] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="alertloop boards",
-        description="list the serial ports, their USB ids and bridges, and the bench board "
-        "each one is",
-    )
-    parser.add_argument("--bench", help=f"bench file (default: ${BENCH_ENV})")
-    parser.add_argument("--all", action="store_true", help="also ports without USB ids")
-    args = parser.parse_args(argv)
+    """List the ports; 2 for bad usage or a bad bench file."""
     try:
-        bench = _bench(args.bench, required=False)
-    except BenchError as exc:
-        print(f"alertloop boards: {exc}")
-        return 1
+        args = BOARDS.parse(argv)
+        bench = _bench(args, required=False)
+    except ConfigError as exc:
+        print(f"{BOARDS.prog}: {exc}", file=sys.stderr)
+        return 2
     seen = list_ports() if ports is None else ports
     shown = [p for p in seen if args.all or p.vid is not None]
     if not shown:
@@ -77,35 +85,43 @@ def boards_main(argv: list[str], ports: list[PortInfo] | None = None) -> int:
 
 
 # -- alertloop flash -----------------------------------------------------------------------
+FLASH = Command(
+    "alertloop flash",
+    "Write the firmware PlatformIO built to boards, verify it and reset them. Give one of "
+    "--role, --board or --port.",
+    [
+        Option("--role", "every bench board of a role", choices=tuple(sorted(ROLES))),
+        Option("--board", "one bench board by name", metavar="NAME"),
+        Option("--port", "a board on this port (with --chip), no bench needed", metavar="PORT"),
+        BENCH,
+        Option("--chip", "with --port: the chip", choices=tuple(CHIPS), default_text="esp32"),
+        Option("--env", "with --port: PlatformIO environment", metavar="ENV",
+               default_text="by chip"),
+        Option("--project-dir", "with --port: where platformio.ini is", metavar="DIR",
+               default="firmware"),
+        Option("--image", "with --port: write FILE at OFFSET instead of the build (repeatable; "
+               "variable: comma-separated)", multiple=True, default=[], metavar="OFFSET:FILE"),
+        Option("--build", "run 'pio run -e ENV' first", boolean=True, default=False),
+        Option("--no-stub", "talk to the ROM loader only (slower)", boolean=True, default=False),
+    ],
+)  # fmt: skip
+
+
 def flash_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="alertloop flash",
-        description="write the firmware PlatformIO built to boards, verify it and reset them",
-    )
-    target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--role", choices=sorted(ROLES), help="every bench board of a role")
-    target.add_argument("--board", help="one bench board by name")
-    target.add_argument("--port", help="a board on this port (with --chip), no bench needed")
-    parser.add_argument("--bench", help=f"bench file (default: ${BENCH_ENV})")
-    parser.add_argument("--chip", choices=CHIPS, help="with --port: the chip (default esp32)")
-    parser.add_argument("--env", help="with --port: PlatformIO environment (default by chip)")
-    parser.add_argument(
-        "--project-dir", default="firmware", help="with --port: where platformio.ini is"
-    )
-    parser.add_argument(
-        "--image",
-        action="append",
-        default=[],
-        metavar="OFFSET:FILE",
-        help="with --port: write FILE at OFFSET instead of the build (repeatable)",
-    )
-    parser.add_argument("--build", action="store_true", help="run 'pio run -e ENV' first")
-    parser.add_argument(
-        "--no-stub", action="store_true", help="talk to the ROM loader only (slower)"
-    )
-    args = parser.parse_args(argv)
+    """Flash; 2 for bad usage or settings, 1 when building or flashing fails."""
     try:
+        args = FLASH.parse(argv)
+        targets = [name for name in ("role", "board", "port") if args[name]]
+        if len(targets) != 1:
+            raise ConfigError("give one of --role, --board or --port")
         boards = _targets(args)
+    except (ConfigError, ValueError) as exc:
+        print(f"{FLASH.prog}: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except BenchError as exc:
+        print(f"{FLASH.prog}: {exc}", file=sys.stderr, flush=True)
+        return 1
+    try:
         for board in boards:
             if args.build:
                 print(f"{board.name}: building {board.env} ...", flush=True)
@@ -113,12 +129,12 @@ def flash_main(argv: list[str]) -> int:
             report = flash_board(board, stub=not args.no_stub)
             print(report.summary(), flush=True)
     except (BenchError, FlashError, ValueError) as exc:
-        print(f"alertloop flash: {exc}", flush=True)
+        print(f"{FLASH.prog}: {exc}", file=sys.stderr, flush=True)
         return 1
     return 0
 
 
-def _targets(args: argparse.Namespace) -> list[BoardSpec]:
+def _targets(args: Values) -> list[BoardSpec]:
     if args.port:
         chip = args.chip or "esp32"
         role = "esp32" if chip == "esp32" else "nodemcu"
@@ -135,7 +151,7 @@ def _targets(args: argparse.Namespace) -> list[BoardSpec]:
                 project_dir=Path(args.project_dir),
             )
         ]
-    bench = _bench(args.bench, required=True)
+    bench = _bench(args, required=True)
     assert bench is not None
     chosen = [bench.board(args.board)] if args.board else bench.role(args.role)
     if not chosen:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import signal
@@ -14,60 +13,47 @@ from pathlib import Path
 
 from alertloop.hil.demo.live import LiveView
 from alertloop.hil.demo.runner import DEFAULT_MARGIN, DemoOptions, DemoRunner
-from alertloop.services.common.errors import AlertloopError
+from alertloop.services.common.commands import Command
+from alertloop.services.common.config import LOG_LEVEL
+from alertloop.services.common.errors import AlertloopError, ConfigError
 from alertloop.services.common.logs import configure_logging
+from alertloop.services.common.settings import Option, non_negative, number, positive
 
+log = logging.getLogger(__name__)
 OUTPUT_DIR = Path("demo-output")
 EXIT_FAILED, EXIT_ERROR = 1, 2
+COMMAND = Command(
+    "alertloop demo",
+    "Start the stack, the ingester, the webhook, the alert evaluator and two simulated boards; "
+    "turn the knob through a profile that crosses the threshold and falls back; show the loop "
+    "live; check that the LED followed; save a plot.",
+    [
+        Option("--duration", "seconds of knob profile", type=number, check=positive,
+               default_text="40, or the scenario's length"),
+        Option("--scenario", "a knob scenario file (YAML steps: hold, ramp, jump, repeat)",
+               type=Path, metavar="FILE"),
+        Option("--forever", "repeat the profile until Ctrl-C", boolean=True, default=False),
+        Option("--interval", "evaluation interval in seconds", type=number,
+               default_text="10, like Grafana"),
+        Option("--faster-than-grafana", "allow an --interval under Grafana's 10 s minimum (the "
+               "summary says so)", boolean=True, default=False),
+        Option("--margin", "seconds allowed beyond one interval", type=number,
+               default=DEFAULT_MARGIN, check=non_negative),
+        Option("--plot", "where to save the PNG", type=Path, metavar="FILE",
+               default_text="demo-output/demo-<time>.png"),
+        Option("--backend", "stack backend", choices=("auto", "native", "docker"),
+               default="auto"),
+        Option("--boards", "sim: the Python models; virtual: the real sketches built for Linux",
+               choices=("sim", "virtual"), default="sim"),
+        Option("--quiet", "no live view; only the summary", boolean=True, default=False),
+        LOG_LEVEL.with_default("WARNING"),
+    ],
+)  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="alertloop demo",
-        description=(
-            "Start the stack, the ingester, the webhook, the alert evaluator and two simulated "
-            "boards; turn the knob through a profile that crosses the threshold and falls back; "
-            "show the loop live; check that the LED followed; save a plot."
-        ),
-    )
-    parser.add_argument(
-        "--duration",
-        type=float,
-        help="seconds of knob profile (default 40, or the scenario's length)",
-    )
-    parser.add_argument(
-        "--scenario", type=Path, help="a knob scenario file (YAML steps: hold, ramp, jump, repeat)"
-    )
-    parser.add_argument("--forever", action="store_true", help="repeat the profile until Ctrl-C")
-    parser.add_argument(
-        "--interval", type=float, help="evaluation interval in seconds (default 10, like Grafana)"
-    )
-    parser.add_argument(
-        "--faster-than-grafana",
-        action="store_true",
-        help="allow an --interval under Grafana's 10 s minimum (the summary says so)",
-    )
-    parser.add_argument(
-        "--margin",
-        type=float,
-        default=DEFAULT_MARGIN,
-        help="seconds allowed beyond one interval (default %(default)s)",
-    )
-    parser.add_argument(
-        "--plot", type=Path, help="where to save the PNG (default demo-output/demo-<time>.png)"
-    )
-    parser.add_argument(
-        "--backend", choices=("auto", "native", "docker"), default="auto", help="stack backend"
-    )
-    parser.add_argument(
-        "--boards",
-        choices=("sim", "virtual"),
-        default="sim",
-        help="sim: the Python models; virtual: the real sketches built for Linux (default sim)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no live view; only the summary")
-    parser.add_argument("--log-level", default="WARNING", help="log level of the services (stderr)")
-    return parser
+def build_parser():  # type: ignore[no-untyped-def]
+    """The argument parser (help and usage errors)."""
+    return COMMAND.parser()
 
 
 @contextlib.contextmanager
@@ -89,11 +75,14 @@ def _signals_interrupt() -> Iterator[None]:
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.log_level, "text")
-    if args.duration is not None and args.duration <= 0:
-        print("alertloop demo: --duration must be positive", file=sys.stderr)
+    """Run the demo: 0 when the LED followed the knob, 1 when it did not or the run failed, 2
+    for bad usage or settings, 130 when interrupted."""
+    try:
+        args = COMMAND.parse(argv)
+    except ConfigError as exc:
+        print(f"{COMMAND.prog}: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    configure_logging(args.log_level, "text")
     options = DemoOptions(
         duration=args.duration,
         scenario=args.scenario,
@@ -116,9 +105,12 @@ def main(argv: list[str]) -> int:
     try:
         with _signals_interrupt():
             result = runner.run(view.update if view else None)
-    except AlertloopError as exc:
+    except ConfigError as exc:
         print(f"alertloop demo: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except AlertloopError as exc:
+        print(f"alertloop demo: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("alertloop demo: interrupted", file=sys.stderr)
         return 130
@@ -134,7 +126,7 @@ def main(argv: list[str]) -> int:
         print(f"  plot: {save_plot(result, plot_path)}")
     except OSError as exc:
         print(f"alertloop demo: cannot save the plot to {plot_path}: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_FAILED
     logging.shutdown()
     return 0 if result.passed else EXIT_FAILED
 

@@ -9,7 +9,7 @@ in the same process: use ``alertloop.hil.faults.FaultRunner`` from Python for th
 
 from __future__ import annotations
 
-import argparse
+import logging
 import signal as signals
 import sys
 import threading
@@ -17,48 +17,78 @@ from contextlib import ExitStack
 
 from alertloop.hil.faults.proxy import FaultProxy
 from alertloop.hil.faults.schedule import FaultRunner, FaultSchedule
-from alertloop.services.common.errors import AlertloopError
+from alertloop.services.common.commands import Command, run_group
+from alertloop.services.common.errors import AlertloopError, ConfigError
+from alertloop.services.common.settings import Option, integer, non_negative, number, positive
 
-__all__ = ["main"]
+__all__ = ["SUBCOMMANDS", "main"]
 
-USAGE = """usage: alertloop faults {proxy,check} [options]
-
-  proxy   forward 127.0.0.1 ports to servers with latency, stalls, drops... on demand
-  check   validate a fault schedule file and print its steps"""
+log = logging.getLogger(__name__)
+PROXY_DESCRIPTION = (
+    "Forward ports of 127.0.0.1 to servers with latency, jitter, bandwidth limits, stalls and "
+    "drops. With --schedule FILE the file's proxy steps play from the start (server steps need "
+    "a stack in the same process: use FaultRunner from Python for those)."
+)
+DESCRIPTION = "Network faults between the loop's pieces: proxies and fault schedules."
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "proxy": ("alertloop.hil.faults.cli", "proxy_main",
+              "forward 127.0.0.1 ports to servers with latency, stalls, drops... on demand"),
+    "check": ("alertloop.hil.faults.cli", "check_main",
+              "validate a fault schedule file and print its steps"),
+}  # fmt: skip
 
 
 def _upstream(text: str) -> tuple[str, str, int]:
     name, eq, address = text.rpartition("=")
     host, colon, port = address.rpartition(":")
     if not colon or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected [NAME=]HOST:PORT, got {text!r}")
+        raise ValueError(f"expected [NAME=]HOST:PORT, got {text!r}")
     return (name if eq else "proxy", host, int(port))
 
 
-def _proxy_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alertloop faults proxy", description=__doc__)
-    parser.add_argument(
-        "--upstream",
-        type=_upstream,
-        action="append",
-        required=True,
-        help="[NAME=]HOST:PORT to forward to (loopback only; repeat for several proxies)",
-    )
-    parser.add_argument("--port", type=int, default=0, help="listen port (one upstream only)")
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="added delay per chunk")
-    parser.add_argument("--jitter-ms", type=float, default=0.0, help="± uniform jitter")
-    parser.add_argument("--bandwidth", type=float, help="bytes/s per direction and connection")
-    parser.add_argument("--schedule", help="fault schedule (YAML) to play from the start")
-    parser.add_argument(
-        "--exit-after-schedule", action="store_true", help="exit when the schedule is done"
-    )
-    return parser
+def _port(text: str) -> int:
+    port = integer(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"expected a port 0..65535, got {port}")
+    return port
+
+
+PROXY = Command(
+    "alertloop faults proxy",
+    PROXY_DESCRIPTION,
+    [
+        Option("--upstream", "[NAME=]HOST:PORT to forward to (loopback only; repeat for several "
+               "proxies; variable: comma-separated)", type=_upstream, multiple=True, default=[],
+               required=True, metavar="[NAME=]HOST:PORT", default_text="none, required"),
+        Option("--port", "listen port (one upstream only; 0: a free one)", type=_port, default=0,
+               metavar="INT"),
+        Option("--latency-ms", "added delay per chunk (ms)", type=number, default=0.0,
+               check=non_negative),
+        Option("--jitter-ms", "± uniform jitter (ms)", type=number, default=0.0,
+               check=non_negative),
+        Option("--bandwidth", "bytes/s per direction and connection", type=number,
+               check=positive, default_text="unlimited"),
+        Option("--schedule", "fault schedule (YAML) to play from the start", metavar="FILE"),
+        Option("--exit-after-schedule", "exit when the schedule is done", boolean=True,
+               default=False),
+    ],
+)  # fmt: skip
+CHECK = Command(
+    "alertloop faults check",
+    "Validate a fault schedule file and print its steps.",
+    [Option("schedule", "fault schedule file (YAML)", positional=True, metavar="SCHEDULE")],
+)
 
 
 def proxy_main(argv: list[str]) -> int:
-    args = _proxy_parser().parse_args(argv)
+    """Run the proxies until SIGINT/SIGTERM; 2 for bad usage or settings."""
+    try:
+        args = PROXY.parse(argv)
+    except ConfigError as exc:
+        print(f"{PROXY.prog}: {exc}", file=sys.stderr)
+        return 2
     if args.port and len(args.upstream) > 1:
-        print("alertloop faults proxy: --port needs a single --upstream", file=sys.stderr)
+        print(f"{PROXY.prog}: --port needs a single --upstream", file=sys.stderr)
         return 2
     stop = threading.Event()
     previous = {sig: signals.getsignal(sig) for sig in (signals.SIGINT, signals.SIGTERM)}
@@ -105,10 +135,9 @@ def proxy_main(argv: list[str]) -> int:
 
 
 def check_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="alertloop faults check")
-    parser.add_argument("schedule", help="fault schedule file (YAML)")
-    args = parser.parse_args(argv)
+    """Check a schedule file; 2 when it is not valid."""
     try:
+        args = CHECK.parse(argv)
         schedule = FaultSchedule.load(args.schedule)
     except AlertloopError as exc:
         print(f"alertloop faults check: {exc}", file=sys.stderr)
@@ -120,11 +149,5 @@ def check_main(argv: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help", "help"):
-        print(USAGE)
-        return 0 if argv else 2
-    commands = {"proxy": proxy_main, "check": check_main}
-    if argv[0] not in commands:
-        print(f"alertloop faults: unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
-        return 2
-    return commands[argv[0]](list(argv[1:]))
+    """Dispatch ``alertloop faults ...``; bare or ``--help``: the help, exit 0."""
+    return run_group("alertloop faults", DESCRIPTION, SUBCOMMANDS, argv)

@@ -4,66 +4,96 @@ SIGINT/SIGTERM; ``engine`` starts or stops a Podman API service for the docker b
 
 from __future__ import annotations
 
-import argparse
+import logging
 import signal
 import sys
 import threading
+from dataclasses import replace
 
 from alertloop.hil.stack.base import StackError
 from alertloop.hil.stack.factory import BACKENDS, create_stack
-from alertloop.services.common.config import ENV_INFLUX_DB, ENV_INFLUX_URL, ENV_MQTT_URL, setting
+from alertloop.services.common.commands import Command, run_group
+from alertloop.services.common.config import DEFAULT_INFLUX_DB, INFLUX_DB, INFLUX_URL, MQTT_URL
 from alertloop.services.common.errors import ConfigError
+from alertloop.services.common.settings import Option, Values
 
+__all__ = ["SUBCOMMANDS", "main"]
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alertloop stack", description=__doc__)
-    sub = parser.add_subparsers(dest="action", required=True)
-    up = sub.add_parser("up", help="start a stack and keep it running until interrupted")
-    up.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default=None,
-        help="where the servers come from (default: $ALERTLOOP_STACK or auto)",
-    )
-    up.add_argument("--mqtt-url", help=f"external backend: broker URL (or ${ENV_MQTT_URL})")
-    up.add_argument("--influx-url", help=f"external backend: InfluxDB URL (or ${ENV_INFLUX_URL})")
-    up.add_argument("--influx-db", help=f"database name (or ${ENV_INFLUX_DB}; default iot)")
-    up.add_argument("--grafana-url", help="external backend: Grafana URL")
-    up.add_argument(
-        "--no-grafana", action="store_true", help="docker backend: do not start Grafana"
-    )
-    up.add_argument("--env-file", help="also write the variables to this file (shell syntax)")
-    engine = sub.add_parser(
-        "engine", help="the container engine of the docker backend: status, start, stop"
-    )
-    engine.add_argument("what", choices=("status", "start", "stop"))
-    engine.add_argument(
-        "--print-env",
-        action="store_true",
-        help="start/status: print `export DOCKER_HOST=...` for a shell to eval",
-    )
-    engine.add_argument(
-        "--check-clean",
-        action="store_true",
-        help="stop: fail if any container of an alertloop stack is left (and remove it)",
-    )
-    images = sub.add_parser(
-        "images", help="build the local mosquitto/InfluxDB images (Debian packages) if missing"
-    )
-    images.add_argument("--force", action="store_true", help="rebuild even if present")
-    return parser
+log = logging.getLogger(__name__)
+DESCRIPTION = "Start and look after the broker + database stack the other commands talk to."
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "up": ("alertloop.hil.stack.cli", "up_main", "start a stack and keep it running until interrupted"),
+    "engine": ("alertloop.hil.stack.cli", "engine_main", "the container engine of the docker backend: status, start, stop"),
+    "images": ("alertloop.hil.stack.cli", "images_main", "build the local mosquitto/InfluxDB images (Debian packages) if missing"),
+}  # fmt: skip
+UP = Command(
+    "alertloop stack up",
+    "Start a stack, print its ALERTLOOP_* variables and keep it running until SIGINT/SIGTERM.",
+    [
+        Option("--backend", "where the servers come from", choices=BACKENDS, default="auto",
+               alt_env=("ALERTLOOP_STACK",)),
+        replace(MQTT_URL, help="external backend: broker URL", default=None),
+        replace(INFLUX_URL, help="external backend: InfluxDB URL", default=None),
+        replace(INFLUX_DB, help="database name", default=DEFAULT_INFLUX_DB, default_text=None),
+        Option("--grafana-url", "external backend: Grafana URL", metavar="URL"),
+        Option("--no-grafana", "docker backend: do not start Grafana", boolean=True,
+               default=False),
+        Option("--env-file", "also write the variables to this file (shell syntax)",
+               metavar="FILE"),
+    ],
+)  # fmt: skip
+ENGINE = Command(
+    "alertloop stack engine",
+    "The container engine of the docker backend: status, start or stop alertloop's own Podman "
+    "API service.",
+    [
+        Option("what", "status, start or stop", positional=True, metavar="{status,start,stop}",
+               choices=("status", "start", "stop")),
+        Option("--print-env", "start/status: print 'export DOCKER_HOST=...' for a shell to eval",
+               boolean=True, default=False),
+        Option("--check-clean", "stop: fail if any container of an alertloop stack is left (and "
+               "remove it)", boolean=True, default=False),
+    ],
+)  # fmt: skip
+IMAGES = Command(
+    "alertloop stack images",
+    "Build the local mosquitto/InfluxDB images from Debian's packages if they are missing.",
+    [Option("--force", "rebuild even if present", boolean=True, default=False)],
+)
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
-    if args.action == "engine":
-        return _engine(args)
-    if args.action == "images":
-        return _images(args)
-    return _up(args)
+    """Dispatch ``alertloop stack ...``; bare or ``--help``: the help, exit 0."""
+    return run_group("alertloop stack", DESCRIPTION, SUBCOMMANDS, argv)
 
 
-def _engine(args: argparse.Namespace) -> int:
+def _parse(command: Command, argv: list[str]) -> Values | int:
+    try:
+        return command.parse(argv)
+    except ConfigError as exc:
+        print(f"{command.prog}: {exc}", file=sys.stderr)
+        return 2
+
+
+def up_main(argv: list[str]) -> int:
+    """``alertloop stack up``: 2 for bad usage or settings, 1 when the stack fails."""
+    args = _parse(UP, argv)
+    return args if isinstance(args, int) else _up(args)
+
+
+def engine_main(argv: list[str]) -> int:
+    """``alertloop stack engine status|start|stop``."""
+    args = _parse(ENGINE, argv)
+    return args if isinstance(args, int) else _engine(args)
+
+
+def images_main(argv: list[str]) -> int:
+    """``alertloop stack images``."""
+    args = _parse(IMAGES, argv)
+    return args if isinstance(args, int) else _images(args)
+
+
+def _engine(args: Values) -> int:
     from alertloop.hil.stack.engine import find_engine
     from alertloop.hil.stack.podman_service import running_service, start_service, stop_service
 
@@ -118,7 +148,7 @@ def _remove_leftovers() -> list[str]:
         client.close()
 
 
-def _images(args: argparse.Namespace) -> int:
+def _images(args: Values) -> int:
     import docker
 
     from alertloop.hil.stack.engine import find_engine
@@ -139,8 +169,8 @@ def _images(args: argparse.Namespace) -> int:
     return 0
 
 
-def _up(args: argparse.Namespace) -> int:
-    backend = setting(args.backend, "ALERTLOOP_STACK", "auto") or "auto"
+def _up(args: Values) -> int:
+    backend = args.backend
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:
@@ -151,15 +181,19 @@ def _up(args: argparse.Namespace) -> int:
     try:
         stack = create_stack(
             backend,
-            mqtt_url=setting(args.mqtt_url, ENV_MQTT_URL),
-            influx_url=setting(args.influx_url, ENV_INFLUX_URL),
-            database=setting(args.influx_db, ENV_INFLUX_DB, "iot"),
+            mqtt_url=args.mqtt_url,
+            influx_url=args.influx_url,
+            database=args.influx_db,
             grafana_url=args.grafana_url,
             grafana=not args.no_grafana,
         )
+    except ConfigError as exc:
+        print(f"{UP.prog}: {exc}", file=sys.stderr)
+        return 2
+    try:
         stack.start()
     except (StackError, ConfigError) as exc:
-        print(f"alertloop stack: {exc}", file=sys.stderr)
+        print(f"{UP.prog}: {exc}", file=sys.stderr)
         return 1
     try:
         lines = [f"{key}={value}" for key, value in stack.env().items()]
@@ -176,7 +210,7 @@ def _up(args: argparse.Namespace) -> int:
             for name, server in stack.servers.items():
                 if not server.running:
                     print(
-                        f"alertloop stack: {name} exited; last log lines:\n{server.log_tail()}",
+                        f"{UP.prog}: {name} exited; last log lines:\n{server.log_tail()}",
                         file=sys.stderr,
                     )
                     return 1

@@ -1,23 +1,25 @@
-"""Configuration shared by every component: MQTT and InfluxDB URLs, and flag/env/default lookup.
+"""Configuration shared by every component: MQTT and InfluxDB settings and their options.
 
-Precedence everywhere: command-line flag, then ``ALERTLOOP_*`` environment variable, then default.
+Precedence everywhere: command-line flag, then ``ALERTLOOP_*`` environment variable, then default
+(the option model is ``alertloop.services.common.settings``; the shared options are declared
+here once: ``MQTT_OPTIONS``, ``INFLUX_OPTIONS``, ``LOG_OPTIONS``).
 
 Secrets are never printed: error messages show URLs with the password replaced by ``***``
-(``redact_urls``), the settings' ``repr`` hides passwords, and the MQTT password can come from
-a file or the environment instead of the URL on the command line (``mqtt_settings``).
+(``redact_urls``), the settings' ``repr`` hides passwords, and the MQTT and InfluxDB passwords
+can come from a file or the environment instead of the URL on the command line.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import re
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
+from alertloop.services.common.commands import Command
 from alertloop.services.common.errors import ConfigError
+from alertloop.services.common.settings import Option, Values
 
 ENV_MQTT_URL = "ALERTLOOP_MQTT_URL"
 ENV_INFLUX_URL = "ALERTLOOP_INFLUX_URL"
@@ -27,6 +29,10 @@ DEFAULT_INFLUX_URL = "http://127.0.0.1:8086"
 DEFAULT_INFLUX_DB = "iot"
 ENV_MQTT_PASSWORD = "ALERTLOOP_MQTT_PASSWORD"
 ENV_MQTT_PASSWORD_FILE = "ALERTLOOP_MQTT_PASSWORD_FILE"
+ENV_INFLUX_PASSWORD = "ALERTLOOP_INFLUX_PASSWORD"
+ENV_INFLUX_PASSWORD_FILE = "ALERTLOOP_INFLUX_PASSWORD_FILE"
+ENV_LOG_LEVEL = "ALERTLOOP_LOG_LEVEL"
+ENV_LOG_FORMAT = "ALERTLOOP_LOG_FORMAT"
 REDACTED = "***"
 _SECRET_FIELDS = frozenset({"password"})
 # scheme://user:password@ anywhere in a text; the password part is replaced.
@@ -98,45 +104,6 @@ class MqttTls:
     def given(self) -> bool:
         """True when any option differs from the default."""
         return self != MqttTls()
-
-
-def add_mqtt_tls_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--mqtt-ca-file``, ``--mqtt-cert-file``, ``--mqtt-key-file``, ``--mqtt-server-name``
-    and ``--mqtt-tls-insecure`` (each also read from its ``ALERTLOOP_MQTT_*`` variable)."""
-    group = parser.add_argument_group("MQTT over TLS (mqtts:// URLs)")
-    group.add_argument("--mqtt-ca-file", help=f"PEM file of the CAs to trust [{ENV_MQTT_CA_FILE}]")
-    group.add_argument("--mqtt-cert-file", help=f"client certificate (PEM) [{ENV_MQTT_CERT_FILE}]")
-    group.add_argument("--mqtt-key-file", help=f"client key (PEM) [{ENV_MQTT_KEY_FILE}]")
-    group.add_argument(
-        "--mqtt-server-name",
-        help=f"name to expect in the broker's certificate, sent as SNI [{ENV_MQTT_SERVER_NAME}]",
-    )
-    group.add_argument(
-        "--mqtt-tls-insecure",
-        action="store_true",
-        default=None,
-        help=f"do not check the broker's certificate or name (tests only) [{ENV_MQTT_TLS_INSECURE}=1]",
-    )
-
-
-def mqtt_settings_from_args(url: str, args: argparse.Namespace) -> MqttSettings:
-    """``MqttSettings`` for ``url`` with the password kept off the command line and the TLS
-    options of ``args`` (flags, then variables): see :func:`mqtt_settings`.
-
-    Raises ConfigError for a bad URL, a password given twice, or TLS options with a plain
-    ``mqtt://`` URL.
-    """
-    insecure = getattr(args, "mqtt_tls_insecure", None)
-    if insecure is None:
-        insecure = os.environ.get(ENV_MQTT_TLS_INSECURE, "").lower() in ("1", "true", "yes", "on")
-    tls = MqttTls(
-        ca_file=setting(getattr(args, "mqtt_ca_file", None), ENV_MQTT_CA_FILE),
-        cert_file=setting(getattr(args, "mqtt_cert_file", None), ENV_MQTT_CERT_FILE),
-        key_file=setting(getattr(args, "mqtt_key_file", None), ENV_MQTT_KEY_FILE),
-        server_name=setting(getattr(args, "mqtt_server_name", None), ENV_MQTT_SERVER_NAME),
-        insecure=bool(insecure),
-    )
-    return mqtt_settings(url, getattr(args, "mqtt_password_file", None)).with_tls(tls)
 
 
 @dataclass(frozen=True)
@@ -258,49 +225,136 @@ class InfluxSettings:
         )
 
 
-def read_secret_file(path: str | Path, what: str) -> str:
-    """The first line of a secret file (trailing newline removed).
+# -- the shared options, declared once --------------------------------------------------------
+_TLS = "MQTT over TLS (mqtts:// URLs)"
+MQTT_URL = Option(
+    "--mqtt-url",
+    "broker URL, mqtt[s]://user@host:port; a password in it is visible to every user in the "
+    "process list: use --mqtt-password-file instead",
+    env=ENV_MQTT_URL,
+    default=DEFAULT_MQTT_URL,
+    metavar="URL",
+)
+MQTT_PASSWORD = Option(
+    None,
+    "file whose first line is the broker password",
+    env=ENV_MQTT_PASSWORD,
+    secret=True,
+    file_flag="--mqtt-password-file",
+    dest="mqtt_password",
+)
+MQTT_TLS_OPTIONS = (
+    Option("--mqtt-ca-file", "PEM file of the CAs to trust", env=ENV_MQTT_CA_FILE, group=_TLS,
+           metavar="FILE", default_text="the system's CAs"),
+    Option("--mqtt-cert-file", "client certificate (PEM)", env=ENV_MQTT_CERT_FILE, group=_TLS,
+           metavar="FILE"),
+    Option("--mqtt-key-file", "client key (PEM)", env=ENV_MQTT_KEY_FILE, group=_TLS,
+           metavar="FILE", default_text="in the certificate file"),
+    Option("--mqtt-server-name", "name to expect in the broker's certificate, sent as SNI",
+           env=ENV_MQTT_SERVER_NAME, group=_TLS, metavar="NAME", default_text="the URL's host"),
+    Option("--mqtt-tls-insecure", "do not check the broker's certificate or name (tests only)",
+           env=ENV_MQTT_TLS_INSECURE, group=_TLS, boolean=True, default=False),
+)  # fmt: skip
+MQTT_OPTIONS = (MQTT_URL, MQTT_PASSWORD, *MQTT_TLS_OPTIONS)
+INFLUX_URL = Option(
+    "--influx-url",
+    "InfluxDB URL, http[s]://[user@]host:port[/database]; use --influx-password-file for "
+    "the password",
+    env=ENV_INFLUX_URL,
+    default=DEFAULT_INFLUX_URL,
+    metavar="URL",
+)
+INFLUX_DB = Option(
+    "--influx-db",
+    "database",
+    env=ENV_INFLUX_DB,
+    metavar="NAME",
+    default_text=f"the URL's path, else {DEFAULT_INFLUX_DB}",
+)
+INFLUX_PASSWORD = Option(
+    None,
+    "file whose first line is the InfluxDB password; the user name goes in the URL",
+    env=ENV_INFLUX_PASSWORD,
+    secret=True,
+    file_flag="--influx-password-file",
+    dest="influx_password",
+)
+INFLUX_OPTIONS = (INFLUX_URL, INFLUX_DB, INFLUX_PASSWORD)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVEL = Option(
+    "--log-level", "log level", env=ENV_LOG_LEVEL, type=str.upper, choices=LOG_LEVELS,
+    default="INFO", metavar="LEVEL",
+)  # fmt: skip
+LOG_FORMAT = Option(
+    "--log-format", "log format", env=ENV_LOG_FORMAT, choices=("json", "text"), default="json"
+)
+LOG_OPTIONS = (LOG_LEVEL, LOG_FORMAT)
 
-    Raises ConfigError naming the file, never its contents, when it cannot be read or is empty.
-    """
+
+def _with_password(
+    settings: MqttSettings | InfluxSettings, values: Values, name: str, what: str, url_name: str
+) -> MqttSettings | InfluxSettings:
+    password = values.get(name)
+    if password is None:
+        return settings
+    source = values.source(name)
+    if settings.password is not None:
+        raise ConfigError(
+            f"{source}: {what} password given twice, in the URL ({values.source(url_name)}) and "
+            "here: give it once (keep it out of the URL, which other users can see in the "
+            "process list)"
+        )
+    if not settings.username:
+        raise ConfigError(
+            f"{source}: {what} password but no user name: give one in the URL "
+            f"({values.source(url_name)}), scheme://USER@host:port"
+        )
+    return dataclasses.replace(settings, password=password)
+
+
+def mqtt_from(values: Values) -> MqttSettings:
+    """The broker's settings from the resolved ``MQTT_OPTIONS`` (URL, password kept off the
+    command line, TLS options). Raises ConfigError naming the flag or variable at fault."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise ConfigError(f"{what} file {path}: {reason}") from None
-    secret = text.splitlines()[0] if text else ""
-    if not secret:
-        raise ConfigError(f"{what} file {path} is empty")
-    return secret
+        settings = MqttSettings.from_url(values["mqtt_url"])
+    except ConfigError as exc:
+        raise values.error("mqtt_url", str(exc)) from None
+    try:
+        tls = MqttTls(
+            ca_file=values.get("mqtt_ca_file"),
+            cert_file=values.get("mqtt_cert_file"),
+            key_file=values.get("mqtt_key_file"),
+            server_name=values.get("mqtt_server_name"),
+            insecure=bool(values.get("mqtt_tls_insecure")),
+        )
+        settings = settings.with_tls(tls)
+    except ConfigError as exc:
+        raise values.error("mqtt_url", str(exc)) from None
+    result = _with_password(settings, values, "mqtt_password", "MQTT", "mqtt_url")
+    assert isinstance(result, MqttSettings)
+    return result
+
+
+def influx_from(values: Values) -> InfluxSettings:
+    """The InfluxDB settings from the resolved ``INFLUX_OPTIONS``: the database from
+    ``--influx-db``, else the URL's path, else ``iot``. Raises ConfigError naming the source."""
+    try:
+        settings = InfluxSettings.from_url(values["influx_url"], database=values.get("influx_db"))
+    except ConfigError as exc:
+        raise values.error("influx_url", str(exc)) from None
+    result = _with_password(settings, values, "influx_password", "InfluxDB", "influx_url")
+    assert isinstance(result, InfluxSettings)
+    return result
 
 
 def mqtt_settings(url: str | None = None, password_file: str | None = None) -> MqttSettings:
-    """The broker's settings from a URL flag (else ``ALERTLOOP_MQTT_URL``, else the default) and
-    a password kept off the command line: ``password_file`` (a ``--mqtt-password-file`` flag),
-    else ``ALERTLOOP_MQTT_PASSWORD_FILE``, else ``ALERTLOOP_MQTT_PASSWORD``.
+    """The broker's settings as every command reads them: ``url`` (else ``ALERTLOOP_MQTT_URL``,
+    else the default), the password from ``password_file`` (else ``ALERTLOOP_MQTT_PASSWORD_FILE``,
+    else ``ALERTLOOP_MQTT_PASSWORD``) and the ``ALERTLOOP_MQTT_*`` TLS variables.
 
     Raises ConfigError for a bad URL, an unreadable password file, or a password given both in
     the URL and apart from it.
     """
-    settings = MqttSettings.from_url(setting(url, ENV_MQTT_URL, DEFAULT_MQTT_URL) or "")
-    source = password_file and "--mqtt-password-file"
-    path = password_file or os.environ.get(ENV_MQTT_PASSWORD_FILE)
-    if path:
-        source = source or ENV_MQTT_PASSWORD_FILE
-        password: str | None = read_secret_file(path, "MQTT password")
-    else:
-        password = os.environ.get(ENV_MQTT_PASSWORD) or None
-        source = ENV_MQTT_PASSWORD
-    if password is None:
-        return settings
-    if settings.password is not None:
-        raise ConfigError(
-            f"MQTT password given twice, in the URL and in {source}: give it once "
-            "(keep it out of the URL, which other users can see in the process list)"
-        )
-    if not settings.username:
-        raise ConfigError(
-            f"MQTT password in {source} but no user name: give one in the URL, "
-            "mqtt://USER@host:port"
-        )
-    return dataclasses.replace(settings, password=password)
+    argv = ["--mqtt-url", url] if url else []
+    argv += ["--mqtt-password-file", password_file] if password_file else []
+    return mqtt_from(Command("alertloop", "", MQTT_OPTIONS).parse(argv))

@@ -1,62 +1,58 @@
 """``alertloop ingest``: flags first, then ``ALERTLOOP_*`` variables, then defaults.
 
 Every flag ``--some-option`` also reads ``ALERTLOOP_INGEST_SOME_OPTION``; the shared ones read
-``ALERTLOOP_MQTT_URL``, ``ALERTLOOP_INFLUX_URL`` and ``ALERTLOOP_INFLUX_DB``. ``--topic`` may be
-given several times (``ALERTLOOP_INGEST_TOPICS`` takes a comma-separated list). SIGTERM and
-SIGINT stop it cleanly: stop consuming, store and acknowledge what was taken, exit 0. It exits
-2 when it cannot start and 1 when it failed while running; error messages never show a password.
+``ALERTLOOP_MQTT_*``, ``ALERTLOOP_INFLUX_*`` and ``ALERTLOOP_LOG_*``. ``--topic`` may be given
+several times (``ALERTLOOP_INGEST_TOPIC`` takes a comma-separated list). SIGTERM and SIGINT stop
+it cleanly: stop consuming, store and acknowledge what was taken, exit 0. It exits 2 when it
+cannot start and 1 when it failed while running; error messages never show a password.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import re
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import fields
+from dataclasses import MISSING, fields, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from alertloop.services.common.commands import Command
 from alertloop.services.common.config import (
-    DEFAULT_INFLUX_URL,
-    DEFAULT_MQTT_URL,
-    ENV_INFLUX_DB,
-    ENV_INFLUX_URL,
-    ENV_MQTT_PASSWORD,
-    ENV_MQTT_PASSWORD_FILE,
-    ENV_MQTT_URL,
-    InfluxSettings,
-    add_mqtt_tls_arguments,
-    mqtt_settings_from_args,
-    setting,
+    INFLUX_DB,
+    INFLUX_PASSWORD,
+    INFLUX_URL,
+    LOG_OPTIONS,
+    MQTT_OPTIONS,
+    influx_from,
+    mqtt_from,
 )
 from alertloop.services.common.errors import ConfigError
 from alertloop.services.common.logs import configure_logging
+from alertloop.services.common.settings import (
+    Option,
+    Values,
+    integer,
+    non_negative,
+    number,
+    positive,
+)
 from alertloop.services.ingester.config import IngesterConfig
 from alertloop.services.ingester.errors import IngesterError
 from alertloop.services.ingester.service import Ingester
 
-__all__ = ["build_parser", "config_from_args", "main", "redact"]
+__all__ = ["COMMAND", "build_parser", "config_from_args", "main", "parse", "redact"]
 
-log = logging.getLogger("alertloop.ingester")
+log = logging.getLogger(__name__)
+PROG = "alertloop ingest"
 
-
-def _flag(value: str) -> bool:
-    if value.lower() in ("1", "true", "yes", "on"):
-        return True
-    if value.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"expected a yes/no value, got {value!r}")
-
-
-_TYPES: dict[str, Callable[[str], object]] = {
-    "int": int,
-    "float": float,
+_TYPES: dict[str, Callable[[str], Any]] = {
+    "int": integer,
+    "float": number,
     "str": str,
-    "bool": _flag,
     "Path": Path,
 }
 _HELP = {
@@ -68,7 +64,7 @@ _HELP = {
     "measurement": "InfluxDB measurement",
     "field": "integer field name",
     "topic_tag": "also store the whole topic in this tag",
-    "instance_tag": "store the client id in this tag (default 'ingester' with --share-group)",
+    "instance_tag": "store the client id in this tag ('ingester' with --share-group)",
     "min_value": "smallest accepted value",
     "max_value": "largest accepted value",
     "max_payload_bytes": "longer payloads are dead-lettered",
@@ -78,11 +74,11 @@ _HELP = {
     "retry_initial": "first retry delay after a failed write (s)",
     "retry_max": "largest retry delay (s)",
     "gzip": "gzip request bodies",
-    "spool_dir": "spool directory (default $XDG_STATE_HOME/alertloop/ingester/<client id>)",
+    "spool_dir": "spool directory",
     "spool_max_bytes": "spool size bound; when full, messages are no longer acknowledged",
     "spool_segment_bytes": "spool segment file size",
     "spool_fsync_interval": "fsync the spool this often (s); 0 = before every acknowledgement",
-    "dead_letter_file": "dead-letter JSONL file (default <spool dir>/dead-letter.jsonl)",
+    "dead_letter_file": "dead-letter JSONL file",
     "dead_letter_topic": "also publish dead letters to this MQTT topic",
     "dead_letter_max_bytes": "rotate the dead-letter file at this size",
     "metrics_bind": "serve /metrics and /healthz on host:port",
@@ -92,78 +88,82 @@ _HELP = {
     "reconnect_max": "largest reconnect delay (s)",
     "stop_timeout": "on stop, keep writing the spool to InfluxDB this long (s)",
 }
+_DEFAULT_TEXT = {
+    "spool_dir": "$XDG_STATE_HOME/alertloop/ingester/<client id>",
+    "dead_letter_file": "<spool dir>/dead-letter.jsonl",
+    "instance_tag": "none",
+}
+_POSITIVE = {
+    "max_payload_bytes", "batch_size", "flush_interval", "http_timeout", "retry_initial",
+    "spool_max_bytes", "spool_segment_bytes", "dead_letter_max_bytes", "queue_size", "keepalive",
+    "reconnect_min", "receive_maximum", "retry_max", "reconnect_max", "session_expiry",
+}  # fmt: skip
+_NON_NEGATIVE = {"spool_fsync_interval", "stop_timeout"}
+_CHOICES: dict[str, tuple[Any, ...]] = {"qos": (0, 1)}
 
 
-def _env_name(dest: str) -> str:
-    return f"ALERTLOOP_INGEST_{dest.upper()}"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser; every default is None so the environment can fill in."""
-    parser = argparse.ArgumentParser(
-        prog="alertloop ingest", description="Store MQTT sensor readings in InfluxDB."
-    )
-    parser.add_argument(
-        "--mqtt-url",
-        help=f"broker URL, mqtt[s]://user@host:port [{ENV_MQTT_URL}]; a password in it is "
-        "visible to every user in the process list: use --mqtt-password-file instead",
-    )
-    parser.add_argument(
-        "--mqtt-password-file",
-        metavar="FILE",
-        help=f"file whose first line is the broker password [{ENV_MQTT_PASSWORD_FILE}, or the "
-        f"password itself in {ENV_MQTT_PASSWORD}]",
-    )
-    parser.add_argument("--influx-url", help=f"InfluxDB URL [{ENV_INFLUX_URL}]")
-    parser.add_argument("--database", help=f"database, created when missing [{ENV_INFLUX_DB}]")
-    parser.add_argument(
-        "--topic",
-        action="append",
-        dest="topics",
-        help="topic filter, may repeat; {name} segments become tags, e.g. sensors/{device}/pot "
-        f"[{_env_name('topics')}, comma-separated]",
-    )
-    for spec in fields(IngesterConfig):
-        if spec.name in _HELP:
-            kind = str(spec.type).replace(" | None", "")
-            text = f"{_HELP[spec.name]} [{_env_name(spec.name)}; default {spec.default}]"
-            flag = "--" + spec.name.replace("_", "-")
-            if kind == "bool":
-                parser.add_argument(flag, action="store_const", const="1", help=text)
-            else:
-                parser.add_argument(flag, metavar=kind.upper(), help=text)
-    add_mqtt_tls_arguments(parser)
-    parser.add_argument("--log-level", help="[ALERTLOOP_LOG_LEVEL; default INFO]")
-    parser.add_argument("--log-format", choices=["json", "text"], help="[ALERTLOOP_LOG_FORMAT]")
-    return parser
-
-
-def config_from_args(args: argparse.Namespace) -> IngesterConfig:
-    """Build the configuration from parsed flags and the environment. Raises ConfigError."""
-    mqtt_url = setting(args.mqtt_url, ENV_MQTT_URL, DEFAULT_MQTT_URL)
-    influx_url = setting(args.influx_url, ENV_INFLUX_URL, DEFAULT_INFLUX_URL)
-    database = setting(args.database, ENV_INFLUX_DB, None)
-    assert mqtt_url is not None and influx_url is not None
-    kwargs: dict[str, object] = {
-        "mqtt": mqtt_settings_from_args(mqtt_url, args),
-        "influx": InfluxSettings.from_url(influx_url, database=database or None),
-    }
-    topics = args.topics or [
-        t.strip() for t in (setting(None, _env_name("topics"), "") or "").split(",") if t.strip()
-    ]
-    if topics:
-        kwargs["topics"] = topics
+def _options() -> list[Option]:
+    options: list[Option] = [
+        *MQTT_OPTIONS,
+        INFLUX_URL,
+        replace(INFLUX_DB, help="database, created when missing", old_flags=("--database",)),
+        INFLUX_PASSWORD,
+        Option(
+            "--topic",
+            "topic filter, may repeat (variable: comma-separated); {name} segments become tags, "
+            "e.g. sensors/{device}/pot",
+            multiple=True,
+            default=["/pot"],
+            dest="topics",
+            metavar="FILTER",
+            old_env=("ALERTLOOP_INGEST_TOPICS",),
+        ),
+    ]  # fmt: skip
     for spec in fields(IngesterConfig):
         if spec.name not in _HELP:
             continue
-        raw = setting(getattr(args, spec.name), _env_name(spec.name), None)
-        if raw is None:
-            continue
-        convert = _TYPES[str(spec.type).replace(" | None", "")]
-        try:
-            kwargs[spec.name] = convert(raw)
-        except ValueError as exc:
-            raise ConfigError(f"--{spec.name.replace('_', '-')}: {exc}") from exc
+        kind = str(spec.type).replace(" | None", "")
+        check = positive if spec.name in _POSITIVE else None
+        check = non_negative if spec.name in _NON_NEGATIVE else check
+        default = None if spec.default is MISSING else spec.default
+        options.append(
+            Option(
+                "--" + spec.name.replace("_", "-"),
+                _HELP[spec.name],
+                type=_TYPES.get(kind, str),
+                boolean=kind == "bool",
+                default=default,
+                default_text=_DEFAULT_TEXT.get(spec.name),
+                check=check,
+                choices=_CHOICES.get(spec.name, ()),
+            )
+        )
+    return [*options, *LOG_OPTIONS]
+
+
+COMMAND = Command(PROG, "Store MQTT sensor readings in InfluxDB.", _options())
+
+
+def build_parser():  # type: ignore[no-untyped-def]
+    """The argument parser (help and usage errors); reading is :func:`parse`."""
+    return COMMAND.parser()
+
+
+def parse(argv: Sequence[str]) -> Values:
+    """Flags, then variables, then defaults. Raises ConfigError naming the flag or variable."""
+    return COMMAND.parse(argv)
+
+
+def config_from_args(values: Values) -> IngesterConfig:
+    """Build the configuration from resolved options. Raises ConfigError."""
+    kwargs: dict[str, object] = {
+        "mqtt": mqtt_from(values),
+        "influx": influx_from(values),
+        "topics": values.topics,
+    }
+    for spec in fields(IngesterConfig):
+        if spec.name in _HELP and values[spec.name] is not None:
+            kwargs[spec.name] = values[spec.name]
     return IngesterConfig(**kwargs)  # type: ignore[arg-type]
 
 
@@ -187,21 +187,19 @@ def main(argv: Sequence[str]) -> int:
     """Run until SIGTERM/SIGINT. Returns 0 after a clean stop, 2 when it cannot start (a
     configuration error, another ingester holding the spool or client id), 1 when it failed
     while running (see ``Ingester.failure``)."""
-    args = build_parser().parse_args(list(argv))
-    configure_logging(
-        setting(args.log_level, "ALERTLOOP_LOG_LEVEL", "INFO") or "INFO",
-        setting(args.log_format, "ALERTLOOP_LOG_FORMAT", "json") or "json",
-    )
-    urls = [setting(args.mqtt_url, ENV_MQTT_URL), setting(args.influx_url, ENV_INFLUX_URL)]
+    urls: list[str | None] = []
     try:
-        cfg = config_from_args(args)
+        values = parse(argv)
+        urls = [values.mqtt_url, values.influx_url]
+        configure_logging(values.log_level, values.log_format)
+        cfg = config_from_args(values)
         ingester = Ingester(cfg)
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         ingester.start()
     except (ConfigError, IngesterError, OSError) as exc:
-        print(f"alertloop ingest: {redact(str(exc), urls)}", file=sys.stderr)
+        print(f"{PROG}: {redact(str(exc), urls)}", file=sys.stderr)
         return 2
     if ingester.metrics_url:
         log.info("serving /metrics and /healthz", extra={"url": ingester.metrics_url})
@@ -210,6 +208,6 @@ def main(argv: Sequence[str]) -> int:
     log.info("stopping")
     ingester.stop()
     if ingester.failure:
-        print(f"alertloop ingest: {redact(ingester.failure, urls)}", file=sys.stderr)
+        print(f"{PROG}: {redact(ingester.failure, urls)}", file=sys.stderr)
         return 1
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import logging
 import signal
@@ -10,25 +9,37 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from alertloop.services.common.commands import Command
 from alertloop.services.common.config import redact_urls
 from alertloop.services.common.errors import ConfigError
 from alertloop.services.common.logs import configure_logging
-from alertloop.services.webhook.config import build_parser, config_from_args
+from alertloop.services.common.settings import Option
+from alertloop.services.webhook.config import config_from_args, parse
 from alertloop.services.webhook.errors import WebhookError
 from alertloop.services.webhook.passwords import DEFAULT_METHOD, hash_password
 from alertloop.services.webhook.server import WebhookServer
 
-log = logging.getLogger("alertloop.services.webhook")
+log = logging.getLogger(__name__)
+PROG = "alertloop webhook"
+HASH_PASSWORD = Command(
+    "alertloop hash-password",
+    "Hash a password read on standard input, for --users-file or ALERTLOOP_WEBHOOK_USERS.",
+    [
+        Option("--method", "werkzeug method (scrypt, pbkdf2)", default=DEFAULT_METHOD),
+        Option("--user", "print 'USER:hash' instead of the bare hash"),
+    ],
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the webhook until SIGINT or SIGTERM; 0 on a clean stop, 2 for bad configuration."""
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    configure_logging(args.log_level, args.log_format)
+    """Run the webhook until SIGINT or SIGTERM; 0 on a clean stop, 2 for bad configuration,
+    1 when it fails while running."""
     try:
-        cfg = config_from_args(args)
+        values = parse(list(sys.argv[1:] if argv is None else argv))
+        configure_logging(values.log_level, values.log_format)
+        cfg = config_from_args(values)
     except ConfigError as exc:
-        print(f"alertloop webhook: {redact_urls(str(exc))}", file=sys.stderr)
+        print(f"{PROG}: {redact_urls(str(exc))}", file=sys.stderr)
         return 2
     stop = threading.Event()
     previous = {
@@ -40,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stop.wait()
         log.info("stopping on signal")
     except WebhookError as exc:
-        print(f"alertloop webhook: {redact_urls(str(exc))}", file=sys.stderr)
+        print(f"{PROG}: {redact_urls(str(exc))}", file=sys.stderr)
         return 1
     finally:
         server.stop()
@@ -51,13 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def hash_password_main(argv: Sequence[str] | None = None) -> int:
     """Read a password on stdin (asking twice on a terminal) and print its hash; 2 if empty."""
-    parser = argparse.ArgumentParser(
-        prog="alertloop hash-password",
-        description="Hash a password read on standard input, for --users-file or ALERTLOOP_WEBHOOK_USERS.",
-    )
-    parser.add_argument("--method", default=DEFAULT_METHOD, help="werkzeug method (scrypt, pbkdf2)")
-    parser.add_argument("--user", help="print 'USER:hash' instead of the bare hash")
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        args = HASH_PASSWORD.parse(list(sys.argv[1:] if argv is None else argv))
+    except ConfigError as exc:
+        print(f"alertloop hash-password: {exc}", file=sys.stderr)
+        return 2
     if sys.stdin.isatty():
         password = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != password:

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
+import logging
 import sys
 import threading
 
+from alertloop.services.common.commands import Command
 from alertloop.services.common.config import (
-    DEFAULT_INFLUX_DB,
-    DEFAULT_INFLUX_URL,
-    ENV_INFLUX_DB,
-    ENV_INFLUX_URL,
-    InfluxSettings,
-    setting,
+    INFLUX_OPTIONS,
+    LOG_FORMAT,
+    LOG_LEVEL,
+    influx_from,
 )
 from alertloop.services.common.errors import AlertloopError
 from alertloop.services.common.logs import configure_logging
-from alertloop.sim.alerting.evaluator import (
-    ENV_WEBHOOK_PASSWORD,
-    ENV_WEBHOOK_URL,
-    ENV_WEBHOOK_USER,
-    AlertEvaluator,
-)
+from alertloop.services.common.settings import Option, number
+from alertloop.sim.alerting.evaluator import ENV_WEBHOOK_PASSWORD, AlertEvaluator
 from alertloop.sim.alerting.provisioning import (
     AlertRule,
     default_provisioning_dir,
@@ -29,76 +24,57 @@ from alertloop.sim.alerting.provisioning import (
     load_rules,
 )
 
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="alertloop sim alerting",
-        description=(
-            "Evaluate every provisioned Grafana alert rule against InfluxDB and post Grafana's "
-            "webhook payload on the notification policy's ticks. Flags first, then ALERTLOOP_* "
-            "variables."
-        ),
-    )
-    parser.add_argument(
-        "--interval", type=float, help="seconds between evaluations (default: each rule's, 10)"
-    )
-    parser.add_argument(
-        "--faster-than-grafana",
-        action="store_true",
-        help="allow an interval under Grafana's 10 s minimum (or not a multiple of 10 s)",
-    )
-    parser.add_argument(
-        "--influx-url", help=f"InfluxDB URL (${ENV_INFLUX_URL}, default {DEFAULT_INFLUX_URL})"
-    )
-    parser.add_argument(
-        "--influx-db", help=f"database (${ENV_INFLUX_DB}, default {DEFAULT_INFLUX_DB})"
-    )
-    parser.add_argument(
-        "--webhook-url",
-        help=f"full webhook endpoint, e.g. http://127.0.0.1:5000/alert (${ENV_WEBHOOK_URL})",
-    )
-    parser.add_argument("--webhook-user", help=f"basic auth user (${ENV_WEBHOOK_USER})")
-    parser.add_argument("--webhook-password", help=f"basic auth password (${ENV_WEBHOOK_PASSWORD})")
-    parser.add_argument(
-        "--provisioning", help="Grafana provisioning directory (default: the packaged one)"
-    )
-    parser.add_argument(
-        "--rule", help="uid of the only rule to evaluate (default: every provisioned rule)"
-    )
-    parser.add_argument(
-        "--legacy", action="store_true", help="post the legacy (Grafana <= 10) payload"
-    )
-    parser.add_argument(
-        "--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)"
-    )
-    parser.add_argument(
-        "--check", action="store_true", help="load the provisioning files, print the rule, exit"
-    )
-    parser.add_argument("--log-level", default="INFO")
-    parser.add_argument("--log-format", choices=("json", "text"), default="text")
-    return parser
+log = logging.getLogger(__name__)
+COMMAND = Command(
+    "alertloop sim alerting",
+    "Evaluate every provisioned Grafana alert rule against InfluxDB and post Grafana's webhook "
+    "payload on the notification policy's ticks.",
+    [
+        Option("--interval", "seconds between evaluations", type=number,
+               default_text="each rule's, 10"),
+        Option("--faster-than-grafana", "allow an interval under Grafana's 10 s minimum (or "
+               "not a multiple of 10 s)", boolean=True, default=False),
+        *INFLUX_OPTIONS,
+        Option("--webhook-url", "full webhook endpoint, e.g. http://127.0.0.1:5000/alert",
+               metavar="URL", default_text="the contact point's"),
+        Option("--webhook-user", "basic auth user", metavar="USER"),
+        Option("--webhook-password", "basic auth password (visible in the process list: "
+               "prefer --webhook-password-file)", secret=True, env=ENV_WEBHOOK_PASSWORD,
+               file_flag="--webhook-password-file", metavar="PASSWORD",
+               file_help="file whose first line is the basic auth password"),
+        Option("--provisioning-dir", "Grafana provisioning directory", metavar="DIR",
+               old_flags=("--provisioning",), default_text="the packaged one"),
+        Option("--rule", "uid of the only rule to evaluate", metavar="UID",
+               default_text="every provisioned rule"),
+        Option("--legacy", "post the legacy (Grafana <= 10) payload", boolean=True,
+               default=False),
+        Option("--duration", "stop after this many seconds", type=number,
+               default_text="run until Ctrl-C"),
+        Option("--check", "load the provisioning files, print the rules, exit", boolean=True,
+               default=False),
+        LOG_LEVEL,
+        LOG_FORMAT.with_default("text"),
+    ],
+)  # fmt: skip
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.log_level, args.log_format)
-    provisioning = args.provisioning or str(default_provisioning_dir())
+    """Run the evaluator; 2 for bad usage or settings."""
     try:
+        args = COMMAND.parse(argv)
+        configure_logging(args.log_level, args.log_format)
+        provisioning = args.provisioning_dir or str(default_provisioning_dir())
         rules = [load_rule(provisioning, args.rule)] if args.rule else load_rules(provisioning)
         if args.check:
             for rule in rules:
                 print(_describe(rule))
             return 0
-        influx = InfluxSettings.from_url(
-            setting(args.influx_url, ENV_INFLUX_URL, DEFAULT_INFLUX_URL) or DEFAULT_INFLUX_URL,
-            database=setting(args.influx_db, ENV_INFLUX_DB, DEFAULT_INFLUX_DB),
-        )
-        url = setting(args.webhook_url, ENV_WEBHOOK_URL)
+        influx = influx_from(args)
         evaluator = AlertEvaluator(
             influx,
-            url,
-            setting(args.webhook_user, ENV_WEBHOOK_USER, ""),
-            setting(args.webhook_password, ENV_WEBHOOK_PASSWORD, ""),
+            args.webhook_url,
+            args.webhook_user or "",
+            args.webhook_password or "",
             rules=rules,
             interval=args.interval,
             faster_than_grafana=args.faster_than_grafana,
@@ -106,7 +82,7 @@ def main(argv: list[str]) -> int:
             provisioning_dir=provisioning,
         )
     except AlertloopError as exc:
-        print(f"alertloop sim alerting: {exc}", file=sys.stderr)
+        print(f"{COMMAND.prog}: {exc}", file=sys.stderr)
         return 2
     faster = " (faster than Grafana)" if args.faster_than_grafana else ""
     titles = ", ".join(r.title for r in rules)

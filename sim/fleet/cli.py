@@ -6,80 +6,79 @@ machine-readable one); runs until SIGINT/SIGTERM or ``--duration`` seconds.
 
 from __future__ import annotations
 
-import argparse
 import json
+import logging
 import signal as signals
 import sys
 import threading
 import time
 from dataclasses import asdict
 
-from alertloop.services.common.config import DEFAULT_MQTT_URL, ENV_MQTT_URL, MqttSettings, setting
-from alertloop.services.common.errors import AlertloopError
+from alertloop.services.common.commands import Command
+from alertloop.services.common.config import MQTT_OPTIONS, mqtt_from
+from alertloop.services.common.errors import AlertloopError, ConfigError
+from alertloop.services.common.settings import (
+    Option,
+    Values,
+    integer,
+    non_negative,
+    number,
+    positive,
+)
 from alertloop.sim.fleet.config import FleetConfig
 from alertloop.sim.fleet.fleet import Fleet
 from alertloop.sim.scenario import load_scenario
 from alertloop.sim.signals import SPEC_HELP, RandomWalk, Signal, parse_signal
 
-__all__ = ["main"]
+__all__ = ["COMMAND", "main"]
+
+log = logging.getLogger(__name__)
+COMMAND = Command(
+    "alertloop sim fleet",
+    "Many simulated boards in one process, on one event loop.",
+    [
+        *MQTT_OPTIONS,
+        Option("--esp32", "knob boards", type=integer, default=100, check=non_negative),
+        Option("--nodemcu", "LED boards", type=integer, default=0, check=non_negative),
+        Option("--rate", "publishes per second per ESP32", type=number, default=2.0,
+               check=positive),
+        Option("--prefix", "the {prefix} of topics", default="fleet"),
+        Option("--device-template", "device ids", default="{kind}-{index:04d}"),
+        Option("--pot-topic", "ESP32 topic (the ingester's template {prefix}/{device}/pot "
+               "stores the device as a tag)", default="{prefix}/{device}/pot"),
+        Option("--alert-topic", "NodeMCU topic", default="{prefix}/alert"),
+        Option("--signal", f"every knob's signal: {SPEC_HELP} (walk: one per device)",
+               metavar="SPEC", default_text="a knob held at 0"),
+        Option("--scenario", "every knob follows this scenario (YAML)", metavar="FILE"),
+        Option("--noise", "ADC noise in counts", type=number, default=0.0, check=non_negative),
+        Option("--seed", "random seed (noise, phases, jitter)", type=integer),
+        Option("--json", 'publish {"value","ts","seq"} JSON', boolean=True, default=False),
+        Option("--qos", "publish QoS", type=integer, choices=(0, 1), default=0),
+        Option("--connect-rate", "connects per second", type=number, default=400.0,
+               check=positive),
+        Option("--reconnect-interval", "seconds between connection attempts", type=number,
+               default=5.0, check=positive),
+        Option("--duration", "stop after this many seconds", type=number, check=positive,
+               default_text="run until stopped"),
+        Option("--report", "seconds between status lines", type=number, default=5.0,
+               check=positive),
+        Option("--summary-json", "print the summary as JSON", boolean=True, default=False),
+    ],
+)  # fmt: skip
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="alertloop sim fleet",
-        description="Many simulated boards in one process, on one event loop.",
-    )
-    parser.add_argument(
-        "--mqtt-url", help=f"broker URL (env {ENV_MQTT_URL}, default {DEFAULT_MQTT_URL})"
-    )
-    parser.add_argument("--esp32", type=int, default=100, help="knob boards (default 100)")
-    parser.add_argument("--nodemcu", type=int, default=0, help="LED boards (default 0)")
-    parser.add_argument(
-        "--rate", type=float, default=2.0, help="publishes per second per ESP32 (default 2)"
-    )
-    parser.add_argument("--prefix", default="fleet", help="the {prefix} of topics (default fleet)")
-    parser.add_argument(
-        "--device-template", default="{kind}-{index:04d}", help="device ids (default %(default)s)"
-    )
-    parser.add_argument(
-        "--pot-topic",
-        default="{prefix}/{device}/pot",
-        help="ESP32 topic (default %(default)s; the ingester's template {prefix}/{device}/pot "
-        "stores the device as a tag)",
-    )
-    parser.add_argument(
-        "--alert-topic", default="{prefix}/alert", help="NodeMCU topic (default %(default)s)"
-    )
-    knob = parser.add_mutually_exclusive_group()
-    knob.add_argument("--signal", help=f"every knob's signal: {SPEC_HELP} (walk: one per device)")
-    knob.add_argument("--scenario", metavar="FILE", help="every knob follows this scenario (YAML)")
-    parser.add_argument("--noise", type=float, default=0.0, help="ADC noise in counts (default 0)")
-    parser.add_argument("--seed", type=int, help="random seed (noise, phases, jitter)")
-    parser.add_argument("--json", action="store_true", help='publish {"value","ts","seq"} JSON')
-    parser.add_argument(
-        "--qos", type=int, choices=(0, 1), default=0, help="publish QoS (default 0)"
-    )
-    parser.add_argument(
-        "--connect-rate", type=float, default=400.0, help="connects per second (default 400)"
-    )
-    parser.add_argument(
-        "--reconnect-interval", type=float, default=5.0, help="seconds between attempts (default 5)"
-    )
-    parser.add_argument("--duration", type=float, help="stop after this many seconds")
-    parser.add_argument(
-        "--report", type=float, default=5.0, help="seconds between status lines (default 5)"
-    )
-    parser.add_argument("--summary-json", action="store_true", help="print the summary as JSON")
-    return parser
-
-
-def _signal_factory(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    if args.scenario:
-        scenario = load_scenario(args.scenario)
+def _signal_factory(values: Values):  # type: ignore[no-untyped-def]
+    if values.signal and values.scenario:
+        raise ConfigError(f"{values.source('signal')} and {values.source('scenario')}: give one")
+    if values.scenario:
+        scenario = load_scenario(values.scenario)
         return lambda index, device: scenario
-    if not args.signal:
+    if not values.signal:
         return None
-    first = parse_signal(args.signal)
+    try:
+        first = parse_signal(values.signal)
+    except ValueError as exc:
+        raise values.error("signal", str(exc)) from None
     if isinstance(first, RandomWalk):
         base = first
 
@@ -93,11 +92,10 @@ def _signal_factory(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    """Run the fleet; 2 for bad usage or settings."""
     try:
-        mqtt = MqttSettings.from_url(
-            setting(args.mqtt_url, ENV_MQTT_URL, DEFAULT_MQTT_URL) or DEFAULT_MQTT_URL
-        )
+        args = COMMAND.parse(argv)
+        mqtt = mqtt_from(args)
         config = FleetConfig(
             esp32=args.esp32,
             nodemcu=args.nodemcu,
@@ -115,7 +113,7 @@ def main(argv: list[str]) -> int:
             reconnect_interval=args.reconnect_interval,
         )
     except (AlertloopError, ValueError, OSError) as exc:
-        print(f"alertloop sim fleet: {exc}", file=sys.stderr)
+        print(f"{COMMAND.prog}: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
     previous = {sig: signals.getsignal(sig) for sig in (signals.SIGINT, signals.SIGTERM)}

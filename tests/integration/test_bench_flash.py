@@ -189,18 +189,18 @@ def test_flash_command_errors_are_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli.flash_main(["--port", "/dev/ttyNOPE9", "--image", f"0x0:{tmp_path}/x"]) == 1
-    assert capsys.readouterr().out == (
+    assert capsys.readouterr().err == (
         f"alertloop flash: /dev/ttyNOPE9: image {tmp_path}/x does not exist\n"
     )
     app = tmp_path / "app.bin"
     app.write_bytes(b"\xe9")
     assert cli.flash_main(["--port", "/dev/ttyNOPE9", "--image", f"0x10000:{app}"]) == 1
-    assert capsys.readouterr().out == (
+    assert capsys.readouterr().err == (
         "alertloop flash: no such port /dev/ttyNOPE9: is the board plugged in? "
         "('alertloop boards')\n"
     )
-    assert cli.flash_main(["--role", "esp32", "--bench", str(tmp_path / "none.yaml")]) == 1
-    assert "bench file" in capsys.readouterr().out
+    assert cli.flash_main(["--role", "esp32", "--hil-bench", str(tmp_path / "none.yaml")]) == 2
+    assert "--hil-bench: " in capsys.readouterr().err
 
 
 def test_flash_command_flashes_every_board_of_a_role(

@@ -245,7 +245,7 @@ def test_a_spool_that_cannot_be_written_is_reported_and_loses_nothing(
     ]
     argv += ["--spool-dir", str(spool), "--metrics-bind", f"127.0.0.1:{port}"]
     argv += ["--mqtt-url", mqtt_broker.url, "--influx-url", influxdb.settings.url]
-    argv += ["--database", influxdb.name, "--log-format", "text"]
+    argv += ["--influx-db", influxdb.name, "--log-format", "text"]
     proc = subprocess.Popen(
         argv,
         cwd=ROOT,

@@ -132,7 +132,7 @@ def test_a_second_instance_with_default_settings_refuses_and_nothing_is_lost(
     own = native_stack_factory()  # the default client id gets a broker of its own
     db = TestDatabase(own.influx, label="two_defaults").create()
     topic = f"{unique_topic}/pot"
-    env = environment(own.mqtt, db, tmp_path / "state", ALERTLOOP_INGEST_TOPICS=topic)
+    env = environment(own.mqtt, db, tmp_path / "state", ALERTLOOP_INGEST_TOPIC=topic)
     first = Process([], env, tmp_path / "first.log").wait_healthy()
     processes.append(first)
     payloads = [str(i % 101).encode() for i in range(1000)]

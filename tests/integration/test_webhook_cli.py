@@ -65,7 +65,7 @@ def test_service_runs_from_env_and_stops_on_sigterm(
         **os.environ,
         **stack.env(),
         "ALERTLOOP_WEBHOOK_USERS": f"grafana:{_hash('pw')}",
-        "ALERTLOOP_ALERT_TOPIC": topic,
+        "ALERTLOOP_WEBHOOK_TOPIC": topic,
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "alertloop.services.webhook", "--bind", f"127.0.0.1:{port}"],

@@ -212,7 +212,7 @@ def test_boards_command_names_bridges_and_bench_boards(
         "  - {name: knob, role: esp32, match: {vid_pid: '10c4:ea60'}}\n"
         "  - {name: gone, role: nodemcu, match: {vid_pid: '1a86:55d4'}}\n"
     )
-    assert cli.boards_main(["--bench", str(bench)], ports=MACHINE) == 0
+    assert cli.boards_main(["--hil-bench", str(bench)], ports=MACHINE) == 0
     out = capsys.readouterr().out
     assert "/dev/cu.usbserial-0001" in out and "Silicon Labs CP210x" in out
     assert "-> knob [esp32]" in out
@@ -225,8 +225,8 @@ def test_boards_command_names_bridges_and_bench_boards(
 def test_boards_command_reports_a_bad_bench_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli.boards_main(["--bench", str(tmp_path / "none.yaml")], ports=[]) == 1
-    assert "does not exist" in capsys.readouterr().out
+    assert cli.boards_main(["--hil-bench", str(tmp_path / "none.yaml")], ports=[]) == 2
+    assert "--hil-bench: " in capsys.readouterr().err
 
 
 def test_this_machines_ports_are_listed() -> None:

@@ -9,7 +9,7 @@ import pytest
 from alertloop.services.common.config import InfluxSettings, MqttSettings
 from alertloop.services.common.errors import ConfigError
 from alertloop.services.ingester import IngesterConfig
-from alertloop.services.ingester.cli import build_parser, config_from_args, main, redact
+from alertloop.services.ingester.cli import build_parser, config_from_args, main, parse, redact
 from alertloop.services.ingester.config import client_lock_path
 
 MQTT = MqttSettings("127.0.0.1", 1883)
@@ -73,11 +73,20 @@ def test_flags_beat_environment_beats_defaults(
     monkeypatch.setenv("ALERTLOOP_MQTT_URL", "mqtts://u:p@broker:8884")
     monkeypatch.setenv("ALERTLOOP_INFLUX_URL", "http://db:8087")
     monkeypatch.setenv("ALERTLOOP_INFLUX_DB", "fromenv")
-    monkeypatch.setenv("ALERTLOOP_INGEST_TOPICS", "a/{device}/pot, b/pot")
+    monkeypatch.setenv("ALERTLOOP_INGEST_TOPIC", "a/{device}/pot, b/pot")
     monkeypatch.setenv("ALERTLOOP_INGEST_BATCH_SIZE", "77")
     monkeypatch.setenv("ALERTLOOP_INGEST_GZIP", "yes")
-    args = build_parser().parse_args(
-        ["--database", "fromflag", "--batch-size", "88", "--spool-dir", str(tmp_path), "--qos", "0"]
+    args = parse(
+        [
+            "--influx-db",
+            "fromflag",
+            "--batch-size",
+            "88",
+            "--spool-dir",
+            str(tmp_path),
+            "--qos",
+            "0",
+        ]
     )
     cfg = config_from_args(args)
     assert (cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.tls, cfg.mqtt.username) == (
@@ -92,14 +101,32 @@ def test_flags_beat_environment_beats_defaults(
 
 
 def test_repeated_topic_flags(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ALERTLOOP_INGEST_TOPICS", raising=False)
-    cfg = config_from_args(build_parser().parse_args(["--topic", "x/pot", "--topic", "y/pot"]))
+    monkeypatch.delenv("ALERTLOOP_INGEST_TOPIC", raising=False)
+    cfg = config_from_args(parse(["--topic", "x/pot", "--topic", "y/pot"]))
     assert cfg.topics == ["x/pot", "y/pot"]
 
 
-def test_bad_number_names_the_flag() -> None:
-    with pytest.raises(ConfigError, match="--batch-size"):
-        config_from_args(build_parser().parse_args(["--batch-size", "many"]))
+def test_bad_number_names_the_flag_or_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="^--batch-size: expected an integer, got 'many'"):
+        parse(["--batch-size", "many"])
+    monkeypatch.setenv("ALERTLOOP_INGEST_BATCH_SIZE", "lots")
+    with pytest.raises(ConfigError, match="^ALERTLOOP_INGEST_BATCH_SIZE: expected an integer"):
+        parse([])
+    monkeypatch.setenv("ALERTLOOP_INGEST_BATCH_SIZE", "0")
+    with pytest.raises(ConfigError, match="^ALERTLOOP_INGEST_BATCH_SIZE: must be positive"):
+        parse([])
+
+
+def test_the_old_names_still_work_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ALERTLOOP_INGEST_TOPICS", "old/pot")
+    cfg = config_from_args(parse(["--database", "olddb"]))
+    assert (cfg.topics, cfg.influx.database) == (["old/pot"], "olddb")
+    err = capsys.readouterr().err
+    assert "--database is deprecated; use --influx-db" in err
+    assert "ALERTLOOP_INGEST_TOPICS is deprecated; use ALERTLOOP_INGEST_TOPIC" in err
+    assert "--database" not in " ".join(build_parser().format_help().split())
 
 
 def test_main_reports_config_errors(capsys: pytest.CaptureFixture[str]) -> None:
@@ -164,6 +191,6 @@ def test_the_broker_password_can_come_from_a_file(
     secret.write_text("s3cret\n")
     monkeypatch.delenv("ALERTLOOP_MQTT_PASSWORD", raising=False)
     argv = ["--mqtt-url", "mqtt://ingest@broker:1883", "--mqtt-password-file", str(secret)]
-    cfg = config_from_args(build_parser().parse_args(argv))
+    cfg = config_from_args(parse(argv))
     assert (cfg.mqtt.username, cfg.mqtt.password) == ("ingest", "s3cret")
     assert "s3cret" not in repr(cfg)

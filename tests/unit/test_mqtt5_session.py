@@ -3,7 +3,6 @@ acknowledgements with failure codes, timeouts, and the TLS options of the config
 
 from __future__ import annotations
 
-import argparse
 import socket
 import time
 from collections.abc import Iterator
@@ -11,11 +10,12 @@ from collections.abc import Iterator
 import mqtt5
 import pytest
 
+from alertloop.services.common.commands import Command
 from alertloop.services.common.config import (
+    MQTT_OPTIONS,
     MqttSettings,
     MqttTls,
-    add_mqtt_tls_arguments,
-    mqtt_settings_from_args,
+    mqtt_from,
 )
 from alertloop.services.common.errors import ConfigError
 from alertloop.services.common.mqtt5_connect import ConnectOptions, _check_connack
@@ -133,16 +133,15 @@ def test_tls_options_need_mqtts_and_a_certificate_for_a_key() -> None:
 
 
 def test_tls_flags_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    parser = argparse.ArgumentParser()
-    add_mqtt_tls_arguments(parser)
+    command = Command("alertloop test", "", MQTT_OPTIONS)
+    monkeypatch.setenv("ALERTLOOP_MQTT_URL", "mqtts://h")
     monkeypatch.setenv("ALERTLOOP_MQTT_CA_FILE", "/env-ca.pem")
     monkeypatch.setenv("ALERTLOOP_MQTT_SERVER_NAME", "env.example")
     monkeypatch.setenv("ALERTLOOP_MQTT_TLS_INSECURE", "1")
-    args = parser.parse_args(["--mqtt-server-name", "flag.example"])
-    tls = mqtt_settings_from_args("mqtts://h", args).tls_options
+    tls = mqtt_from(command.parse(["--mqtt-server-name", "flag.example"])).tls_options
     assert tls == MqttTls(ca_file="/env-ca.pem", server_name="flag.example", insecure=True)
     monkeypatch.delenv("ALERTLOOP_MQTT_TLS_INSECURE")
-    assert not mqtt_settings_from_args("mqtts://h", parser.parse_args([])).tls_options.insecure
+    assert not mqtt_from(command.parse([])).tls_options.insecure
 
 
 def test_context_checks_by_default_and_insecure_turns_checks_off() -> None:

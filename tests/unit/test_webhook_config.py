@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from alertloop.services.common.errors import ConfigError
-from alertloop.services.webhook.config import WebhookConfig, build_parser, config_from_args
+from alertloop.services.webhook.config import WebhookConfig, build_parser, config_from_args, parse
 from alertloop.services.webhook.errors import WebhookConfigError
 from alertloop.services.webhook.passwords import hash_password
 from alertloop.services.webhook.payloads import Action
@@ -17,7 +17,7 @@ HASH = hash_password("pw", "pbkdf2:sha256:1000")
 
 
 def _config(argv: list[str]) -> WebhookConfig:
-    return config_from_args(build_parser().parse_args(argv))
+    return config_from_args(parse(argv))
 
 
 @pytest.fixture(autouse=True)
@@ -47,9 +47,9 @@ def test_defaults_with_env_users(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_flags_beat_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     users = tmp_path / "users"
     users.write_text(f"grafana:{HASH}\n")
-    monkeypatch.setenv("ALERTLOOP_ALERT_TOPIC", "/env")
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_TOPIC", "/env")
     monkeypatch.setenv("ALERTLOOP_MQTT_URL", "mqtt://env:1883")
-    monkeypatch.setenv("ALERTLOOP_WEBHOOK_LEGACY_ACTIONS", "paused=ok")
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_LEGACY_ACTION", "paused=ok")
     cfg = _config(
         [
             "--users-file",
@@ -77,7 +77,7 @@ def test_flags_beat_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
 
 def test_env_actions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALERTLOOP_WEBHOOK_USERS", f"grafana:{HASH}")
-    monkeypatch.setenv("ALERTLOOP_WEBHOOK_LEGACY_ACTIONS", "paused=ok, no_data=alerting")
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_LEGACY_ACTION", "paused=ok, no_data=alerting")
     monkeypatch.setenv("ALERTLOOP_WEBHOOK_ERROR_ACTION", "OK")
     cfg = _config([])
     assert cfg.policy.legacy_action("paused") is Action.OK
@@ -114,14 +114,27 @@ def test_bad_values(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_bad_env_number(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALERTLOOP_WEBHOOK_USERS", f"grafana:{HASH}")
-    monkeypatch.setenv("ALERTLOOP_ALERT_QOS", "one")
-    with pytest.raises(WebhookConfigError, match="ALERTLOOP_ALERT_QOS"):
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_QOS", "one")
+    with pytest.raises(ConfigError, match="ALERTLOOP_WEBHOOK_QOS: expected an integer"):
         _config([])
 
 
-def test_bad_action_flag_is_an_argparse_error() -> None:
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["--nodata-action", "explode"])
+def test_the_old_alert_variables_still_work_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_USERS", f"grafana:{HASH}")
+    monkeypatch.setenv("ALERTLOOP_ALERT_TOPIC", "/old")
+    monkeypatch.setenv("ALERTLOOP_ALERT_QOS", "0")
+    cfg = _config([])
+    assert (cfg.topic, cfg.qos) == ("/old", 0)
+    err = capsys.readouterr().err
+    assert "ALERTLOOP_ALERT_TOPIC is deprecated; use ALERTLOOP_WEBHOOK_TOPIC" in err
+    assert "ALERTLOOP_ALERT_QOS is deprecated; use ALERTLOOP_WEBHOOK_QOS" in err
+
+
+def test_bad_action_flag_names_the_flag() -> None:
+    with pytest.raises(ConfigError, match="--nodata-action: 'explode': expected one of"):
+        parse(["--nodata-action", "explode"])
 
 
 def test_selector_defaults_to_the_provisioned_rule(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -144,7 +157,7 @@ def test_selector_flags(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_selector_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALERTLOOP_WEBHOOK_USERS", f"grafana:{HASH}")
     monkeypatch.setenv("ALERTLOOP_WEBHOOK_MATCH", "loop=alertloop,site=lab")
-    monkeypatch.setenv("ALERTLOOP_WEBHOOK_LEGACY_RULES", "3,pot")
+    monkeypatch.setenv("ALERTLOOP_WEBHOOK_LEGACY_RULE", "3,pot")
     monkeypatch.setenv("ALERTLOOP_WEBHOOK_ACCEPT_TEST_NOTIFICATIONS", "1")
     selector = _config([]).selector
     assert selector.label_sets == ({"loop": "alertloop", "site": "lab"},)
@@ -213,5 +226,5 @@ def test_connection_limits_from_flags_and_env(monkeypatch: pytest.MonkeyPatch) -
     cfg = _config(["--max-connections", "100", "--body-timeout", "3"])
     assert (cfg.max_connections, cfg.max_connections_per_client) == (100, 16)
     assert (cfg.header_timeout, cfg.body_timeout) == (2.5, 3.0)
-    with pytest.raises(WebhookConfigError, match="connection limits"):
+    with pytest.raises(ConfigError, match="--header-timeout: must be positive"):
         _config(["--header-timeout", "0"])
