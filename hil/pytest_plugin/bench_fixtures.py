@@ -5,7 +5,7 @@ logs go into its report.
 
 The first board of each role becomes ``--alertloop-esp32``/``--alertloop-nodemcu`` when those
 are set nowhere (flag, environment, ini), so the board fixtures run on it through the serial
-backend; a port given with ``--alertloop-esp32 PORT`` keeps precedence. ``bench_boards`` gives every board of the bench (fleets).
+backend; a port given with ``--alertloop-esp32 PORT`` keeps precedence. ``alertloop_bench_boards`` gives every board of the bench (fleets).
 
 Serial logs: the lines of every ``SerialMonitor`` a test used (a fixture value that is a
 monitor or a running board with one as ``.serial``, or one attached with ``attach_serial_log``) are added to
@@ -27,10 +27,10 @@ from alertloop.hil.bench.model import ROLES, Bench, BenchError, BoardSpec, load_
 from alertloop.hil.pytest_plugin.options import option_source, resolve_options
 
 __all__ = [
+    "alertloop_bench_boards",
+    "alertloop_hil_bench",
     "attach_serial_log",
-    "bench_boards",
     "bench_settings",
-    "hil_bench",
     "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_runtest_makereport",
@@ -106,7 +106,7 @@ def bench_settings(config: pytest.Config, port: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def hil_bench(pytestconfig: pytest.Config) -> Bench:
+def alertloop_hil_bench(pytestconfig: pytest.Config) -> Bench:
     """The bench file given to the session; skips the test when there is none."""
     bench = pytestconfig.stash.get(BENCH, None)
     if bench is None:
@@ -115,7 +115,9 @@ def hil_bench(pytestconfig: pytest.Config) -> Bench:
 
 
 @pytest.fixture(scope="session")
-def bench_boards(hil_bench: Bench, pytestconfig: pytest.Config) -> dict[str, list[BoardSpec]]:
+def alertloop_bench_boards(
+    alertloop_hil_bench: Bench, pytestconfig: pytest.Config
+) -> dict[str, list[BoardSpec]]:
     """Every bench board by role (``{"esp32": [...], "nodemcu": [...]}``), ports found."""
     return pytestconfig.stash[BOARDS]
 

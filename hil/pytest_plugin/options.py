@@ -126,8 +126,7 @@ class PluginOption:
 OPTIONS: tuple[PluginOption, ...] = (
     PluginOption(
         "stack",
-        "where broker and database come from; auto is docker where an engine answers, "
-        "else native",
+        "where broker and database come from; auto is docker where an engine answers, else native",
         "auto",
         _choice(BACKENDS),
         aliases=("--stack",),
@@ -317,7 +316,9 @@ def check_options(config: pytest.Config) -> None:
             )
         _check_urls(config)
     else:
-        given = [n for n in ("mqtt-url", "influx-url", "grafana-url") if _on_command_line(config, n)]
+        given = [
+            n for n in ("mqtt-url", "influx-url", "grafana-url") if _on_command_line(config, n)
+        ]
         if given:
             raises = ", ".join(option_source(config, n) for n in given)
             raise pytest.UsageError(

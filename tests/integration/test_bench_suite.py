@@ -39,9 +39,9 @@ def test_fails_on_purpose(esp32):
 
 
 @pytest.fixture
-def bench_of_sketches(stack: Stack, tmp_path: Path) -> Iterator[tuple[str, str]]:
+def bench_of_sketches(alertloop_stack: Stack, tmp_path: Path) -> Iterator[tuple[str, str]]:
     programs = [
-        HostFirmware(name, stack.mqtt, client_id=f"bench-{name}", log_dir=tmp_path)
+        HostFirmware(name, alertloop_stack.mqtt, client_id=f"bench-{name}", log_dir=tmp_path)
         for name in ("esp32_knob", "nodemcu_led")
     ]
     try:
@@ -53,7 +53,7 @@ def bench_of_sketches(stack: Stack, tmp_path: Path) -> Iterator[tuple[str, str]]
 
 
 def test_the_bench_boards_run_the_suite(
-    pytester: pytest.Pytester, stack: Stack, bench_of_sketches: tuple[str, str]
+    pytester: pytest.Pytester, alertloop_stack: Stack, bench_of_sketches: tuple[str, str]
 ) -> None:
     knob, leds = bench_of_sketches
     pytester.makefile(
@@ -63,8 +63,8 @@ def test_the_bench_boards_run_the_suite(
     )
     pytester.makepyfile(SUITE.replace("{leds}", leds))
     result = pytester.runpytest_subprocess(
-        "--hil-bench", "bench.yaml", "--stack", "external", "--mqtt-url", stack.mqtt.url,
-        "--influx-url", stack.influx.url, "-p", "no:cacheprovider",
+        "--hil-bench", "bench.yaml", "--stack", "external", "--mqtt-url", alertloop_stack.mqtt.url,
+        "--influx-url", alertloop_stack.influx.url, "-p", "no:cacheprovider",
     )  # fmt: skip
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
