@@ -123,7 +123,7 @@ def alertloop_bench_boards(
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _bench_flashed(pytestconfig: pytest.Config) -> None:
+def _alertloop_bench_flashed(pytestconfig: pytest.Config) -> None:
     """With ``--alertloop-flash``: every bench board flashed, verified, reset and started, once."""
     if not pytestconfig.getoption("--alertloop-flash", default=False):
         return

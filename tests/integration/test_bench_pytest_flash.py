@@ -33,7 +33,7 @@ def bench(pytester: pytest.Pytester, port: str) -> None:
         bench=f"project_dir: firmware\nboards:\n  - {{name: knob-1, role: esp32, port: {port}}}\n",
     )
     pytester.makepyfile(
-        "def test_one(bench_boards):\n    pass\n\ndef test_two(bench_boards):\n    pass\n"
+        "def test_one(alertloop_bench_boards):\n    pass\n\ndef test_two(alertloop_bench_boards):\n    pass\n"
     )
 
 

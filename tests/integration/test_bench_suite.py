@@ -21,19 +21,19 @@ from alertloop.hil.stack import Stack
 pytest_plugins = ["pytester"]
 
 SUITE = """
-def test_knob(esp32, mqtt_capture, unique_topic, request):
-    assert unique_topic == ""  # flashed boards keep the sketches' own topics
-    assert type(esp32).__name__ == "SerialEsp32"
-    assert esp32.baudrate == 57600  # the bench's baud rate reached the serial board
+def test_knob(alertloop_esp32, alertloop_mqtt_capture, alertloop_unique_topic, request):
+    assert alertloop_unique_topic == ""  # flashed boards keep the sketches' own topics
+    assert type(alertloop_esp32).__name__ == "SerialEsp32"
+    assert alertloop_esp32.baudrate == 57600  # the bench's baud rate reached the serial board
     assert request.config.getoption("--nodemcu") == "{leds}"
-    mqtt_capture.subscribe("/pot")
-    esp32.set_knob(64)
-    esp32.wait_for_published(64, timeout=5)
-    mqtt_capture.wait_for("/pot", lambda m: m.payload == b"64", timeout=5)
+    alertloop_mqtt_capture.subscribe("/pot")
+    alertloop_esp32.set_knob(64)
+    alertloop_esp32.wait_for_published(64, timeout=5)
+    alertloop_mqtt_capture.wait_for("/pot", lambda m: m.payload == b"64", timeout=5)
 
-def test_fails_on_purpose(esp32):
-    esp32.set_knob(12)
-    esp32.wait_for_published(12, timeout=5)
+def test_fails_on_purpose(alertloop_esp32):
+    alertloop_esp32.set_knob(12)
+    alertloop_esp32.wait_for_published(12, timeout=5)
     assert False, "to see the serial log in the report"
 """
 

@@ -149,12 +149,12 @@ def test_the_plugin_drives_a_board_on_a_port(
     try:
         path = program.start()
         pytester.makepyfile(
-            "def test_knob(esp32, mqtt_capture, unique_topic):\n"
-            "    assert unique_topic == '' and type(esp32).__name__ == 'SerialEsp32'\n"
-            "    mqtt_capture.subscribe('/pot')\n"
-            "    esp32.set_knob(77)\n"
-            "    esp32.wait_for_published(77, timeout=5)\n"
-            "    mqtt_capture.wait_for('/pot', lambda m: m.payload == b'77', timeout=5)\n"
+            "def test_knob(alertloop_esp32, alertloop_mqtt_capture, alertloop_unique_topic):\n"
+            "    assert alertloop_unique_topic == '' and type(alertloop_esp32).__name__ == 'SerialEsp32'\n"
+            "    alertloop_mqtt_capture.subscribe('/pot')\n"
+            "    alertloop_esp32.set_knob(77)\n"
+            "    alertloop_esp32.wait_for_published(77, timeout=5)\n"
+            "    alertloop_mqtt_capture.wait_for('/pot', lambda m: m.payload == b'77', timeout=5)\n"
         )
         result = pytester.runpytest_subprocess(
             "--stack", "external", "--mqtt-url", alertloop_stack.mqtt.url,

@@ -18,10 +18,10 @@ boards:
 CHECK_OPTIONS = """
 from alertloop.hil.pytest_plugin.bench_fixtures import bench_settings
 
-def test_options(request, bench_boards):
+def test_options(request, alertloop_bench_boards):
     assert request.config.getoption("--esp32") == "{esp32}"
     assert request.config.getoption("--nodemcu") == "/dev/ttyFAKE1"
-    assert [b.name for b in bench_boards["esp32"]] == ["knob", "knob-2"]
+    assert [b.name for b in alertloop_bench_boards["esp32"]] == ["knob", "knob-2"]
     assert bench_settings(request.config, "/dev/ttyFAKE1") == {{"baudrate": 57600}}
     assert bench_settings(request.config, "/dev/elsewhere") == {{}}
 """
@@ -89,10 +89,10 @@ def test_without_a_bench_bench_tests_skip_with_the_reason(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ALERTLOOP_HIL_BENCH", raising=False)
-    pytester.makepyfile("def test_bench(hil_bench):\n    pass\n")
+    pytester.makepyfile("def test_bench(alertloop_hil_bench):\n    pass\n")
     result = pytester.runpytest("-rs")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*no bench of real boards: give --hil-bench FILE*"])
+    result.stdout.fnmatch_lines(["*no bench of real boards: give --alertloop-hil-bench FILE*"])
 
 
 SERIAL_TEST = """
@@ -147,5 +147,5 @@ def test_elsewhere():
     )
     result = pytester.runpytest("-rs")
     result.assert_outcomes(passed=1, skipped=1)
-    result.stdout.fnmatch_lines(["*no real boards: give --hil-bench bench.yaml*docs/hil.md"])
+    result.stdout.fnmatch_lines(["*no real boards: give --alertloop-hil-bench bench.yaml*docs/hil.md"])
     pytester.runpytest("--esp32", "/dev/ttyUSB0").assert_outcomes(passed=1, errors=1)
