@@ -147,5 +147,7 @@ def test_elsewhere():
     )
     result = pytester.runpytest("-rs")
     result.assert_outcomes(passed=1, skipped=1)
-    result.stdout.fnmatch_lines(["*no real boards: give --alertloop-hil-bench bench.yaml*docs/hil.md"])
+    result.stdout.fnmatch_lines(
+        ["*no real boards: give --alertloop-hil-bench bench.yaml*docs/hil.md"]
+    )
     pytester.runpytest("--esp32", "/dev/ttyUSB0").assert_outcomes(passed=1, errors=1)
