@@ -6,12 +6,15 @@ second, independent MQTT 5 broker (one per session, since it starts slowly)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from alertloop.hil.stack.base import MissingBinaries
-from alertloop.hil.stack.ejabberd import EjabberdBroker, ejabberd_missing
-from alertloop.hil.stack.tls import ConformanceMosquitto
+
+if TYPE_CHECKING:  # the brokers' modules load when a test uses them
+    from alertloop.hil.stack.ejabberd import EjabberdBroker
+    from alertloop.hil.stack.tls import ConformanceMosquitto
 
 __all__ = ["alertloop_conformance_mosquitto", "alertloop_ejabberd_broker"]
 
@@ -20,6 +23,8 @@ __all__ = ["alertloop_conformance_mosquitto", "alertloop_ejabberd_broker"]
 def alertloop_conformance_mosquitto() -> Iterator[ConformanceMosquitto]:
     """A mosquitto of this test's own (``.plain``, ``.tls``, ``.mtls`` settings; ``restart``,
     ``suspend``/``resume``); removed at teardown."""
+    from alertloop.hil.stack.tls import ConformanceMosquitto
+
     broker = ConformanceMosquitto()
     try:
         broker.start()
@@ -39,6 +44,8 @@ def alertloop_conformance_mosquitto() -> Iterator[ConformanceMosquitto]:
 def alertloop_ejabberd_broker() -> Iterator[EjabberdBroker]:
     """ejabberd with ``mod_mqtt`` on free loopback ports (never the system service), with a
     registered user; skipped with the reason when ejabberd is not installed."""
+    from alertloop.hil.stack.ejabberd import EjabberdBroker, ejabberd_missing
+
     missing = ejabberd_missing()
     if missing:
         pytest.skip(missing)

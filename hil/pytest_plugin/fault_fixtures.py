@@ -14,13 +14,15 @@ session broker (``alertloop_fault_proxy.mqtt`` are the settings to connect throu
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from alertloop.hil.faults.proxy import FaultProxy
 from alertloop.services.common.config import MqttSettings
-from alertloop.sim.fleet import Fleet, FleetConfig
+
+if TYPE_CHECKING:  # fleets and the proxy load when a test uses them
+    from alertloop.hil.faults.proxy import FaultProxy
+    from alertloop.sim.fleet import Fleet
 
 __all__ = [
     "alertloop_fault_proxy",
@@ -40,6 +42,8 @@ def alertloop_fleet_factory(
 ) -> Iterator[Callable[..., Fleet]]:
     """``alertloop_fleet_factory(mqtt=None, wait=True, **config)`` -> a started ``Fleet`` (every device
     connected unless ``wait=False``); all are stopped at teardown."""
+    from alertloop.sim.fleet import Fleet, FleetConfig
+
     started: list[Fleet] = []
 
     def factory(mqtt: MqttSettings | None = None, wait: bool = True, **config: Any) -> Fleet:
@@ -73,6 +77,8 @@ def alertloop_fleet(alertloop_fleet_factory: Callable[..., Fleet]) -> Fleet:
 def alertloop_fault_proxy_factory() -> Iterator[Callable[..., FaultProxy]]:
     """``alertloop_fault_proxy_factory(upstream_host, upstream_port, **faults)`` -> a started proxy on a
     free port of 127.0.0.1; every one is stopped at teardown."""
+    from alertloop.hil.faults.proxy import FaultProxy
+
     started: list[FaultProxy] = []
 
     def factory(upstream_host: str, upstream_port: int, **faults: Any) -> FaultProxy:

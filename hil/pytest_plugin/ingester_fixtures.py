@@ -5,14 +5,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from alertloop.hil.influx import TestDatabase
 from alertloop.services.common.config import InfluxSettings, MqttSettings
 from alertloop.services.common.mqtt import new_client_id
-from alertloop.services.ingester import Ingester, IngesterConfig
+
+if TYPE_CHECKING:  # the service loads when a test starts an ingester, not with pytest
+    from alertloop.services.ingester import Ingester, IngesterConfig
 
 __all__ = ["alertloop_ingester", "alertloop_ingester_factory"]
 
@@ -35,6 +37,8 @@ def ingester_test_config(
 ) -> IngesterConfig:
     """An IngesterConfig for tests: the given broker and database, ``<prefix>/pot``, a fresh
     client id, short intervals; ``overrides`` win."""
+    from alertloop.services.ingester import IngesterConfig
+
     values: dict[str, Any] = {
         "mqtt": mqtt,
         "influx": influx,
@@ -59,6 +63,8 @@ def alertloop_ingester_factory(
     Defaults: the shared broker, the test's database, topic ``<unique_topic>/pot``, a spool
     directory of its own under ``tmp_path``.
     """
+    from alertloop.services.ingester import Ingester
+
     started: list[Ingester] = []
     numbers = itertools.count(1)
 

@@ -20,15 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from alertloop.hil.influx import TestDatabase
-from alertloop.hil.stack import Stack
-from alertloop.sim.alerting import AlertEvaluator
-from alertloop.sim.alerting.provisioning import BASE_INTERVAL
-from alertloop.sim.board_api.protocol import IndicatorBoard, SensorBoard
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the evaluator and the services load when a test uses them
+    from alertloop.hil.influx import TestDatabase
     from alertloop.hil.pytest_plugin.webhook_fixtures import RunningWebhook
+    from alertloop.hil.stack import Stack
     from alertloop.services.ingester import Ingester
+    from alertloop.sim.alerting import AlertEvaluator
+    from alertloop.sim.board_api.protocol import IndicatorBoard, SensorBoard
 
 __all__ = ["alertloop_alerting", "alertloop_alerting_factory", "alertloop_pipeline"]
 
@@ -59,6 +57,9 @@ def alertloop_alerting_factory(
     """``alertloop_alerting_factory(**overrides)`` -> a started AlertEvaluator on the test's database,
     posting to the ``alertloop_webhook`` fixture; every one is stopped at teardown."""
     _require_sim_alerting(request)
+    from alertloop.sim.alerting import AlertEvaluator
+    from alertloop.sim.alerting.provisioning import BASE_INTERVAL
+
     started: list[AlertEvaluator] = []
 
     def factory(**overrides: Any) -> AlertEvaluator:

@@ -7,17 +7,18 @@ import queue
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from alertloop.hil.capture import MqttCapture
-from alertloop.hil.stack import Stack
 from alertloop.services.common.config import MqttSettings
 from alertloop.services.common.errors import AlertloopError, TimeoutExpired
 from alertloop.services.common.mqtt import make_client, new_client_id
-from alertloop.services.webhook import WebhookConfig, WebhookServer
-from alertloop.services.webhook.passwords import hash_password
+
+if TYPE_CHECKING:  # the service and Flask load when a test starts a webhook, not with pytest
+    from alertloop.hil.stack import Stack
+    from alertloop.services.webhook import WebhookConfig, WebhookServer
 
 __all__ = ["alertloop_read_retained", "alertloop_webhook", "alertloop_webhook_factory"]
 
@@ -98,6 +99,9 @@ def alertloop_webhook_factory(
     hashed password, a free port on 127.0.0.1. Every server is stopped, and the retained
     messages it may have left on the shared broker are cleared, at teardown.
     """
+    from alertloop.services.webhook import WebhookConfig, WebhookServer
+    from alertloop.services.webhook.passwords import hash_password
+
     started: list[RunningWebhook] = []
 
     def factory(wait_connected: bool = True, **overrides: Any) -> RunningWebhook:
