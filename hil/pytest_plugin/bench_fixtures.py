@@ -1,17 +1,16 @@
-"""The bench in the test suite: ``--alertloop-hil-bench FILE`` (or ``ALERTLOOP_HIL_BENCH``, or
-the ini option ``alertloop_hil_bench``) selects real boards for the whole suite,
-``--alertloop-flash`` flashes every bench board once before the tests, and each test's serial
-logs go into its report.
+"""The bench in the test suite: ``--alertloop-hil-bench FILE`` (or ``ALERTLOOP_HIL_BENCH``, or the
+ini option ``alertloop_hil_bench``) selects real boards for the whole suite, ``--alertloop-flash``
+flashes every bench board once before the tests, and each test's serial logs go into its report.
 
-The first board of each role becomes ``--alertloop-esp32``/``--alertloop-nodemcu`` when those
-are set nowhere (flag, environment, ini), so the board fixtures run on it through the serial
-backend; a port given with ``--alertloop-esp32 PORT`` keeps precedence. ``alertloop_bench_boards`` gives every board of the bench (fleets).
+The first board of each role becomes ``--alertloop-esp32``/``--alertloop-nodemcu`` when those are
+set nowhere (flag, environment, ini), so the board fixtures run on it through the serial backend; a
+port given with ``--alertloop-esp32 PORT`` keeps precedence. ``alertloop_bench_boards`` gives every
+board of the bench (fleets).
 
-Serial logs: the lines of every ``SerialMonitor`` a test used (a fixture value that is a
-monitor or a running board with one as ``.serial``, or one attached with ``attach_serial_log``) are added to
-the test's report as a "Captured serial ..." section, which pytest shows when it fails; the
-log file's path goes to the report's ``user_properties`` (and so to JUnit XML).
-"""
+Serial logs: the lines of every ``SerialMonitor`` a test used (a fixture value that is a monitor
+or a running board with one as ``.serial``, or one attached with ``attach_serial_log``) are added
+to the test's report as a "Captured serial ..." section, which pytest shows when it fails; the
+log file's path goes to the report's ``user_properties`` (and so to JUnit XML)."""
 
 from __future__ import annotations
 

@@ -1,17 +1,16 @@
-"""Fixtures: boards. ``alertloop_esp32`` and ``alertloop_nodemcu`` are boards of the backend chosen by
-``--alertloop-esp32``/``--alertloop-nodemcu`` (``sim``, ``virtual``, or a serial port), on ``{alertloop_unique_topic}/pot``
-and ``{alertloop_unique_topic}/alert``, started and connected; the ``*_factory`` fixtures build more of
-them (or ones with other settings, or of another backend: ``backend="virtual"``) and stop them
-all at teardown.
+"""Fixtures: boards. ``alertloop_esp32`` and ``alertloop_nodemcu`` are boards of the backend chosen
+by ``--alertloop-esp32``/``--alertloop-nodemcu`` (``sim``, ``virtual``, or a serial port), on
+``{alertloop_unique_topic}/pot`` and ``{alertloop_unique_topic}/alert``, started and connected; the
+``*_factory`` fixtures build more of them (or ones with other settings, or of another backend:
+``backend="virtual"``) and stop them all at teardown.
 
 A test marked ``every_board`` runs once per board backend: ``sim`` and ``virtual`` (the
-``--alertloop-board-backends`` list), and the ``--alertloop-esp32``/``--alertloop-nodemcu`` pair when that is something else,
-for example two serial ports.
+``--alertloop-board-backends`` list), and the ``--alertloop-esp32``/``--alertloop-nodemcu`` pair
+when that is something else, for example two serial ports.
 
-Simulated boards made by the fixtures retry every second when the broker goes away (the
-sketches wait 5 s), so fault tests stay short; pass ``reconnect_interval=5.0`` for the
-sketches' timing. Virtual boards are the sketches themselves and keep their 5 s.
-"""
+Simulated boards made by the fixtures retry every second when the broker goes away (the sketches
+wait 5 s), so fault tests stay short; pass ``reconnect_interval=5.0`` for the sketches' timing.
+Virtual boards are the sketches themselves and keep their 5 s."""
 
 from __future__ import annotations
 
@@ -171,13 +170,15 @@ def _factory(
 
 @pytest.fixture(scope="session")
 def alertloop_esp32_backend(request: pytest.FixtureRequest) -> str:
-    """The ESP32 backend: ``--alertloop-esp32`` (``sim`` by default), or the row of ``every_board``."""
+    """The ESP32 backend: ``--alertloop-esp32`` (``sim`` by default), or the row of
+    ``every_board``."""
     return _backend(request, "esp32")
 
 
 @pytest.fixture(scope="session")
 def alertloop_nodemcu_backend(request: pytest.FixtureRequest) -> str:
-    """The NodeMCU backend: ``--alertloop-nodemcu`` (``sim`` by default), or the row of ``every_board``."""
+    """The NodeMCU backend: ``--alertloop-nodemcu`` (``sim`` by default), or the row of
+    ``every_board``."""
     return _backend(request, "nodemcu")
 
 
@@ -189,9 +190,9 @@ def alertloop_esp32_factory(
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> Iterator[Callable[..., SensorBoard]]:
-    """``alertloop_esp32_factory(**overrides)`` -> a started, connected knob board (``wait=False`` to
-    not wait for the connection, ``backend=`` for another backend). Defaults: the shared
-    broker, ``{alertloop_unique_topic}/pot``."""
+    """``alertloop_esp32_factory(**overrides)`` -> a started, connected knob board
+    (``wait=False`` to not wait for the connection, ``backend=`` for another backend). Defaults:
+    the shared broker, ``{alertloop_unique_topic}/pot``."""
     yield from _factory(
         create_esp32,
         alertloop_esp32_backend,
@@ -211,8 +212,9 @@ def alertloop_nodemcu_factory(
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> Iterator[Callable[..., IndicatorBoard]]:
-    """``alertloop_nodemcu_factory(**overrides)`` -> a started, subscribed LED board (``wait=False`` to
-    not wait, ``backend=`` for another backend). Defaults: shared broker, ``{alertloop_unique_topic}/alert``."""
+    """``alertloop_nodemcu_factory(**overrides)`` -> a started, subscribed LED board
+    (``wait=False`` to not wait, ``backend=`` for another backend). Defaults: shared broker,
+    ``{alertloop_unique_topic}/alert``."""
     yield from _factory(
         create_nodemcu,
         alertloop_nodemcu_backend,
@@ -231,11 +233,13 @@ def alertloop_nodemcu_factory(
 
 @pytest.fixture
 def alertloop_esp32(alertloop_esp32_factory: Callable[..., SensorBoard]) -> SensorBoard:
-    """The knob board (``alertloop.hil.boards.SensorBoard``), publishing to ``{alertloop_unique_topic}/pot``."""
+    """The knob board (``alertloop.hil.boards.SensorBoard``), publishing to
+    ``{alertloop_unique_topic}/pot``."""
     return alertloop_esp32_factory()
 
 
 @pytest.fixture
 def alertloop_nodemcu(alertloop_nodemcu_factory: Callable[..., IndicatorBoard]) -> IndicatorBoard:
-    """The LED board (``alertloop.hil.boards.IndicatorBoard``), subscribed to ``{alertloop_unique_topic}/alert``."""
+    """The LED board (``alertloop.hil.boards.IndicatorBoard``), subscribed to
+    ``{alertloop_unique_topic}/alert``."""
     return alertloop_nodemcu_factory()

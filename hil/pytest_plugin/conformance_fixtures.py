@@ -1,7 +1,7 @@
-"""Fixtures for the MQTT conformance suite: brokers of the test's own that it may restart,
-freeze or wipe. ``alertloop_conformance_mosquitto``: mosquitto with plain, TLS and client-certificate
-listeners and a test CA made with openssl. ``alertloop_ejabberd_broker``: ejabberd's ``mod_mqtt``, a
-second, independent MQTT 5 broker (one per session, since it starts slowly)."""
+"""Fixtures for the MQTT conformance suite: brokers of the test's own that it may restart, freeze
+or wipe. ``alertloop_conformance_mosquitto``: mosquitto with plain, TLS and client-certificate
+listeners and a test CA made with openssl. ``alertloop_ejabberd_broker``: ejabberd's
+``mod_mqtt``, a second, independent MQTT 5 broker (one per session, since it starts slowly)."""
 
 from __future__ import annotations
 

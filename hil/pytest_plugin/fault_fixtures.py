@@ -1,15 +1,15 @@
-"""Fixtures for fleets and faults: ``alertloop_fleet``, ``alertloop_fleet_factory``, ``alertloop_fault_proxy``,
-``alertloop_fault_proxy_factory``.
+"""Fixtures for fleets and faults: ``alertloop_fleet``, ``alertloop_fleet_factory``,
+``alertloop_fault_proxy``, ``alertloop_fault_proxy_factory``.
 
-``alertloop_fleet_factory(**config)`` starts a ``alertloop.sim.fleet.Fleet`` on the session broker with the test's
-``alertloop_unique_topic`` as ``{prefix}`` and waits until every device is connected; ``alertloop_fleet`` is 10
-ESP32s and 10 NodeMCUs of it. Fleets retry every second after losing the broker (the sketches
-wait 5 s), like the board fixtures.
+``alertloop_fleet_factory(**config)`` starts a ``alertloop.sim.fleet.Fleet`` on the session broker
+with the test's ``alertloop_unique_topic`` as ``{prefix}`` and waits until every device is
+connected; ``alertloop_fleet`` is 10 ESP32s and 10 NodeMCUs of it. Fleets retry every second after
+losing the broker (the sketches wait 5 s), like the board fixtures.
 
 ``alertloop_fault_proxy_factory(upstream_host, upstream_port, **faults)`` starts a
-``alertloop.hil.faults.FaultProxy`` on a free port of 127.0.0.1; ``alertloop_fault_proxy`` is one in front of the
-session broker (``alertloop_fault_proxy.mqtt`` are the settings to connect through it).
-"""
+``alertloop.hil.faults.FaultProxy`` on a free port of 127.0.0.1; ``alertloop_fault_proxy`` is one
+in front of the session broker (``alertloop_fault_proxy.mqtt`` are the settings to connect
+through it)."""
 
 from __future__ import annotations
 
@@ -40,8 +40,8 @@ CONNECT_TIMEOUT = 30.0
 def alertloop_fleet_factory(
     alertloop_mqtt_broker: MqttSettings, alertloop_unique_topic: str
 ) -> Iterator[Callable[..., Fleet]]:
-    """``alertloop_fleet_factory(mqtt=None, wait=True, **config)`` -> a started ``Fleet`` (every device
-    connected unless ``wait=False``); all are stopped at teardown."""
+    """``alertloop_fleet_factory(mqtt=None, wait=True, **config)`` -> a started ``Fleet`` (every
+    device connected unless ``wait=False``); all are stopped at teardown."""
     from alertloop.sim.fleet import Fleet, FleetConfig
 
     started: list[Fleet] = []
@@ -69,14 +69,15 @@ def alertloop_fleet_factory(
 
 @pytest.fixture
 def alertloop_fleet(alertloop_fleet_factory: Callable[..., Fleet]) -> Fleet:
-    """10 ESP32s (``{alertloop_unique_topic}/esp32-000N/pot``) and 10 NodeMCUs (``{alertloop_unique_topic}/alert``)."""
+    """10 ESP32s (``{alertloop_unique_topic}/esp32-000N/pot``) and 10 NodeMCUs
+    (``{alertloop_unique_topic}/alert``)."""
     return alertloop_fleet_factory(esp32=10, nodemcu=10)
 
 
 @pytest.fixture
 def alertloop_fault_proxy_factory() -> Iterator[Callable[..., FaultProxy]]:
-    """``alertloop_fault_proxy_factory(upstream_host, upstream_port, **faults)`` -> a started proxy on a
-    free port of 127.0.0.1; every one is stopped at teardown."""
+    """``alertloop_fault_proxy_factory(upstream_host, upstream_port, **faults)`` -> a started
+    proxy on a free port of 127.0.0.1; every one is stopped at teardown."""
     from alertloop.hil.faults.proxy import FaultProxy
 
     started: list[FaultProxy] = []
@@ -97,5 +98,6 @@ def alertloop_fault_proxy_factory() -> Iterator[Callable[..., FaultProxy]]:
 def alertloop_fault_proxy(
     alertloop_fault_proxy_factory: Callable[..., FaultProxy], alertloop_mqtt_broker: MqttSettings
 ) -> FaultProxy:
-    """A proxy in front of the session broker; connect through ``alertloop_fault_proxy.mqtt_settings(alertloop_mqtt_broker)``."""
+    """A proxy in front of the session broker; connect through
+    ``alertloop_fault_proxy.mqtt_settings(alertloop_mqtt_broker)``."""
     return alertloop_fault_proxy_factory(alertloop_mqtt_broker.host, alertloop_mqtt_broker.port)

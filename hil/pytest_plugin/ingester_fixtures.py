@@ -58,11 +58,11 @@ def alertloop_ingester_factory(
     alertloop_unique_topic: str,
     tmp_path: Path,
 ) -> Iterator[Callable[..., Ingester]]:
-    """``alertloop_ingester_factory(**overrides)`` -> a started, subscribed Ingester; all stopped at teardown.
+    """``alertloop_ingester_factory(**overrides)`` -> a started, subscribed Ingester; all stopped at
+    teardown.
 
     Defaults: the shared broker, the test's database, topic ``<unique_topic>/pot``, a spool
-    directory of its own under ``tmp_path``.
-    """
+    directory of its own under ``tmp_path``."""
     from alertloop.services.ingester import Ingester
 
     started: list[Ingester] = []

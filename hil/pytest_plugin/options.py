@@ -92,7 +92,7 @@ class PluginOption:
     aliases: tuple[str, ...] = ()
     choices: tuple[str, ...] | None = None
     metavar: str | None = None
-    flag_only_switch: bool = False  # a switch on the command line (``--flash``)
+    switch: bool = False  # a flag without a value on the command line (``--flash``)
 
     @property
     def flag(self) -> str:
@@ -204,7 +204,7 @@ OPTIONS: tuple[PluginOption, ...] = (
         False,
         _bool,
         aliases=("--flash",),
-        flag_only_switch=True,
+        switch=True,
     ),
 )
 BY_NAME = {option.name: option for option in OPTIONS}
@@ -214,7 +214,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("alertloop", "alertloop stack and boards")
     for option in OPTIONS:
         names = (option.flag, *option.aliases)
-        if option.flag_only_switch:
+        if option.switch:
             group.addoption(
                 *names, dest=option.dest, action="store_const", const=True, default=None,
                 help=option.help,

@@ -54,8 +54,8 @@ def alertloop_alerting_factory(
     alertloop_influxdb: TestDatabase,
     alertloop_webhook: RunningWebhook,
 ) -> Iterator[Callable[..., AlertEvaluator]]:
-    """``alertloop_alerting_factory(**overrides)`` -> a started AlertEvaluator on the test's database,
-    posting to the ``alertloop_webhook`` fixture; every one is stopped at teardown."""
+    """``alertloop_alerting_factory(**overrides)`` -> a started AlertEvaluator on the test's
+    database, posting to the ``alertloop_webhook`` fixture; every one is stopped at teardown."""
     _require_sim_alerting(request)
     from alertloop.sim.alerting import AlertEvaluator
     from alertloop.sim.alerting.provisioning import BASE_INTERVAL

@@ -1,4 +1,5 @@
-"""Fixtures for the servers: ``alertloop_stack``, ``alertloop_mqtt_broker``, ``alertloop_influxdb``, ``alertloop_native_stack_factory``."""
+"""Fixtures for the servers: ``alertloop_stack``, ``alertloop_mqtt_broker``,
+``alertloop_influxdb``, ``alertloop_native_stack_factory``."""
 
 from __future__ import annotations
 

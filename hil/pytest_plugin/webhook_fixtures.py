@@ -95,10 +95,9 @@ def alertloop_webhook_factory(
 ) -> Iterator[Callable[..., RunningWebhook]]:
     """``alertloop_webhook_factory(wait_connected=True, **config_overrides)`` -> a started webhook.
 
-    Defaults: the shared broker, topic ``f"{alertloop_unique_topic}/alert"``, a generated user with a
-    hashed password, a free port on 127.0.0.1. Every server is stopped, and the retained
-    messages it may have left on the shared broker are cleared, at teardown.
-    """
+    Defaults: the shared broker, topic ``f"{alertloop_unique_topic}/alert"``, a generated user
+    with a hashed password, a free port on 127.0.0.1. Every server is stopped, and the retained
+    messages it may have left on the shared broker are cleared, at teardown."""
     from alertloop.services.webhook import WebhookConfig, WebhookServer
     from alertloop.services.webhook.passwords import hash_password
 
@@ -138,13 +137,15 @@ def alertloop_webhook_factory(
 
 @pytest.fixture
 def alertloop_webhook(alertloop_webhook_factory: Callable[..., RunningWebhook]) -> RunningWebhook:
-    """A started webhook publishing to ``f"{alertloop_unique_topic}/alert"`` on the shared broker."""
+    """A started webhook publishing to ``f"{alertloop_unique_topic}/alert"`` on the shared
+    broker."""
     return alertloop_webhook_factory()
 
 
 @pytest.fixture
 def alertloop_read_retained(alertloop_stack: Stack) -> Callable[..., RetainedMessage]:
-    """``alertloop_read_retained(topic, settings=None, timeout=5.0, qos=1)``: what a late subscriber gets."""
+    """``alertloop_read_retained(topic, settings=None, timeout=5.0, qos=1)``: what a late
+    subscriber gets."""
 
     def read(
         topic: str, settings: MqttSettings | None = None, timeout: float = 5.0, qos: int = 1
