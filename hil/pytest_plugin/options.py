@@ -7,8 +7,12 @@ environment, else the ini file, else the default. ``pytest_configure`` resolves 
 writes the result back into ``config.option`` (so ``config.getoption("--alertloop-stack")``
 is the value in force) and turns a bad value or a contradiction into one ``pytest.UsageError``.
 
-The short flags (``--stack``, ``--esp32``, ...) stay as aliases: no plugin we know registers
-them. ``--influx-db`` is gone, since pytest-influxdb registers it.
+Short aliases stay only for this project's own words that no plugin or conftest we found uses:
+``--esp32``, ``--nodemcu``, ``--board-backends``, ``--alerting``, ``--alert-interval``. The
+generic ``--stack``, ``--mqtt-url``, ``--influx-url``, ``--influx-db``, ``--grafana-url``,
+``--flash`` and ``--hil-bench`` are registered by other plugins (pytest-influxdb has
+``--influx-db``) or by test suites' own conftest files, and pytest stops when two add the same
+flag, so those have only the long form.
 """
 
 from __future__ import annotations
@@ -129,29 +133,25 @@ OPTIONS: tuple[PluginOption, ...] = (
         "where broker and database come from; auto is docker where an engine answers, else native",
         "auto",
         _choice(BACKENDS),
-        aliases=("--stack",),
         choices=BACKENDS,
     ),
     PluginOption(
         "mqtt-url",
         "external stack: broker URL, mqtt://user:pass@host:1883",
         None,
-        aliases=("--mqtt-url",),
         metavar="URL",
     ),
     PluginOption(
         "influx-url",
         "external stack: InfluxDB URL, http://host:8086",
         None,
-        aliases=("--influx-url",),
         metavar="URL",
     ),
-    PluginOption("influx-db", "external stack: database name", "iot", metavar="NAME"),
+    PluginOption("influx-db", "the stack's database name", "iot", metavar="NAME"),
     PluginOption(
         "grafana-url",
         "external stack: Grafana base URL",
         None,
-        aliases=("--grafana-url",),
         metavar="URL",
     ),
     PluginOption(
@@ -195,7 +195,6 @@ OPTIONS: tuple[PluginOption, ...] = (
         "hil-bench",
         "bench file of real boards for the suite (an ini path is relative to the rootdir)",
         None,
-        aliases=("--hil-bench",),
         metavar="FILE",
     ),
     PluginOption(
@@ -203,7 +202,6 @@ OPTIONS: tuple[PluginOption, ...] = (
         "flash every bench board once before the tests (images PlatformIO built)",
         False,
         _bool,
-        aliases=("--flash",),
         switch=True,
     ),
 )
@@ -260,7 +258,7 @@ def resolve_options(config: pytest.Config) -> dict[str, str]:
 
 
 def _typed(config: pytest.Config, option: PluginOption) -> str:
-    """The spelling of ``option`` the command line used (``--stack`` or ``--alertloop-stack``)."""
+    """The spelling of ``option`` the command line used (``--esp32`` or ``--alertloop-esp32``)."""
     for arg in reversed(config.invocation_params.args):
         name = str(arg).split("=", 1)[0]
         if name in (option.flag, *option.aliases):

@@ -1,7 +1,8 @@
 """Flashed boards on serial ports, through the serial board backend (their ``#AL`` lines).
 
 Run with real hardware and the broker the boards use, for example:
-    pytest tests/hil --stack external --mqtt-url mqtt://pi:1883 --influx-url http://pi:8086 \\
+    pytest tests/hil --alertloop-stack external --alertloop-mqtt-url mqtt://pi:1883 \\
+        --alertloop-influx-url http://pi:8086 \\
         --esp32 /dev/ttyUSB0 --nodemcu /dev/ttyUSB1
 The e2e and every-backend board tests run on the same ports with those options. Without
 ports these tests skip and say so.

@@ -1,4 +1,4 @@
-"""``pytest --hil-bench bench.yaml``: the bench's boards become the suite's boards. The
+"""``pytest --alertloop-hil-bench bench.yaml``: the bench's boards become the suite's boards. The
 "boards" here are the real sketches built for Linux (``make -C firmware host``), each on a
 pty and connected to the real broker, named in a bench file as flashed boards on ports
 would be. The suite's own ``esp32`` fixture drives the knob sketch through the serial
@@ -63,8 +63,9 @@ def test_the_bench_boards_run_the_suite(
     )
     pytester.makepyfile(SUITE.replace("{leds}", leds))
     result = pytester.runpytest_subprocess(
-        "--hil-bench", "bench.yaml", "--stack", "external", "--mqtt-url", alertloop_stack.mqtt.url,
-        "--influx-url", alertloop_stack.influx.url, "-p", "no:cacheprovider",
+        "--alertloop-hil-bench", "bench.yaml", "--alertloop-stack", "external",
+        "--alertloop-mqtt-url", alertloop_stack.mqtt.url,
+        "--alertloop-influx-url", alertloop_stack.influx.url, "-p", "no:cacheprovider",
     )  # fmt: skip
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(

@@ -157,8 +157,8 @@ def test_the_plugin_drives_a_board_on_a_port(
             "    alertloop_mqtt_capture.wait_for('/pot', lambda m: m.payload == b'77', timeout=5)\n"
         )
         result = pytester.runpytest_subprocess(
-            "--stack", "external", "--mqtt-url", alertloop_stack.mqtt.url,
-            "--influx-url", alertloop_stack.influx.url, "--esp32", path, "-p", "no:cacheprovider",
+            "--alertloop-stack", "external", "--alertloop-mqtt-url", alertloop_stack.mqtt.url,
+            "--alertloop-influx-url", alertloop_stack.influx.url, "--esp32", path, "-p", "no:cacheprovider",
         )  # fmt: skip
         result.assert_outcomes(passed=1)
     finally:

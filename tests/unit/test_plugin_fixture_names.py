@@ -22,6 +22,8 @@ OTHER_OPTIONS = [
     "--influx-host", "--influx-port", "--influx-user", "--influx-password",  # pytest-influxdb
     "--influx-db",  # pytest-influxdb too: the reason this plugin has only --alertloop-influx-db
     "--port", "--baud", "--target", "--flash-port",  # pytest-embedded
+    "--stack", "--flash", "--hil-bench", "--grafana-url",  # test suites' own conftest files
+    "--mqtt-url", "--influx-url",  # as generic
 ]  # fmt: skip
 
 OTHER_PLUGIN = (
@@ -52,8 +54,8 @@ def test_every_plugin_fixture_is_prefixed(pytester: pytest.Pytester) -> None:
 
 
 def test_other_plugins_names_beside_this_plugin(pytester: pytest.Pytester) -> None:
-    """Another plugin with pytest-mqtt's, pytest-influxdb's and pytest-embedded's options, and a
-    conftest with fixtures named ``influxdb``, ``stack``, ``ingester``... load beside this one;
+    """Another plugin with pytest-mqtt's, pytest-influxdb's and pytest-embedded's options, the
+    generic flags of other suites' conftest files, and fixtures named ``influxdb``, ``stack``, ``ingester``... load beside this one;
     a test gets their fixtures by their names, and this plugin's fixtures still depend on this
     plugin's own (``alertloop_ingester`` needs ``alertloop_influxdb``, not ``influxdb``)."""
     pytester.makepyfile(other_plugin=OTHER_PLUGIN)
@@ -67,7 +69,7 @@ def test_other_plugins_names_beside_this_plugin(pytester: pytest.Pytester) -> No
         "def test_ours(alertloop_pipeline): pass\n"
     )
     result = pytester.runpytest(
-        "-p", "other_plugin", "--influx-db", "x", "--port", "p", "-k", "theirs"
+        "-p", "other_plugin", "--influx-db", "x", "--stack", "theirs", "--port", "p", "-k", "theirs"
     )
     result.assert_outcomes(passed=1)
     items, _ = pytester.inline_genitems("-p", "other_plugin")
