@@ -65,5 +65,7 @@ def test_a_board_that_does_not_answer_fails_the_tests_with_the_hint(
         bench(pytester, rom.port)
         result = pytester.runpytest("--alertloop-hil-bench", "bench.yaml", "--alertloop-flash")
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(["*--alertloop-flash: knob-1: no answer from the board on * hold the BOOT*"])
+    result.stdout.fnmatch_lines(
+        ["*--alertloop-flash: knob-1: no answer from the board on * hold the BOOT*"]
+    )
     assert os.path.basename(rom.port) in result.stdout.str()
