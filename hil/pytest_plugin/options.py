@@ -7,12 +7,13 @@ environment, else the ini file, else the default. ``pytest_configure`` resolves 
 writes the result back into ``config.option`` (so ``config.getoption("--alertloop-stack")``
 is the value in force) and turns a bad value or a contradiction into one ``pytest.UsageError``.
 
-Short aliases stay only for this project's own words that no plugin or conftest we found uses:
+Short aliases stay only for the project's own words, which none of pytest-mqtt,
+pytest-influxdb, pytest-embedded, pytest-docker-fixtures and pytest-databases registers:
 ``--esp32``, ``--nodemcu``, ``--board-backends``, ``--alerting``, ``--alert-interval``. The
 generic ``--stack``, ``--mqtt-url``, ``--influx-url``, ``--influx-db``, ``--grafana-url``,
 ``--flash`` and ``--hil-bench`` are registered by other plugins (pytest-influxdb has
-``--influx-db``) or by test suites' own conftest files, and pytest stops when two add the same
-flag, so those have only the long form.
+``--influx-db``) or by other test suites' ``conftest.py`` files, and pytest stops when two add
+the same flag, so those have only the long form.
 """
 
 from __future__ import annotations
