@@ -56,9 +56,11 @@ def bench_path(config: pytest.Config) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    path = bench_path(config)
     config.stash[BENCH] = None
     config.stash[FLASHED] = []
+    if config.getoption("help", default=False):
+        return
+    path = bench_path(config)
     if config.getoption("--alertloop-flash", default=False) and path is None:
         raise pytest.UsageError(
             f"{option_source(config, 'flash')} needs a bench file: --alertloop-hil-bench FILE "

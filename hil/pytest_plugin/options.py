@@ -291,6 +291,8 @@ def _ways(name: str) -> str:
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    if config.getoption("help", default=False):
+        return  # --help shows the options whatever their values
     resolve_options(config)
     check_options(config)
 
