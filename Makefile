@@ -90,15 +90,15 @@ test: setup firmware container-engine
 	@engine=$$($(BIN)/alertloop stack engine start --print-env) || exit 1; eval "$$engine"; \
 	trap 'status=$$?; $(BIN)/alertloop stack engine stop --check-clean || status=1; exit $$status' EXIT; \
 	$(BIN)/alertloop stack images && \
-	$(BIN)/pytest --stack native -n $(PYTEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS) && \
-	$(BIN)/pytest --stack docker -n 2 --dist loadfile -m e2e $(DOCKER_E2E)
+	$(BIN)/pytest --alertloop-stack native -n $(PYTEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS) && \
+	$(BIN)/pytest --alertloop-stack docker -n 2 --dist loadfile -m e2e $(DOCKER_E2E)
 
 # Only the docker-backend tests and the end-to-end suite on the docker stack.
 test-docker: setup firmware container-engine
 	@engine=$$($(BIN)/alertloop stack engine start --print-env) || exit 1; eval "$$engine"; \
 	trap 'status=$$?; $(BIN)/alertloop stack engine stop --check-clean || status=1; exit $$status' EXIT; \
 	$(BIN)/alertloop stack images && \
-	$(BIN)/pytest --stack docker tests/integration/test_stack_docker.py $(DOCKER_E2E)
+	$(BIN)/pytest --alertloop-stack docker tests/integration/test_stack_docker.py $(DOCKER_E2E)
 
 # mypy reads packages by their import names: build/typecheck/alertloop/{sim,services,hil} are
 # links to the folders ([tool.mypy] in pyproject.toml points there).

@@ -1,7 +1,9 @@
 """alertloop's pytest plugin (entry point ``pytest11: alertloop``).
 
-Options and markers live in ``options``; fixtures live in one module per subject and are
-re-exported here so pytest finds them through the entry point.
+Options and markers live in ``options``: each is a flag ``--alertloop-NAME``, an ini key
+``alertloop_NAME`` and a variable ``ALERTLOOP_NAME``. Fixtures live in one module per subject and
+are re-exported here so pytest finds them through the entry point; every one is named
+``alertloop_...``, so none takes the name of another plugin's fixture or a project's own.
 """
 
 from alertloop.hil.pytest_plugin.board_fixtures import *  # noqa: F401,F403

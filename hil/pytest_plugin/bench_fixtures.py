@@ -1,20 +1,19 @@
-"""The bench in the test suite: ``--hil-bench FILE`` (or ``ALERTLOOP_HIL_BENCH``, or the ini
-option ``alertloop_hil_bench``) selects real boards for the whole suite, ``--flash`` flashes
-every bench board once before the tests, and each test's serial logs go into its report.
+"""The bench in the test suite: ``--alertloop-hil-bench FILE`` (or ``ALERTLOOP_HIL_BENCH``, or the
+ini option ``alertloop_hil_bench``) selects real boards for the whole suite, ``--alertloop-flash``
+flashes every bench board once before the tests, and each test's serial logs go into its report.
 
-The first board of each role becomes ``--esp32``/``--nodemcu`` when those are left at
-``sim``, so the board fixtures run on it through the serial backend; a port given with
-``--esp32 PORT`` keeps precedence. ``bench_boards`` gives every board of the bench (fleets).
+The first board of each role becomes ``--alertloop-esp32``/``--alertloop-nodemcu`` when those are
+set nowhere (flag, environment, ini), so the board fixtures run on it through the serial backend; a
+port given with ``--alertloop-esp32 PORT`` keeps precedence. ``alertloop_bench_boards`` gives every
+board of the bench (fleets).
 
-Serial logs: the lines of every ``SerialMonitor`` a test used (a fixture value that is a
-monitor or a running board with one as ``.serial``, or one attached with ``attach_serial_log``) are added to
-the test's report as a "Captured serial ..." section, which pytest shows when it fails; the
-log file's path goes to the report's ``user_properties`` (and so to JUnit XML).
-"""
+Serial logs: the lines of every ``SerialMonitor`` a test used (a fixture value that is a monitor
+or a running board with one as ``.serial``, or one attached with ``attach_serial_log``) are added
+to the test's report as a "Captured serial ..." section, which pytest shows when it fails; the
+log file's path goes to the report's ``user_properties`` (and so to JUnit XML)."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Generator
 from pathlib import Path
@@ -24,13 +23,13 @@ import pytest
 
 from alertloop.hil.bench.discovery import boards_for_role
 from alertloop.hil.bench.model import ROLES, Bench, BenchError, BoardSpec, load_bench
+from alertloop.hil.pytest_plugin.options import option_source, resolve_options
 
 __all__ = [
+    "alertloop_bench_boards",
+    "alertloop_hil_bench",
     "attach_serial_log",
-    "bench_boards",
     "bench_settings",
-    "hil_bench",
-    "pytest_addoption",
     "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_runtest_makereport",
@@ -48,64 +47,49 @@ FLASHED = pytest.StashKey[list[str]]()
 SERIAL_LOGS = pytest.StashKey[dict[str, Any]]()
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("alertloop", "alertloop stack and boards")
-    group.addoption(
-        "--hil-bench",
-        default=None,
-        metavar="FILE",
-        help=f"bench file of real boards for the suite (or ${BENCH_ENV}, or ini {BENCH_INI})",
-    )
-    group.addoption(
-        "--flash",
-        action="store_true",
-        default=False,
-        help="flash every bench board once before the tests (images PlatformIO built)",
-    )
-    parser.addini(BENCH_INI, "bench file of real boards for the suite (see --hil-bench)")
-
-
 def bench_path(config: pytest.Config) -> str | None:
     """The bench file chosen by option, environment or ini file (in that order)."""
-    chosen = config.getoption("--hil-bench", default=None) or os.environ.get(BENCH_ENV)
-    if not chosen:
-        chosen = config.getini(BENCH_INI) or None
-        if chosen and not Path(chosen).is_absolute():
-            chosen = str(config.rootpath / chosen)
+    resolve_options(config)
+    chosen = config.getoption("--alertloop-hil-bench", default=None)
     return str(chosen) if chosen else None
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    path = bench_path(config)
     config.stash[BENCH] = None
     config.stash[FLASHED] = []
-    if config.getoption("--flash", default=False) and path is None:
-        raise pytest.UsageError(f"--flash needs a bench file: --hil-bench FILE or ${BENCH_ENV}")
+    if config.getoption("help", default=False):
+        return
+    path = bench_path(config)
+    if config.getoption("--alertloop-flash", default=False) and path is None:
+        raise pytest.UsageError(
+            f"{option_source(config, 'flash')} needs a bench file: --alertloop-hil-bench FILE "
+            f"(or ${BENCH_ENV}, or ini {BENCH_INI})"
+        )
     if path is None:
         return
     try:
         bench = load_bench(path)
         boards = {role: boards_for_role(bench, role) for role in ROLES}
     except BenchError as exc:
-        raise pytest.UsageError(f"--hil-bench: {exc}") from None
+        raise pytest.UsageError(f"{option_source(config, 'hil-bench')}: {exc}") from None
     config.stash[BENCH] = bench
     config.stash[BOARDS] = boards
-    for role, found in boards.items():
-        if found and str(config.getoption(f"--{role}", default="sim")) == "sim":
-            setattr(config.option, role, found[0].port)
+    for role, found in boards.items():  # a board chosen anywhere else keeps precedence
+        if found and option_source(config, role) == "default":
+            setattr(config.option, f"alertloop_{role}", found[0].port)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``hil`` skip, before any fixture starts, when no real board is given."""
     if config.stash.get(BENCH, None) is not None:
         return
-    chosen = [str(config.getoption(f"--{role}", default="sim")) for role in ROLES]
+    chosen = [str(config.getoption(f"--alertloop-{role}", default="sim")) for role in ROLES]
     if any(value not in ("sim", "virtual") for value in chosen):
         return
     skip = pytest.mark.skip(
-        reason=f"no real boards: give --hil-bench bench.yaml (or ${BENCH_ENV}), or "
-        "--esp32/--nodemcu PORT; see docs/hil.md"
+        reason=f"no real boards: give --alertloop-hil-bench bench.yaml (or ${BENCH_ENV}), or "
+        "--alertloop-esp32/--alertloop-nodemcu PORT; see docs/hil.md"
     )
     for item in items:
         if item.get_closest_marker("hil") is not None:
@@ -123,24 +107,26 @@ def bench_settings(config: pytest.Config, port: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def hil_bench(pytestconfig: pytest.Config) -> Bench:
+def alertloop_hil_bench(pytestconfig: pytest.Config) -> Bench:
     """The bench file given to the session; skips the test when there is none."""
     bench = pytestconfig.stash.get(BENCH, None)
     if bench is None:
-        pytest.skip(f"no bench of real boards: give --hil-bench FILE or set ${BENCH_ENV}")
+        pytest.skip(f"no bench of real boards: give --alertloop-hil-bench FILE or ${BENCH_ENV}")
     return bench
 
 
 @pytest.fixture(scope="session")
-def bench_boards(hil_bench: Bench, pytestconfig: pytest.Config) -> dict[str, list[BoardSpec]]:
+def alertloop_bench_boards(
+    alertloop_hil_bench: Bench, pytestconfig: pytest.Config
+) -> dict[str, list[BoardSpec]]:
     """Every bench board by role (``{"esp32": [...], "nodemcu": [...]}``), ports found."""
     return pytestconfig.stash[BOARDS]
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _bench_flashed(pytestconfig: pytest.Config) -> None:
-    """With ``--flash``: every bench board flashed, verified, reset and started, once."""
-    if not pytestconfig.getoption("--flash", default=False):
+def _alertloop_bench_flashed(pytestconfig: pytest.Config) -> None:
+    """With ``--alertloop-flash``: every bench board flashed, verified, reset and started, once."""
+    if not pytestconfig.getoption("--alertloop-flash", default=False):
         return
     from alertloop.hil.bench.flash import FlashError, flash_board
 
@@ -151,7 +137,7 @@ def _bench_flashed(pytestconfig: pytest.Config) -> None:
             done.append(flash_board(board, quiet=True).summary())
             done.append(_started(board))
         except (FlashError, BenchError) as exc:
-            done.append(f"failed: --flash: {exc}")
+            done.append(f"failed: {option_source(pytestconfig, 'flash')}: {exc}")
             pytest.fail(done[-1], pytrace=False)
 
 
@@ -238,7 +224,7 @@ def pytest_runtest_makereport(
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """The bench boards of the session and what ``--flash`` did."""
+    """The bench boards of the session and what ``--alertloop-flash`` did."""
     bench = config.stash.get(BENCH, None)
     if bench is None:
         return

@@ -1,17 +1,16 @@
-"""Fixtures: boards. ``esp32`` and ``nodemcu`` are boards of the backend chosen by
-``--esp32``/``--nodemcu`` (``sim``, ``virtual``, or a serial port), on ``{unique_topic}/pot``
-and ``{unique_topic}/alert``, started and connected; the ``*_factory`` fixtures build more of
-them (or ones with other settings, or of another backend: ``backend="virtual"``) and stop them
-all at teardown.
+"""Fixtures: boards. ``alertloop_esp32`` and ``alertloop_nodemcu`` are boards of the backend chosen
+by ``--alertloop-esp32``/``--alertloop-nodemcu`` (``sim``, ``virtual``, or a serial port), on
+``{alertloop_unique_topic}/pot`` and ``{alertloop_unique_topic}/alert``, started and connected; the
+``*_factory`` fixtures build more of them (or ones with other settings, or of another backend:
+``backend="virtual"``) and stop them all at teardown.
 
 A test marked ``every_board`` runs once per board backend: ``sim`` and ``virtual`` (the
-``--board-backends`` list), and the ``--esp32``/``--nodemcu`` pair when that is something else,
-for example two serial ports.
+``--alertloop-board-backends`` list), and the ``--alertloop-esp32``/``--alertloop-nodemcu`` pair
+when that is something else, for example two serial ports.
 
-Simulated boards made by the fixtures retry every second when the broker goes away (the
-sketches wait 5 s), so fault tests stay short; pass ``reconnect_interval=5.0`` for the
-sketches' timing. Virtual boards are the sketches themselves and keep their 5 s.
-"""
+Simulated boards made by the fixtures retry every second when the broker goes away (the sketches
+wait 5 s), so fault tests stay short; pass ``reconnect_interval=5.0`` for the sketches' timing.
+Virtual boards are the sketches themselves and keep their 5 s."""
 
 from __future__ import annotations
 
@@ -32,27 +31,29 @@ from alertloop.services.common.config import MqttSettings
 from alertloop.sim.board_api.protocol import Board, IndicatorBoard, SensorBoard
 
 __all__ = [
-    "esp32",
-    "esp32_backend",
-    "esp32_factory",
-    "nodemcu",
-    "nodemcu_backend",
-    "nodemcu_factory",
+    "alertloop_esp32",
+    "alertloop_esp32_backend",
+    "alertloop_esp32_factory",
+    "alertloop_nodemcu",
+    "alertloop_nodemcu_backend",
+    "alertloop_nodemcu_factory",
     "pytest_generate_tests",
 ]
 
 TEST_RECONNECT_INTERVAL = 1.0
 CONNECT_TIMEOUT = 15.0
 EVERY_BOARD = "every_board"
+ESP32_BACKEND = "alertloop_esp32_backend"
+NODEMCU_BACKEND = "alertloop_nodemcu_backend"
 
 
 def _option(config: pytest.Config, kind: str) -> str:
-    return str(config.getoption(f"--{kind}", default="sim") or "sim")
+    return str(config.getoption(f"--alertloop-{kind}", default="sim") or "sim")
 
 
 def board_matrix(config: pytest.Config) -> list[tuple[str, str, str]]:
     """(id, esp32 backend, nodemcu backend) for the tests marked ``every_board``."""
-    listed = str(config.getoption("--board-backends", default="sim,virtual") or "sim")
+    listed = str(config.getoption("--alertloop-board-backends", default="sim,virtual") or "sim")
     pairs = [(name, name, name) for name in (n.strip() for n in listed.split(",")) if name]
     chosen = (_option(config, "esp32"), _option(config, "nodemcu"))
     if chosen not in [(e, n) for _, e, n in pairs]:
@@ -65,11 +66,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Runs the tests marked ``every_board`` once per backend of ``board_matrix``."""
     if metafunc.definition.get_closest_marker(EVERY_BOARD) is None:
         return
-    names = [n for n in ("esp32_backend", "nodemcu_backend") if n in metafunc.fixturenames]
+    names = [n for n in (ESP32_BACKEND, NODEMCU_BACKEND) if n in metafunc.fixturenames]
     if not names:
         return
     matrix = board_matrix(metafunc.config)
-    index = {"esp32_backend": 1, "nodemcu_backend": 2}
+    index = {ESP32_BACKEND: 1, NODEMCU_BACKEND: 2}
     values = [tuple(row[index[n]] for n in names) for row in matrix]
     ids = [row[0] for row in matrix]
     if len(names) == 1:
@@ -168,33 +169,35 @@ def _factory(
 
 
 @pytest.fixture(scope="session")
-def esp32_backend(request: pytest.FixtureRequest) -> str:
-    """The ESP32 backend: ``--esp32`` (``sim`` by default), or the row of ``every_board``."""
+def alertloop_esp32_backend(request: pytest.FixtureRequest) -> str:
+    """The ESP32 backend: ``--alertloop-esp32`` (``sim`` by default), or the row of
+    ``every_board``."""
     return _backend(request, "esp32")
 
 
 @pytest.fixture(scope="session")
-def nodemcu_backend(request: pytest.FixtureRequest) -> str:
-    """The NodeMCU backend: ``--nodemcu`` (``sim`` by default), or the row of ``every_board``."""
+def alertloop_nodemcu_backend(request: pytest.FixtureRequest) -> str:
+    """The NodeMCU backend: ``--alertloop-nodemcu`` (``sim`` by default), or the row of
+    ``every_board``."""
     return _backend(request, "nodemcu")
 
 
 @pytest.fixture
-def esp32_factory(
-    esp32_backend: str,
-    mqtt_broker: MqttSettings,
-    unique_topic: str,
+def alertloop_esp32_factory(
+    alertloop_esp32_backend: str,
+    alertloop_mqtt_broker: MqttSettings,
+    alertloop_unique_topic: str,
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> Iterator[Callable[..., SensorBoard]]:
-    """``esp32_factory(**overrides)`` -> a started, connected knob board (``wait=False`` to
-    not wait for the connection, ``backend=`` for another backend). Defaults: the shared
-    broker, ``{unique_topic}/pot``."""
+    """``alertloop_esp32_factory(**overrides)`` -> a started, connected knob board
+    (``wait=False`` to not wait for the connection, ``backend=`` for another backend). Defaults:
+    the shared broker, ``{alertloop_unique_topic}/pot``."""
     yield from _factory(
         create_esp32,
-        esp32_backend,
+        alertloop_esp32_backend,
         lambda backend: _defaults(
-            backend, "pot", mqtt_broker, unique_topic, tmp_path, request.config
+            backend, "pot", alertloop_mqtt_broker, alertloop_unique_topic, tmp_path, request.config
         ),
         "/pot",
         request.node,
@@ -202,20 +205,26 @@ def esp32_factory(
 
 
 @pytest.fixture
-def nodemcu_factory(
-    nodemcu_backend: str,
-    mqtt_broker: MqttSettings,
-    unique_topic: str,
+def alertloop_nodemcu_factory(
+    alertloop_nodemcu_backend: str,
+    alertloop_mqtt_broker: MqttSettings,
+    alertloop_unique_topic: str,
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> Iterator[Callable[..., IndicatorBoard]]:
-    """``nodemcu_factory(**overrides)`` -> a started, subscribed LED board (``wait=False`` to
-    not wait, ``backend=`` for another backend). Defaults: shared broker, ``{unique_topic}/alert``."""
+    """``alertloop_nodemcu_factory(**overrides)`` -> a started, subscribed LED board
+    (``wait=False`` to not wait, ``backend=`` for another backend). Defaults: shared broker,
+    ``{alertloop_unique_topic}/alert``."""
     yield from _factory(
         create_nodemcu,
-        nodemcu_backend,
+        alertloop_nodemcu_backend,
         lambda backend: _defaults(
-            backend, "alert", mqtt_broker, unique_topic, tmp_path, request.config
+            backend,
+            "alert",
+            alertloop_mqtt_broker,
+            alertloop_unique_topic,
+            tmp_path,
+            request.config,
         ),
         "/alert",
         request.node,
@@ -223,12 +232,14 @@ def nodemcu_factory(
 
 
 @pytest.fixture
-def esp32(esp32_factory: Callable[..., SensorBoard]) -> SensorBoard:
-    """The knob board (``alertloop.hil.boards.SensorBoard``), publishing to ``{unique_topic}/pot``."""
-    return esp32_factory()
+def alertloop_esp32(alertloop_esp32_factory: Callable[..., SensorBoard]) -> SensorBoard:
+    """The knob board (``alertloop.hil.boards.SensorBoard``), publishing to
+    ``{alertloop_unique_topic}/pot``."""
+    return alertloop_esp32_factory()
 
 
 @pytest.fixture
-def nodemcu(nodemcu_factory: Callable[..., IndicatorBoard]) -> IndicatorBoard:
-    """The LED board (``alertloop.hil.boards.IndicatorBoard``), subscribed to ``{unique_topic}/alert``."""
-    return nodemcu_factory()
+def alertloop_nodemcu(alertloop_nodemcu_factory: Callable[..., IndicatorBoard]) -> IndicatorBoard:
+    """The LED board (``alertloop.hil.boards.IndicatorBoard``), subscribed to
+    ``{alertloop_unique_topic}/alert``."""
+    return alertloop_nodemcu_factory()

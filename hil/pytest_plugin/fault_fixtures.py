@@ -1,28 +1,35 @@
-"""Fixtures for fleets and faults: ``fleet``, ``fleet_factory``, ``fault_proxy``,
-``fault_proxy_factory``.
+"""Fixtures for fleets and faults: ``alertloop_fleet``, ``alertloop_fleet_factory``,
+``alertloop_fault_proxy``, ``alertloop_fault_proxy_factory``.
 
-``fleet_factory(**config)`` starts a ``alertloop.sim.fleet.Fleet`` on the session broker with the test's
-``unique_topic`` as ``{prefix}`` and waits until every device is connected; ``fleet`` is 10
-ESP32s and 10 NodeMCUs of it. Fleets retry every second after losing the broker (the sketches
-wait 5 s), like the board fixtures.
+``alertloop_fleet_factory(**config)`` starts a ``alertloop.sim.fleet.Fleet`` on the session broker
+with the test's ``alertloop_unique_topic`` as ``{prefix}`` and waits until every device is
+connected; ``alertloop_fleet`` is 10 ESP32s and 10 NodeMCUs of it. Fleets retry every second after
+losing the broker (the sketches wait 5 s), like the board fixtures.
 
-``fault_proxy_factory(upstream_host, upstream_port, **faults)`` starts a
-``alertloop.hil.faults.FaultProxy`` on a free port of 127.0.0.1; ``fault_proxy`` is one in front of the
-session broker (``fault_proxy.mqtt`` are the settings to connect through it).
-"""
+``alertloop_fault_proxy_factory(upstream_host, upstream_port, **faults)`` starts a
+``alertloop.hil.faults.FaultProxy`` on a free port of 127.0.0.1; ``alertloop_fault_proxy`` is one
+in front of the session broker (``alertloop_fault_proxy.mqtt`` are the settings to connect
+through it)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from alertloop.hil.faults.proxy import FaultProxy
 from alertloop.services.common.config import MqttSettings
-from alertloop.sim.fleet import Fleet, FleetConfig
 
-__all__ = ["fault_proxy", "fault_proxy_factory", "fleet", "fleet_factory"]
+if TYPE_CHECKING:  # fleets and the proxy load when a test uses them
+    from alertloop.hil.faults.proxy import FaultProxy
+    from alertloop.sim.fleet import Fleet
+
+__all__ = [
+    "alertloop_fault_proxy",
+    "alertloop_fault_proxy_factory",
+    "alertloop_fleet",
+    "alertloop_fleet_factory",
+]
 
 TEST_RECONNECT_INTERVAL = 1.0
 TEST_RECONNECT_JITTER = 0.5
@@ -30,19 +37,23 @@ CONNECT_TIMEOUT = 30.0
 
 
 @pytest.fixture
-def fleet_factory(mqtt_broker: MqttSettings, unique_topic: str) -> Iterator[Callable[..., Fleet]]:
-    """``fleet_factory(mqtt=None, wait=True, **config)`` -> a started ``Fleet`` (every device
-    connected unless ``wait=False``); all are stopped at teardown."""
+def alertloop_fleet_factory(
+    alertloop_mqtt_broker: MqttSettings, alertloop_unique_topic: str
+) -> Iterator[Callable[..., Fleet]]:
+    """``alertloop_fleet_factory(mqtt=None, wait=True, **config)`` -> a started ``Fleet`` (every
+    device connected unless ``wait=False``); all are stopped at teardown."""
+    from alertloop.sim.fleet import Fleet, FleetConfig
+
     started: list[Fleet] = []
 
     def factory(mqtt: MqttSettings | None = None, wait: bool = True, **config: Any) -> Fleet:
         values: dict[str, Any] = {
-            "prefix": unique_topic,
+            "prefix": alertloop_unique_topic,
             "reconnect_interval": TEST_RECONNECT_INTERVAL,
             "reconnect_jitter": TEST_RECONNECT_JITTER,
             **config,
         }
-        the_fleet = Fleet(mqtt or mqtt_broker, FleetConfig(**values))
+        the_fleet = Fleet(mqtt or alertloop_mqtt_broker, FleetConfig(**values))
         started.append(the_fleet)
         the_fleet.start()
         if wait:
@@ -57,15 +68,18 @@ def fleet_factory(mqtt_broker: MqttSettings, unique_topic: str) -> Iterator[Call
 
 
 @pytest.fixture
-def fleet(fleet_factory: Callable[..., Fleet]) -> Fleet:
-    """10 ESP32s (``{unique_topic}/esp32-000N/pot``) and 10 NodeMCUs (``{unique_topic}/alert``)."""
-    return fleet_factory(esp32=10, nodemcu=10)
+def alertloop_fleet(alertloop_fleet_factory: Callable[..., Fleet]) -> Fleet:
+    """10 ESP32s (``{alertloop_unique_topic}/esp32-000N/pot``) and 10 NodeMCUs
+    (``{alertloop_unique_topic}/alert``)."""
+    return alertloop_fleet_factory(esp32=10, nodemcu=10)
 
 
 @pytest.fixture
-def fault_proxy_factory() -> Iterator[Callable[..., FaultProxy]]:
-    """``fault_proxy_factory(upstream_host, upstream_port, **faults)`` -> a started proxy on a
-    free port of 127.0.0.1; every one is stopped at teardown."""
+def alertloop_fault_proxy_factory() -> Iterator[Callable[..., FaultProxy]]:
+    """``alertloop_fault_proxy_factory(upstream_host, upstream_port, **faults)`` -> a started
+    proxy on a free port of 127.0.0.1; every one is stopped at teardown."""
+    from alertloop.hil.faults.proxy import FaultProxy
+
     started: list[FaultProxy] = []
 
     def factory(upstream_host: str, upstream_port: int, **faults: Any) -> FaultProxy:
@@ -81,8 +95,9 @@ def fault_proxy_factory() -> Iterator[Callable[..., FaultProxy]]:
 
 
 @pytest.fixture
-def fault_proxy(
-    fault_proxy_factory: Callable[..., FaultProxy], mqtt_broker: MqttSettings
+def alertloop_fault_proxy(
+    alertloop_fault_proxy_factory: Callable[..., FaultProxy], alertloop_mqtt_broker: MqttSettings
 ) -> FaultProxy:
-    """A proxy in front of the session broker; connect through ``fault_proxy.mqtt_settings(mqtt_broker)``."""
-    return fault_proxy_factory(mqtt_broker.host, mqtt_broker.port)
+    """A proxy in front of the session broker; connect through
+    ``alertloop_fault_proxy.mqtt_settings(alertloop_mqtt_broker)``."""
+    return alertloop_fault_proxy_factory(alertloop_mqtt_broker.host, alertloop_mqtt_broker.port)

@@ -1,20 +1,22 @@
-"""Fixtures for the ingester: ``ingester_factory`` and ``ingester``."""
+"""Fixtures for the ingester: ``alertloop_ingester_factory`` and ``alertloop_ingester``."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from alertloop.hil.influx import TestDatabase
 from alertloop.services.common.config import InfluxSettings, MqttSettings
 from alertloop.services.common.mqtt import new_client_id
-from alertloop.services.ingester import Ingester, IngesterConfig
 
-__all__ = ["ingester", "ingester_factory"]
+if TYPE_CHECKING:  # the service loads when a test starts an ingester, not with pytest
+    from alertloop.services.ingester import Ingester, IngesterConfig
+
+__all__ = ["alertloop_ingester", "alertloop_ingester_factory"]
 
 # Short intervals so tests wait milliseconds, not the production seconds.
 TEST_DEFAULTS: dict[str, Any] = {
@@ -35,6 +37,8 @@ def ingester_test_config(
 ) -> IngesterConfig:
     """An IngesterConfig for tests: the given broker and database, ``<prefix>/pot``, a fresh
     client id, short intervals; ``overrides`` win."""
+    from alertloop.services.ingester import IngesterConfig
+
     values: dict[str, Any] = {
         "mqtt": mqtt,
         "influx": influx,
@@ -48,22 +52,27 @@ def ingester_test_config(
 
 
 @pytest.fixture
-def ingester_factory(
-    mqtt_broker: MqttSettings, influxdb: TestDatabase, unique_topic: str, tmp_path: Path
+def alertloop_ingester_factory(
+    alertloop_mqtt_broker: MqttSettings,
+    alertloop_influxdb: TestDatabase,
+    alertloop_unique_topic: str,
+    tmp_path: Path,
 ) -> Iterator[Callable[..., Ingester]]:
-    """``ingester_factory(**overrides)`` -> a started, subscribed Ingester; all stopped at teardown.
+    """``alertloop_ingester_factory(**overrides)`` -> a started, subscribed Ingester; all stopped at
+    teardown.
 
     Defaults: the shared broker, the test's database, topic ``<unique_topic>/pot``, a spool
-    directory of its own under ``tmp_path``.
-    """
+    directory of its own under ``tmp_path``."""
+    from alertloop.services.ingester import Ingester
+
     started: list[Ingester] = []
     numbers = itertools.count(1)
 
     def factory(**overrides: Any) -> Ingester:
         spool_dir = overrides.pop("spool_dir", tmp_path / f"spool-{next(numbers)}")
-        mqtt = overrides.pop("mqtt", mqtt_broker)
-        influx = overrides.pop("influx", influxdb.settings)
-        cfg = ingester_test_config(mqtt, influx, unique_topic, spool_dir, **overrides)
+        mqtt = overrides.pop("mqtt", alertloop_mqtt_broker)
+        influx = overrides.pop("influx", alertloop_influxdb.settings)
+        cfg = ingester_test_config(mqtt, influx, alertloop_unique_topic, spool_dir, **overrides)
         ingester = Ingester(cfg).start()
         started.append(ingester)
         ingester.wait_connected(10.0)
@@ -77,6 +86,6 @@ def ingester_factory(
 
 
 @pytest.fixture
-def ingester(ingester_factory: Callable[..., Ingester]) -> Ingester:
+def alertloop_ingester(alertloop_ingester_factory: Callable[..., Ingester]) -> Ingester:
     """An ingester on ``<unique_topic>/pot`` writing to the test's database."""
-    return ingester_factory()
+    return alertloop_ingester_factory()

@@ -1,30 +1,34 @@
-"""Fixtures: ``alerting`` (the simulated Grafana evaluator) and ``pipeline`` (the whole loop).
+"""Fixtures: ``alertloop_alerting`` (the simulated Grafana evaluator) and
+``alertloop_pipeline`` (the whole loop).
 
-``alerting`` evaluates every provisioned rule against the test's database every
-``--alert-interval`` seconds (1 s by default in tests: faster than Grafana, whose minimum is
-10 s, so the evaluator is told ``faster_than_grafana``) and posts to the ``webhook`` fixture
-with its generated credentials, through the provisioned notification policy. Override per test with indirect
-parametrization: ``@pytest.mark.parametrize("alerting", [{"payload": "legacy"}], indirect=True)``.
+``alertloop_alerting`` evaluates every provisioned rule against the test's database every
+``--alertloop-alert-interval`` seconds (1 s by default: faster than Grafana, whose minimum is
+10 s, so the evaluator is told ``faster_than_grafana``) and posts to the ``alertloop_webhook``
+fixture with its generated credentials, through the provisioned notification policy. Override
+per test with indirect parametrization:
+``@pytest.mark.parametrize("alertloop_alerting", [{"payload": "legacy"}], indirect=True)``.
 
-``pipeline`` wires stack + ingester + webhook + alerting + the two boards on ``unique_topic``
-and yields them as one object, with the deadlines a test needs.
+``alertloop_pipeline`` wires stack + ingester + webhook + alerting + the two boards on
+``alertloop_unique_topic`` and yields them as one object, with the deadlines a test needs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from alertloop.hil.influx import TestDatabase
-from alertloop.hil.stack import Stack
-from alertloop.sim.alerting import AlertEvaluator
-from alertloop.sim.alerting.provisioning import BASE_INTERVAL
-from alertloop.sim.board_api.protocol import IndicatorBoard, SensorBoard
+if TYPE_CHECKING:  # the evaluator and the services load when a test uses them
+    from alertloop.hil.influx import TestDatabase
+    from alertloop.hil.pytest_plugin.webhook_fixtures import RunningWebhook
+    from alertloop.hil.stack import Stack
+    from alertloop.services.ingester import Ingester
+    from alertloop.sim.alerting import AlertEvaluator
+    from alertloop.sim.board_api.protocol import IndicatorBoard, SensorBoard
 
-__all__ = ["alerting", "alerting_factory", "pipeline"]
+__all__ = ["alertloop_alerting", "alertloop_alerting_factory", "alertloop_pipeline"]
 
 TEST_ALERT_INTERVAL = 1.0
 # Slack for storing a point, the webhook's publish and the board's delivery.
@@ -32,12 +36,12 @@ LOOP_MARGIN = 3.0
 
 
 def _interval(request: pytest.FixtureRequest) -> float:
-    value = request.config.getoption("--alert-interval", default=None)
+    value = request.config.getoption("--alertloop-alert-interval", default=None)
     return float(value) if value else TEST_ALERT_INTERVAL
 
 
 def _require_sim_alerting(request: pytest.FixtureRequest) -> None:
-    chosen = request.config.getoption("--alerting", default="sim")
+    chosen = request.config.getoption("--alertloop-alerting", default="sim")
     if chosen != "sim":
         pytest.skip(
             f"--alerting={chosen}: only the simulated evaluator is wired into these fixtures"
@@ -45,12 +49,17 @@ def _require_sim_alerting(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
-def alerting_factory(
-    request: pytest.FixtureRequest, influxdb: TestDatabase, webhook: Any
+def alertloop_alerting_factory(
+    request: pytest.FixtureRequest,
+    alertloop_influxdb: TestDatabase,
+    alertloop_webhook: RunningWebhook,
 ) -> Iterator[Callable[..., AlertEvaluator]]:
-    """``alerting_factory(**overrides)`` -> a started AlertEvaluator on the test's database,
-    posting to the ``webhook`` fixture; every one is stopped at teardown."""
+    """``alertloop_alerting_factory(**overrides)`` -> a started AlertEvaluator on the test's
+    database, posting to the ``alertloop_webhook`` fixture; every one is stopped at teardown."""
     _require_sim_alerting(request)
+    from alertloop.sim.alerting import AlertEvaluator
+    from alertloop.sim.alerting.provisioning import BASE_INTERVAL
+
     started: list[AlertEvaluator] = []
 
     def factory(**overrides: Any) -> AlertEvaluator:
@@ -61,10 +70,10 @@ def alerting_factory(
             **overrides,
         }
         evaluator = AlertEvaluator(
-            options.pop("influx", influxdb.settings),
-            options.pop("webhook_url", webhook.alert_url),
-            options.pop("user", webhook.username),
-            options.pop("password", webhook.password),
+            options.pop("influx", alertloop_influxdb.settings),
+            options.pop("webhook_url", alertloop_webhook.alert_url),
+            options.pop("user", alertloop_webhook.username),
+            options.pop("password", alertloop_webhook.password),
             **options,
         )
         evaluator.start()
@@ -79,11 +88,11 @@ def alerting_factory(
 
 
 @pytest.fixture
-def alerting(
-    request: pytest.FixtureRequest, alerting_factory: Callable[..., AlertEvaluator]
+def alertloop_alerting(
+    request: pytest.FixtureRequest, alertloop_alerting_factory: Callable[..., AlertEvaluator]
 ) -> AlertEvaluator:
     """The simulated Grafana alert evaluator (overrides via indirect parametrization)."""
-    return alerting_factory(**getattr(request, "param", {}))
+    return alertloop_alerting_factory(**getattr(request, "param", {}))
 
 
 @dataclass
@@ -92,8 +101,8 @@ class Pipeline:
 
     stack: Stack
     influxdb: TestDatabase
-    ingester: Any
-    webhook: Any
+    ingester: Ingester
+    webhook: RunningWebhook
     alerting: AlertEvaluator
     esp32: SensorBoard
     nodemcu: IndicatorBoard
@@ -124,15 +133,24 @@ class Pipeline:
 
 
 @pytest.fixture
-def pipeline(
-    stack: Stack,
-    influxdb: TestDatabase,
-    ingester: Any,
-    webhook: Any,
-    alerting: AlertEvaluator,
-    esp32: SensorBoard,
-    nodemcu: IndicatorBoard,
-    unique_topic: str,
+def alertloop_pipeline(
+    alertloop_stack: Stack,
+    alertloop_influxdb: TestDatabase,
+    alertloop_ingester: Ingester,
+    alertloop_webhook: RunningWebhook,
+    alertloop_alerting: AlertEvaluator,
+    alertloop_esp32: SensorBoard,
+    alertloop_nodemcu: IndicatorBoard,
+    alertloop_unique_topic: str,
 ) -> Pipeline:
     """The whole loop: knob -> ingester -> InfluxDB -> alerting -> webhook -> LEDs."""
-    return Pipeline(stack, influxdb, ingester, webhook, alerting, esp32, nodemcu, unique_topic)
+    return Pipeline(
+        alertloop_stack,
+        alertloop_influxdb,
+        alertloop_ingester,
+        alertloop_webhook,
+        alertloop_alerting,
+        alertloop_esp32,
+        alertloop_nodemcu,
+        alertloop_unique_topic,
+    )

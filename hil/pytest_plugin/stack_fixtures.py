@@ -1,4 +1,5 @@
-"""Fixtures for the servers: ``stack``, ``mqtt_broker``, ``influxdb``, ``native_stack_factory``."""
+"""Fixtures for the servers: ``alertloop_stack``, ``alertloop_mqtt_broker``,
+``alertloop_influxdb``, ``alertloop_native_stack_factory``."""
 
 from __future__ import annotations
 
@@ -11,25 +12,31 @@ from alertloop.hil.influx import TestDatabase
 from alertloop.hil.stack import DockerUnavailable, NativeStack, Stack, create_stack
 from alertloop.services.common.config import MqttSettings
 
-__all__ = ["STACKS_USED", "influxdb", "mqtt_broker", "native_stack_factory", "stack"]
+__all__ = [
+    "STACKS_USED",
+    "alertloop_influxdb",
+    "alertloop_mqtt_broker",
+    "alertloop_native_stack_factory",
+    "alertloop_stack",
+]
 
 STACKS_USED = pytest.StashKey[list[str]]()  # what each session stack ran on, for the summary
 
 
 def _create_from_options(config: pytest.Config) -> Stack:
     return create_stack(
-        config.getoption("--stack"),
-        mqtt_url=config.getoption("--mqtt-url"),
-        influx_url=config.getoption("--influx-url"),
-        database=config.getoption("--influx-db"),
-        grafana_url=config.getoption("--grafana-url"),
-        grafana=config.getoption("--alerting", default="sim") == "grafana",
+        config.getoption("--alertloop-stack"),
+        mqtt_url=config.getoption("--alertloop-mqtt-url"),
+        influx_url=config.getoption("--alertloop-influx-url"),
+        database=config.getoption("--alertloop-influx-db"),
+        grafana_url=config.getoption("--alertloop-grafana-url"),
+        grafana=config.getoption("--alertloop-alerting", default="sim") == "grafana",
     )
 
 
 @pytest.fixture(scope="session")
-def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
-    """The session's broker + database, chosen by ``--stack``; shared by every test."""
+def alertloop_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """The session's broker + database, chosen by ``--alertloop-stack``; shared by every test."""
     try:
         the_stack = _create_from_options(request.config)
         the_stack.start()
@@ -43,15 +50,17 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
-def mqtt_broker(stack: Stack) -> MqttSettings:
+def alertloop_mqtt_broker(alertloop_stack: Stack) -> MqttSettings:
     """The shared broker's endpoint."""
-    return stack.mqtt
+    return alertloop_stack.mqtt
 
 
 @pytest.fixture
-def influxdb(stack: Stack, request: pytest.FixtureRequest) -> Iterator[TestDatabase]:
+def alertloop_influxdb(
+    alertloop_stack: Stack, request: pytest.FixtureRequest
+) -> Iterator[TestDatabase]:
     """A fresh database on the shared InfluxDB for this test, dropped afterwards."""
-    database = TestDatabase(stack.influx, label=request.node.name).create()
+    database = TestDatabase(alertloop_stack.influx, label=request.node.name).create()
     try:
         yield database
     finally:
@@ -59,7 +68,7 @@ def influxdb(stack: Stack, request: pytest.FixtureRequest) -> Iterator[TestDatab
 
 
 @pytest.fixture
-def native_stack_factory() -> Iterator[Callable[..., NativeStack]]:
+def alertloop_native_stack_factory() -> Iterator[Callable[..., NativeStack]]:
     """Start native stacks of the test's own (for fault tests); all are stopped at teardown."""
     started: list[NativeStack] = []
 

@@ -1,4 +1,4 @@
-"""Fixtures for the webhook service: ``webhook_factory`` and ``webhook``."""
+"""Fixtures for the webhook service: ``alertloop_webhook_factory`` and ``alertloop_webhook``."""
 
 from __future__ import annotations
 
@@ -7,19 +7,20 @@ import queue
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from alertloop.hil.capture import MqttCapture
-from alertloop.hil.stack import Stack
 from alertloop.services.common.config import MqttSettings
 from alertloop.services.common.errors import AlertloopError, TimeoutExpired
 from alertloop.services.common.mqtt import make_client, new_client_id
-from alertloop.services.webhook import WebhookConfig, WebhookServer
-from alertloop.services.webhook.passwords import hash_password
 
-__all__ = ["read_retained", "webhook", "webhook_factory"]
+if TYPE_CHECKING:  # the service and Flask load when a test starts a webhook, not with pytest
+    from alertloop.hil.stack import Stack
+    from alertloop.services.webhook import WebhookConfig, WebhookServer
+
+__all__ = ["alertloop_read_retained", "alertloop_webhook", "alertloop_webhook_factory"]
 
 # Production hashes are scrypt (about 100 ms a check); tests use a cheaper but real hash.
 TEST_HASH_METHOD = "pbkdf2:sha256:20000"
@@ -89,21 +90,25 @@ class RunningWebhook:
 
 
 @pytest.fixture
-def webhook_factory(stack: Stack, unique_topic: str) -> Iterator[Callable[..., RunningWebhook]]:
-    """``webhook_factory(wait_connected=True, **config_overrides)`` -> a started webhook.
+def alertloop_webhook_factory(
+    alertloop_stack: Stack, alertloop_unique_topic: str
+) -> Iterator[Callable[..., RunningWebhook]]:
+    """``alertloop_webhook_factory(wait_connected=True, **config_overrides)`` -> a started webhook.
 
-    Defaults: the shared broker, topic ``f"{unique_topic}/alert"``, a generated user with a
-    hashed password, a free port on 127.0.0.1. Every server is stopped, and the retained
-    messages it may have left on the shared broker are cleared, at teardown.
-    """
+    Defaults: the shared broker, topic ``f"{alertloop_unique_topic}/alert"``, a generated user
+    with a hashed password, a free port on 127.0.0.1. Every server is stopped, and the retained
+    messages it may have left on the shared broker are cleared, at teardown."""
+    from alertloop.services.webhook import WebhookConfig, WebhookServer
+    from alertloop.services.webhook.passwords import hash_password
+
     started: list[RunningWebhook] = []
 
     def factory(wait_connected: bool = True, **overrides: Any) -> RunningWebhook:
         username = f"grafana-{secrets.token_hex(3)}"
         password = secrets.token_urlsafe(16)
         fields: dict[str, Any] = {
-            "mqtt": stack.mqtt,
-            "topic": f"{unique_topic}/alert",
+            "mqtt": alertloop_stack.mqtt,
+            "topic": f"{alertloop_unique_topic}/alert",
             "bind": "127.0.0.1:0",
             "users": {username: hash_password(password, TEST_HASH_METHOD)},
             "threads": 4,
@@ -121,25 +126,30 @@ def webhook_factory(stack: Stack, unique_topic: str) -> Iterator[Callable[..., R
     finally:
         for running in reversed(started):
             running.server.stop()
-        topics = {r.topic for r in started if r.config.mqtt == stack.mqtt}
-        with contextlib.suppress(AlertloopError, OSError), MqttCapture(stack.mqtt) as capture:
+        topics = {r.topic for r in started if r.config.mqtt == alertloop_stack.mqtt}
+        with (
+            contextlib.suppress(AlertloopError, OSError),
+            MqttCapture(alertloop_stack.mqtt) as capture,
+        ):
             for topic in topics:
                 capture.publish(topic, b"", retain=True)
 
 
 @pytest.fixture
-def webhook(webhook_factory: Callable[..., RunningWebhook]) -> RunningWebhook:
-    """A started webhook publishing to ``f"{unique_topic}/alert"`` on the shared broker."""
-    return webhook_factory()
+def alertloop_webhook(alertloop_webhook_factory: Callable[..., RunningWebhook]) -> RunningWebhook:
+    """A started webhook publishing to ``f"{alertloop_unique_topic}/alert"`` on the shared
+    broker."""
+    return alertloop_webhook_factory()
 
 
 @pytest.fixture
-def read_retained(stack: Stack) -> Callable[..., RetainedMessage]:
-    """``read_retained(topic, settings=None, timeout=5.0, qos=1)``: what a late subscriber gets."""
+def alertloop_read_retained(alertloop_stack: Stack) -> Callable[..., RetainedMessage]:
+    """``alertloop_read_retained(topic, settings=None, timeout=5.0, qos=1)``: what a late
+    subscriber gets."""
 
     def read(
         topic: str, settings: MqttSettings | None = None, timeout: float = 5.0, qos: int = 1
     ) -> RetainedMessage:
-        return fetch_retained(settings or stack.mqtt, topic, timeout, qos)
+        return fetch_retained(settings or alertloop_stack.mqtt, topic, timeout, qos)
 
     return read

@@ -67,57 +67,57 @@ def _turn_red_then_green(pipeline: Pipeline, mqtt_capture: MqttCapture) -> None:
 
 @pytest.mark.every_board
 def test_knob_above_threshold_turns_red_and_back_down_turns_green(
-    pipeline: Pipeline, mqtt_capture: MqttCapture
+    alertloop_pipeline: Pipeline, alertloop_mqtt_capture: MqttCapture
 ) -> None:
-    _turn_red_then_green(pipeline, mqtt_capture)
-    names = [change.state.name for change in pipeline.nodemcu.history]
+    _turn_red_then_green(alertloop_pipeline, alertloop_mqtt_capture)
+    names = [change.state.name for change in alertloop_pipeline.nodemcu.history]
     assert names[-2:] == ["red", "green"]
-    assert pipeline.influxdb.count() >= 2  # the ingester stored what the knob published
-    assert pipeline.alerting.notifier is not None
-    assert all(d.ok and d.status == 200 for d in pipeline.alerting.notifier.deliveries)
+    assert alertloop_pipeline.influxdb.count() >= 2  # the ingester stored what the knob published
+    assert alertloop_pipeline.alerting.notifier is not None
+    assert all(d.ok and d.status == 200 for d in alertloop_pipeline.alerting.notifier.deliveries)
 
 
 @pytest.mark.parametrize(
-    "alerting",
+    "alertloop_alerting",
     [{"payload": "unified"}, {"payload": "legacy"}],
     indirect=True,
     ids=["unified", "legacy"],
 )
 def test_the_webhook_accepts_the_evaluators_payloads(
-    pipeline: Pipeline, mqtt_capture: MqttCapture
+    alertloop_pipeline: Pipeline, alertloop_mqtt_capture: MqttCapture
 ) -> None:
-    _turn_red_then_green(pipeline, mqtt_capture)
-    assert pipeline.alerting.notifier is not None
-    statuses = [d.status for d in _loop_deliveries(pipeline.alerting.notifier)]
+    _turn_red_then_green(alertloop_pipeline, alertloop_mqtt_capture)
+    assert alertloop_pipeline.alerting.notifier is not None
+    statuses = [d.status for d in _loop_deliveries(alertloop_pipeline.alerting.notifier)]
     assert statuses == [200, 200]
 
 
 @pytest.mark.every_board
 def test_a_nodemcu_that_connects_late_gets_the_current_state(
-    pipeline: Pipeline, nodemcu_factory: Callable[..., object]
+    alertloop_pipeline: Pipeline, alertloop_nodemcu_factory: Callable[..., object]
 ) -> None:
-    pipeline.esp32.set_knob(HIGH)
-    pipeline.nodemcu.wait_for_led("red", timeout=pipeline.loop_timeout)
-    notifier = pipeline.alerting.notifier
+    alertloop_pipeline.esp32.set_knob(HIGH)
+    alertloop_pipeline.nodemcu.wait_for_led("red", timeout=alertloop_pipeline.loop_timeout)
+    notifier = alertloop_pipeline.alerting.notifier
     assert notifier is not None
     # the LED can change before the evaluator has recorded the webhook's answer
     wait_until(lambda: _loop_deliveries(notifier), 5.0, what="the webhook's answer to the alert")
     sent = len(_loop_deliveries(notifier))
-    late = nodemcu_factory()
+    late = alertloop_nodemcu_factory()
     change = late.wait_for_led("red", timeout=2.0)  # type: ignore[attr-defined]
     # no notification since it connected: the retained message brought the state
     assert len(_loop_deliveries(notifier)) == sent
     assert change.state.name == "red"
 
-    pipeline.esp32.set_knob(LOW)
-    pipeline.nodemcu.wait_for_led("green", timeout=pipeline.loop_timeout)
-    later = nodemcu_factory()
+    alertloop_pipeline.esp32.set_knob(LOW)
+    alertloop_pipeline.nodemcu.wait_for_led("green", timeout=alertloop_pipeline.loop_timeout)
+    later = alertloop_nodemcu_factory()
     assert later.wait_for_led("green", timeout=2.0).state.name == "green"  # type: ignore[attr-defined]
     assert [c.state.name for c in later.history if c.state.name != "off"] == ["green"]  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
-    "alerting",
+    "alertloop_alerting",
     [
         pytest.param({}, id="provisioned-policy"),
         pytest.param({"policy": EVERYTHING_TO_THE_WEBHOOK}, id="everything-to-the-webhook"),
@@ -125,35 +125,35 @@ def test_a_nodemcu_that_connects_late_gets_the_current_state(
     indirect=True,
 )
 def test_a_second_rule_firing_beside_the_loops_never_moves_the_led(
-    pipeline: Pipeline, mqtt_capture: MqttCapture
+    alertloop_pipeline: Pipeline, alertloop_mqtt_capture: MqttCapture
 ) -> None:
-    alerting = pipeline.alerting
-    mqtt_capture.subscribe(pipeline.alert_topic)
-    pipeline.esp32.set_knob(MID)  # above PotActive's 5, below PotMeanHigh's 50
-    alerting.wait_for_state("Alerting", timeout=pipeline.loop_timeout, rule=SECOND_RULE)
+    alerting = alertloop_pipeline.alerting
+    alertloop_mqtt_capture.subscribe(alertloop_pipeline.alert_topic)
+    alertloop_pipeline.esp32.set_knob(MID)  # above PotActive's 5, below PotMeanHigh's 50
+    alerting.wait_for_state("Alerting", timeout=alertloop_pipeline.loop_timeout, rule=SECOND_RULE)
     wait_until(
         lambda: alerting.dispatcher.notified(SECOND_RULE),
-        pipeline.react_timeout,
+        alertloop_pipeline.react_timeout,
         what=f"the notification of {SECOND_RULE}",
     )
-    mqtt_capture.assert_no_message(pipeline.alert_topic, within=LOOP_MARGIN)
-    assert mqtt_capture.on(pipeline.alert_topic) == []
-    assert "red" not in [c.state.name for c in pipeline.nodemcu.history]
+    alertloop_mqtt_capture.assert_no_message(alertloop_pipeline.alert_topic, within=LOOP_MARGIN)
+    assert alertloop_mqtt_capture.on(alertloop_pipeline.alert_topic) == []
+    assert "red" not in [c.state.name for c in alertloop_pipeline.nodemcu.history]
     assert alerting.state == "Normal"
 
-    pipeline.esp32.set_knob(HIGH)  # the loop's rule fires: red
-    pipeline.nodemcu.wait_for_led("red", timeout=pipeline.loop_timeout)
-    pipeline.esp32.set_knob(MID)  # the loop's rule resolves, the second rule still fires
-    pipeline.nodemcu.wait_for_led("green", timeout=pipeline.loop_timeout)
+    alertloop_pipeline.esp32.set_knob(HIGH)  # the loop's rule fires: red
+    alertloop_pipeline.nodemcu.wait_for_led("red", timeout=alertloop_pipeline.loop_timeout)
+    alertloop_pipeline.esp32.set_knob(MID)  # the loop's rule resolves, the second rule still fires
+    alertloop_pipeline.nodemcu.wait_for_led("green", timeout=alertloop_pipeline.loop_timeout)
     green_at = time.monotonic()
     assert alerting.state_of(SECOND_RULE) == "Alerting"
     # When both rules share a notification group, the second rule's notifications carry the
     # loop rule's resolved alert again (as Grafana's do), so "0" may be published again; what
     # must not happen is a "1" or any change of the LED.
     with pytest.raises(TimeoutExpired):
-        mqtt_capture.wait_for(
-            pipeline.alert_topic,
+        alertloop_mqtt_capture.wait_for(
+            alertloop_pipeline.alert_topic,
             lambda m: m.time > green_at and m.payload != b"0",
             timeout=LOOP_MARGIN,
         )
-    assert pipeline.nodemcu.led.name == "green"
+    assert alertloop_pipeline.nodemcu.led.name == "green"

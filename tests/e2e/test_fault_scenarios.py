@@ -80,19 +80,21 @@ def _all_stored(fleet: Fleet, database: TestDatabase) -> DeliveryReport:
 
 
 def test_broker_restart_under_fleet_load(
-    native_stack_factory: Callable[..., Any],
-    fleet_factory: Callable[..., Fleet],
-    ingester_factory: Callable[..., Any],
+    alertloop_native_stack_factory: Callable[..., Any],
+    alertloop_fleet_factory: Callable[..., Fleet],
+    alertloop_ingester_factory: Callable[..., Any],
     request: pytest.FixtureRequest,
-    unique_topic: str,
+    alertloop_unique_topic: str,
 ) -> None:
-    own = native_stack_factory()
+    own = alertloop_native_stack_factory()
     database = TestDatabase(own.influx, label=request.node.name).create()
     request.addfinalizer(database.drop)
-    ingester_factory(
-        mqtt=own.mqtt, influx=database.settings, topics=[DEVICE_TOPICS.format(prefix=unique_topic)]
+    alertloop_ingester_factory(
+        mqtt=own.mqtt,
+        influx=database.settings,
+        topics=[DEVICE_TOPICS.format(prefix=alertloop_unique_topic)],
     )
-    reliable, cheap = _fleets(fleet_factory, own.mqtt, qos1=150, qos0=50, nodemcu=20)
+    reliable, cheap = _fleets(alertloop_fleet_factory, own.mqtt, qos1=150, qos0=50, nodemcu=20)
     assert cheap is not None
     alert = reliable.nodemcus[0].topic
     _publish_retained(own.mqtt, alert, "1")
@@ -128,19 +130,21 @@ def test_broker_restart_under_fleet_load(
 
 
 def test_influxdb_outage_under_load_is_spooled_and_written_once_back(
-    native_stack_factory: Callable[..., Any],
-    fleet_factory: Callable[..., Fleet],
-    ingester_factory: Callable[..., Any],
+    alertloop_native_stack_factory: Callable[..., Any],
+    alertloop_fleet_factory: Callable[..., Fleet],
+    alertloop_ingester_factory: Callable[..., Any],
     request: pytest.FixtureRequest,
-    unique_topic: str,
+    alertloop_unique_topic: str,
 ) -> None:
-    own = native_stack_factory()
+    own = alertloop_native_stack_factory()
     database = TestDatabase(own.influx, label=request.node.name).create()
     request.addfinalizer(database.drop)
-    ingester = ingester_factory(
-        mqtt=own.mqtt, influx=database.settings, topics=[DEVICE_TOPICS.format(prefix=unique_topic)]
+    ingester = alertloop_ingester_factory(
+        mqtt=own.mqtt,
+        influx=database.settings,
+        topics=[DEVICE_TOPICS.format(prefix=alertloop_unique_topic)],
     )
-    reliable, _ = _fleets(fleet_factory, own.mqtt, qos1=100, qos0=0, nodemcu=0)
+    reliable, _ = _fleets(alertloop_fleet_factory, own.mqtt, qos1=100, qos0=0, nodemcu=0)
     wait_until(lambda: reliable.stats().acked >= 400, 20, what="load before the fault")
 
     own.servers["influxdb"].stop()
@@ -174,21 +178,23 @@ def test_influxdb_outage_under_load_is_spooled_and_written_once_back(
 
 
 def test_a_stalled_link_to_the_ingester_loses_nothing(
-    fleet_factory: Callable[..., Fleet],
-    ingester_factory: Callable[..., Any],
-    fault_proxy: FaultProxy,
-    mqtt_broker: Any,
-    influxdb: TestDatabase,
-    unique_topic: str,
+    alertloop_fleet_factory: Callable[..., Fleet],
+    alertloop_ingester_factory: Callable[..., Any],
+    alertloop_fault_proxy: FaultProxy,
+    alertloop_mqtt_broker: Any,
+    alertloop_influxdb: TestDatabase,
+    alertloop_unique_topic: str,
 ) -> None:
-    ingester = ingester_factory(
-        mqtt=fault_proxy.mqtt_settings(mqtt_broker),
-        topics=[DEVICE_TOPICS.format(prefix=unique_topic)],
+    ingester = alertloop_ingester_factory(
+        mqtt=alertloop_fault_proxy.mqtt_settings(alertloop_mqtt_broker),
+        topics=[DEVICE_TOPICS.format(prefix=alertloop_unique_topic)],
     )
-    reliable, _ = _fleets(fleet_factory, mqtt_broker, qos1=100, qos0=0, nodemcu=0)
+    reliable, _ = _fleets(
+        alertloop_fleet_factory, alertloop_mqtt_broker, qos1=100, qos0=0, nodemcu=0
+    )
     wait_until(lambda: ingester.stats["acked"] >= 300, 20, what="load before the fault")
 
-    fault_proxy.stall()
+    alertloop_fault_proxy.stall()
     wait_until(
         lambda: not ingester.connected,
         STALL,
@@ -202,34 +208,34 @@ def test_a_stalled_link_to_the_ingester_loses_nothing(
         what="load during the stall",
     )
     assert ingester.stats["received"] == stalled_at  # nothing came through the stalled link
-    fault_proxy.heal()
+    alertloop_fault_proxy.heal()
     healed = time.monotonic()
     ingester.wait_connected(RECONNECT_WITHIN)
     reliable.stop()
-    report = _all_stored(reliable, influxdb)
+    report = _all_stored(reliable, alertloop_influxdb)
     print(f"{report.line()}; stored {time.monotonic() - healed:.1f} s after the heal")
     assert report.published == report.acked == report.stored
 
 
 def test_a_webhook_outage_during_an_alert_turns_every_led_red_after_it(
-    fleet_factory: Callable[..., Fleet],
-    ingester_factory: Callable[..., Any],
-    alerting_factory: Callable[..., Any],
-    webhook: Any,
-    fault_proxy_factory: Callable[..., FaultProxy],
-    mqtt_capture: MqttCapture,
-    unique_topic: str,
+    alertloop_fleet_factory: Callable[..., Fleet],
+    alertloop_ingester_factory: Callable[..., Any],
+    alertloop_alerting_factory: Callable[..., Any],
+    alertloop_webhook: Any,
+    alertloop_fault_proxy_factory: Callable[..., FaultProxy],
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
 ) -> None:
-    ingester_factory(topics=[DEVICE_TOPICS.format(prefix=unique_topic)])
-    knobs, _ = _fleets(fleet_factory, None, qos1=10, qos0=0, nodemcu=20)
-    host, port = _host_port(webhook.url)
-    proxy = fault_proxy_factory(host, port, name="webhook")
+    alertloop_ingester_factory(topics=[DEVICE_TOPICS.format(prefix=alertloop_unique_topic)])
+    knobs, _ = _fleets(alertloop_fleet_factory, None, qos1=10, qos0=0, nodemcu=20)
+    host, port = _host_port(alertloop_webhook.url)
+    proxy = alertloop_fault_proxy_factory(host, port, name="webhook")
     proxy.refuse()  # the webhook is unreachable for the whole alert
-    evaluator = alerting_factory(webhook_url=f"{proxy.url()}/alert")
-    mqtt_capture.subscribe(webhook.topic)
+    evaluator = alertloop_alerting_factory(webhook_url=f"{proxy.url()}/alert")
+    alertloop_mqtt_capture.subscribe(alertloop_webhook.topic)
     knobs.set_knob(90)
     evaluator.wait_for_state("Alerting", evaluator.rule.window + 10)
-    mqtt_capture.assert_no_message(webhook.topic, within=2.0)
+    alertloop_mqtt_capture.assert_no_message(alertloop_webhook.topic, within=2.0)
     assert not any(led.name == "red" for led in knobs.leds().values())
 
     proxy.heal()

@@ -39,23 +39,25 @@ def _send_foreign(pipeline: Pipeline) -> None:
 
 
 def test_other_rules_and_the_test_button_leave_the_led_alone(
-    pipeline: Pipeline, mqtt_capture: MqttCapture
+    alertloop_pipeline: Pipeline, alertloop_mqtt_capture: MqttCapture
 ) -> None:
-    mqtt_capture.subscribe(pipeline.alert_topic)
-    pipeline.esp32.set_knob(HIGH)
-    pipeline.nodemcu.wait_for_led("red", timeout=pipeline.loop_timeout)
-    mqtt_capture.wait_for(pipeline.alert_topic, lambda m: m.payload == b"1", timeout=1.0)
-    red_changes = len(pipeline.nodemcu.history)
+    alertloop_mqtt_capture.subscribe(alertloop_pipeline.alert_topic)
+    alertloop_pipeline.esp32.set_knob(HIGH)
+    alertloop_pipeline.nodemcu.wait_for_led("red", timeout=alertloop_pipeline.loop_timeout)
+    alertloop_mqtt_capture.wait_for(
+        alertloop_pipeline.alert_topic, lambda m: m.payload == b"1", timeout=1.0
+    )
+    red_changes = len(alertloop_pipeline.nodemcu.history)
 
-    _send_foreign(pipeline)
-    mqtt_capture.assert_no_message(pipeline.alert_topic, within=1.0)
-    assert pipeline.nodemcu.led.name == "red"
-    assert len(pipeline.nodemcu.history) == red_changes
+    _send_foreign(alertloop_pipeline)
+    alertloop_mqtt_capture.assert_no_message(alertloop_pipeline.alert_topic, within=1.0)
+    assert alertloop_pipeline.nodemcu.led.name == "red"
+    assert len(alertloop_pipeline.nodemcu.history) == red_changes
 
-    pipeline.esp32.set_knob(LOW)
-    pipeline.nodemcu.wait_for_led("green", timeout=pipeline.loop_timeout)
-    green_changes = len(pipeline.nodemcu.history)
-    _send_foreign(pipeline)
-    mqtt_capture.assert_no_message(pipeline.alert_topic, within=1.0)
-    assert pipeline.nodemcu.led.name == "green"
-    assert len(pipeline.nodemcu.history) == green_changes
+    alertloop_pipeline.esp32.set_knob(LOW)
+    alertloop_pipeline.nodemcu.wait_for_led("green", timeout=alertloop_pipeline.loop_timeout)
+    green_changes = len(alertloop_pipeline.nodemcu.history)
+    _send_foreign(alertloop_pipeline)
+    alertloop_mqtt_capture.assert_no_message(alertloop_pipeline.alert_topic, within=1.0)
+    assert alertloop_pipeline.nodemcu.led.name == "green"
+    assert len(alertloop_pipeline.nodemcu.history) == green_changes

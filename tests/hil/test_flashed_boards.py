@@ -1,7 +1,8 @@
 """Flashed boards on serial ports, through the serial board backend (their ``#AL`` lines).
 
 Run with real hardware and the broker the boards use, for example:
-    pytest tests/hil --stack external --mqtt-url mqtt://pi:1883 --influx-url http://pi:8086 \\
+    pytest tests/hil --alertloop-stack external --alertloop-mqtt-url mqtt://pi:1883 \\
+        --alertloop-influx-url http://pi:8086 \\
         --esp32 /dev/ttyUSB0 --nodemcu /dev/ttyUSB1
 The e2e and every-backend board tests run on the same ports with those options. Without
 ports these tests skip and say so.
@@ -30,31 +31,31 @@ def _require_port(request: pytest.FixtureRequest, kind: str) -> None:
 @pytest.fixture
 def flashed_esp32(request: pytest.FixtureRequest) -> SensorBoard:
     _require_port(request, "esp32")
-    return request.getfixturevalue("esp32")  # type: ignore[no-any-return]
+    return request.getfixturevalue("alertloop_esp32")  # type: ignore[no-any-return]
 
 
 @pytest.fixture
 def flashed_nodemcu(request: pytest.FixtureRequest) -> IndicatorBoard:
     _require_port(request, "nodemcu")
-    return request.getfixturevalue("nodemcu")  # type: ignore[no-any-return]
+    return request.getfixturevalue("alertloop_nodemcu")  # type: ignore[no-any-return]
 
 
 def test_esp32_publishes_the_overridden_knob(
-    flashed_esp32: SensorBoard, mqtt_capture: MqttCapture
+    flashed_esp32: SensorBoard, alertloop_mqtt_capture: MqttCapture
 ) -> None:
-    mqtt_capture.subscribe("/pot")
+    alertloop_mqtt_capture.subscribe("/pot")
     flashed_esp32.set_knob(80)
     flashed_esp32.wait_for_published(80, timeout=10)
-    assert mqtt_capture.wait_for("/pot", lambda m: m.payload == b"80", timeout=10)
+    assert alertloop_mqtt_capture.wait_for("/pot", lambda m: m.payload == b"80", timeout=10)
     flashed_esp32.release_knob()  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(("payload", "led"), [("1", "red"), ("0", "green")], ids=["alert", "ok"])
 def test_nodemcu_follows_the_retained_alert(
-    flashed_nodemcu: IndicatorBoard, mqtt_capture: MqttCapture, payload: str, led: str
+    flashed_nodemcu: IndicatorBoard, alertloop_mqtt_capture: MqttCapture, payload: str, led: str
 ) -> None:
-    mqtt_capture.subscribe("/alert")
+    alertloop_mqtt_capture.subscribe("/alert")
     sent = time.time()
-    mqtt_capture.publish("/alert", payload, qos=1, retain=True)
+    alertloop_mqtt_capture.publish("/alert", payload, qos=1, retain=True)
     change = flashed_nodemcu.wait_for_led(led, timeout=10, since=sent)  # type: ignore[call-arg]
     assert change.state.name == led

@@ -1,4 +1,4 @@
-"""``pytest --hil-bench FILE --flash`` on a stand-in ROM loader (``esp_rom_fake``): the
+"""``pytest --alertloop-hil-bench FILE --alertloop-flash`` on a stand-in ROM loader (``esp_rom_fake``): the
 session flashes the bench board once before the tests, through esptool and its stub, waits
 for the flashed sketch's first ``#AL`` line, and names what it did; a board that does not
 answer fails the tests with the BOOT-button hint instead of running them."""
@@ -33,7 +33,7 @@ def bench(pytester: pytest.Pytester, port: str) -> None:
         bench=f"project_dir: firmware\nboards:\n  - {{name: knob-1, role: esp32, port: {port}}}\n",
     )
     pytester.makepyfile(
-        "def test_one(bench_boards):\n    pass\n\ndef test_two(bench_boards):\n    pass\n"
+        "def test_one(alertloop_bench_boards):\n    pass\n\ndef test_two(alertloop_bench_boards):\n    pass\n"
     )
 
 
@@ -43,7 +43,7 @@ def test_flash_writes_every_board_once_and_waits_for_its_sketch(
     app = project(pytester.path)
     with FakeRomLoader(run_app=True) as rom:
         bench(pytester, rom.port)
-        result = pytester.runpytest("--hil-bench", "bench.yaml", "--flash")
+        result = pytester.runpytest("--alertloop-hil-bench", "bench.yaml", "--alertloop-flash")
         assert rom.ops.count(0x06) == 1  # one stub upload (MEM_END): flashed once, not per test
         assert bytes(rom.flash[0x10000 : 0x10000 + len(app)]) == app
     result.assert_outcomes(passed=2)
@@ -63,7 +63,9 @@ def test_a_board_that_does_not_answer_fails_the_tests_with_the_hint(
     project(pytester.path)
     with FakeRomLoader(answer=False) as rom:
         bench(pytester, rom.port)
-        result = pytester.runpytest("--hil-bench", "bench.yaml", "--flash")
+        result = pytester.runpytest("--alertloop-hil-bench", "bench.yaml", "--alertloop-flash")
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(["*--flash: knob-1: no answer from the board on * hold the BOOT*"])
+    result.stdout.fnmatch_lines(
+        ["*--alertloop-flash: knob-1: no answer from the board on * hold the BOOT*"]
+    )
     assert os.path.basename(rom.port) in result.stdout.str()

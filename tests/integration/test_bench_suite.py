@@ -1,4 +1,4 @@
-"""``pytest --hil-bench bench.yaml``: the bench's boards become the suite's boards. The
+"""``pytest --alertloop-hil-bench bench.yaml``: the bench's boards become the suite's boards. The
 "boards" here are the real sketches built for Linux (``make -C firmware host``), each on a
 pty and connected to the real broker, named in a bench file as flashed boards on ports
 would be. The suite's own ``esp32`` fixture drives the knob sketch through the serial
@@ -21,27 +21,27 @@ from alertloop.hil.stack import Stack
 pytest_plugins = ["pytester"]
 
 SUITE = """
-def test_knob(esp32, mqtt_capture, unique_topic, request):
-    assert unique_topic == ""  # flashed boards keep the sketches' own topics
-    assert type(esp32).__name__ == "SerialEsp32"
-    assert esp32.baudrate == 57600  # the bench's baud rate reached the serial board
+def test_knob(alertloop_esp32, alertloop_mqtt_capture, alertloop_unique_topic, request):
+    assert alertloop_unique_topic == ""  # flashed boards keep the sketches' own topics
+    assert type(alertloop_esp32).__name__ == "SerialEsp32"
+    assert alertloop_esp32.baudrate == 57600  # the bench's baud rate reached the serial board
     assert request.config.getoption("--nodemcu") == "{leds}"
-    mqtt_capture.subscribe("/pot")
-    esp32.set_knob(64)
-    esp32.wait_for_published(64, timeout=5)
-    mqtt_capture.wait_for("/pot", lambda m: m.payload == b"64", timeout=5)
+    alertloop_mqtt_capture.subscribe("/pot")
+    alertloop_esp32.set_knob(64)
+    alertloop_esp32.wait_for_published(64, timeout=5)
+    alertloop_mqtt_capture.wait_for("/pot", lambda m: m.payload == b"64", timeout=5)
 
-def test_fails_on_purpose(esp32):
-    esp32.set_knob(12)
-    esp32.wait_for_published(12, timeout=5)
+def test_fails_on_purpose(alertloop_esp32):
+    alertloop_esp32.set_knob(12)
+    alertloop_esp32.wait_for_published(12, timeout=5)
     assert False, "to see the serial log in the report"
 """
 
 
 @pytest.fixture
-def bench_of_sketches(stack: Stack, tmp_path: Path) -> Iterator[tuple[str, str]]:
+def bench_of_sketches(alertloop_stack: Stack, tmp_path: Path) -> Iterator[tuple[str, str]]:
     programs = [
-        HostFirmware(name, stack.mqtt, client_id=f"bench-{name}", log_dir=tmp_path)
+        HostFirmware(name, alertloop_stack.mqtt, client_id=f"bench-{name}", log_dir=tmp_path)
         for name in ("esp32_knob", "nodemcu_led")
     ]
     try:
@@ -53,7 +53,7 @@ def bench_of_sketches(stack: Stack, tmp_path: Path) -> Iterator[tuple[str, str]]
 
 
 def test_the_bench_boards_run_the_suite(
-    pytester: pytest.Pytester, stack: Stack, bench_of_sketches: tuple[str, str]
+    pytester: pytest.Pytester, alertloop_stack: Stack, bench_of_sketches: tuple[str, str]
 ) -> None:
     knob, leds = bench_of_sketches
     pytester.makefile(
@@ -63,8 +63,9 @@ def test_the_bench_boards_run_the_suite(
     )
     pytester.makepyfile(SUITE.replace("{leds}", leds))
     result = pytester.runpytest_subprocess(
-        "--hil-bench", "bench.yaml", "--stack", "external", "--mqtt-url", stack.mqtt.url,
-        "--influx-url", stack.influx.url, "-p", "no:cacheprovider",
+        "--alertloop-hil-bench", "bench.yaml", "--alertloop-stack", "external",
+        "--alertloop-mqtt-url", alertloop_stack.mqtt.url,
+        "--alertloop-influx-url", alertloop_stack.influx.url, "-p", "no:cacheprovider",
     )  # fmt: skip
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(

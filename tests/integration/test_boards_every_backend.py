@@ -46,19 +46,23 @@ RECONNECT_TIMEOUT = 15.0
     ("seed_compat", "corpus"), [(False, STRICT), (True, SEED)], ids=["strict", "seed"]
 )
 def test_alert_payloads_light_the_leds_as_the_sketch_decides(
-    nodemcu_factory: Callable[..., IndicatorBoard],
-    mqtt_capture: MqttCapture,
-    unique_topic: str,
+    alertloop_nodemcu_factory: Callable[..., IndicatorBoard],
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
     seed_compat: bool,
     corpus: list[tuple[str, str]],
 ) -> None:
-    board = nodemcu_factory(seed_compat=seed_compat)
-    mqtt_capture.subscribe(f"{unique_topic}/alert")  # the capture clears it afterwards
+    board = alertloop_nodemcu_factory(seed_compat=seed_compat)
+    alertloop_mqtt_capture.subscribe(
+        f"{alertloop_unique_topic}/alert"
+    )  # the capture clears it afterwards
     for payload, expected in corpus:
         sent = time.time()
         # retained, as the webhook sends them: a board gets the message even when its
         # SUBSCRIBE is still on the way (see docs/boards.md, virtual boards)
-        mqtt_capture.publish(f"{unique_topic}/alert", payload, qos=1, retain=True)
+        alertloop_mqtt_capture.publish(
+            f"{alertloop_unique_topic}/alert", payload, qos=1, retain=True
+        )
         change = board.wait_for_led(expected, timeout=5.0, since=sent)
         assert change.state.name == expected, payload
     shown = [c.state.name for c in board.history]
@@ -66,15 +70,19 @@ def test_alert_payloads_light_the_leds_as_the_sketch_decides(
 
 
 def test_a_board_that_joins_late_gets_the_retained_state(
-    nodemcu_factory: Callable[..., IndicatorBoard], mqtt_capture: MqttCapture, unique_topic: str
+    alertloop_nodemcu_factory: Callable[..., IndicatorBoard],
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
 ) -> None:
-    mqtt_capture.subscribe(f"{unique_topic}/alert")  # the capture clears it afterwards
-    mqtt_capture.publish(f"{unique_topic}/alert", "1", qos=1, retain=True)
-    first = nodemcu_factory()
+    alertloop_mqtt_capture.subscribe(
+        f"{alertloop_unique_topic}/alert"
+    )  # the capture clears it afterwards
+    alertloop_mqtt_capture.publish(f"{alertloop_unique_topic}/alert", "1", qos=1, retain=True)
+    first = alertloop_nodemcu_factory()
     first.wait_for_led("red", timeout=5.0)
-    mqtt_capture.publish(f"{unique_topic}/alert", "0", qos=1, retain=True)
+    alertloop_mqtt_capture.publish(f"{alertloop_unique_topic}/alert", "0", qos=1, retain=True)
     first.wait_for_led("green", timeout=5.0)
-    late = nodemcu_factory()
+    late = alertloop_nodemcu_factory()
     assert late.wait_for_led("green", timeout=5.0).state.name == "green"
     assert [c.state.name for c in late.history] == ["off", "green"]
 
@@ -100,16 +108,16 @@ def _pot_and_leds(
 
 
 def test_boards_ride_out_a_broker_restart(
-    native_stack_factory: Callable[..., NativeStack],
-    esp32_factory: Callable[..., SensorBoard],
-    nodemcu_factory: Callable[..., IndicatorBoard],
-    esp32_backend: str,
-    unique_topic: str,
+    alertloop_native_stack_factory: Callable[..., NativeStack],
+    alertloop_esp32_factory: Callable[..., SensorBoard],
+    alertloop_nodemcu_factory: Callable[..., IndicatorBoard],
+    alertloop_esp32_backend: str,
+    alertloop_unique_topic: str,
 ) -> None:
-    if esp32_backend not in ("sim", "virtual"):
+    if alertloop_esp32_backend not in ("sim", "virtual"):
         pytest.skip("a flashed board talks to its own broker, which this test cannot restart")
-    own = native_stack_factory()
-    esp, leds = _pot_and_leds(esp32_factory, nodemcu_factory, mqtt=own.mqtt)
+    own = alertloop_native_stack_factory()
+    esp, leds = _pot_and_leds(alertloop_esp32_factory, alertloop_nodemcu_factory, mqtt=own.mqtt)
     esp.set_knob(55)
     esp.wait_for_published(55, timeout=5.0)
 
@@ -130,20 +138,22 @@ def test_boards_ride_out_a_broker_restart(
     esp.set_knob(56)
     esp.wait_for_published(lambda p: p.time >= back and p.value == 56, timeout=5.0)
     with MqttCapture(own.mqtt) as capture:
-        capture.subscribe(f"{unique_topic}/alert")
-        capture.publish(f"{unique_topic}/alert", "1", qos=1, retain=True)
+        capture.subscribe(f"{alertloop_unique_topic}/alert")
+        capture.publish(f"{alertloop_unique_topic}/alert", "1", qos=1, retain=True)
     leds.wait_for_led("red", timeout=5.0, since=back)  # subscribed again after the restart
 
 
 def test_boards_come_back_after_wifi_drops(
-    esp32_factory: Callable[..., SensorBoard],
-    nodemcu_factory: Callable[..., IndicatorBoard],
-    mqtt_capture: MqttCapture,
-    unique_topic: str,
+    alertloop_esp32_factory: Callable[..., SensorBoard],
+    alertloop_nodemcu_factory: Callable[..., IndicatorBoard],
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
 ) -> None:
-    esp, leds = _pot_and_leds(esp32_factory, nodemcu_factory)
+    esp, leds = _pot_and_leds(alertloop_esp32_factory, alertloop_nodemcu_factory)
     _require_network_control(esp, leds)
-    mqtt_capture.subscribe(f"{unique_topic}/alert")  # the capture clears it afterwards
+    alertloop_mqtt_capture.subscribe(
+        f"{alertloop_unique_topic}/alert"
+    )  # the capture clears it afterwards
     esp.set_knob(30)
     esp.wait_for_published(30, timeout=5.0)
 
@@ -156,7 +166,7 @@ def test_boards_come_back_after_wifi_drops(
         state=lambda: (esp._describe(), leds._describe()),
     )
     down = time.time()
-    mqtt_capture.publish(f"{unique_topic}/alert", "1", qos=1, retain=True)
+    alertloop_mqtt_capture.publish(f"{alertloop_unique_topic}/alert", "1", qos=1, retain=True)
     esp.set_knob(70)
     up = time.time()
     esp.set_network(True)

@@ -15,8 +15,8 @@ USERS = {name: f"{name}-pw" for name in ("operator", "esp32", "nodemcu", "ingest
 
 
 @pytest.fixture
-def prod_broker(native_stack_factory):
-    return native_stack_factory(mqtt_users=USERS, acl_file=ACL).mqtt
+def prod_broker(alertloop_native_stack_factory):
+    return alertloop_native_stack_factory(mqtt_users=USERS, acl_file=ACL).mqtt
 
 
 def _as(settings, user: str):

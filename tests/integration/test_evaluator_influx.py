@@ -80,15 +80,17 @@ def _write(influxdb, values: list[int], age: float = 0.0) -> None:  # type: igno
 
 
 def test_mean_of_stored_points_fires_and_resolves_with_basic_auth(
-    influxdb, recorder: Recorder
+    alertloop_influxdb, recorder: Recorder
 ) -> None:  # type: ignore[no-untyped-def]
-    with AlertEvaluator(influxdb.settings, recorder.url, "grafana", "pw", **FAST) as evaluator:
+    with AlertEvaluator(
+        alertloop_influxdb.settings, recorder.url, "grafana", "pw", **FAST
+    ) as evaluator:
         evaluator.wait_for_state(AlertState.NORMAL, timeout=5)  # no data, noDataState OK
-        _write(influxdb, [80, 90, 70])
+        _write(alertloop_influxdb, [80, 90, 70])
         firing = evaluator.wait_for_state(AlertState.ALERTING, timeout=5)
         assert firing.value == pytest.approx(80.0) and firing.points == 3
         evaluator.wait_for_state(AlertState.ALERTING, timeout=5, rule="PotActive")
-        _write(influxdb, [0] * 30)
+        _write(alertloop_influxdb, [0] * 30)
         normal = evaluator.wait_for_state(AlertState.NORMAL, timeout=5)
         assert normal.value is not None and normal.value < 50
         wait_until(
@@ -111,12 +113,14 @@ def _of(recorder: Recorder, rule: str) -> list[tuple[str, str, dict]]:
     return [p for p in recorder.posts if p[2].get("groupLabels", {}).get("alertname") == rule]
 
 
-def test_points_older_than_the_window_are_not_counted(influxdb, recorder: Recorder) -> None:  # type: ignore[no-untyped-def]
-    _write(influxdb, [100, 100], age=15.0)
-    with AlertEvaluator(influxdb.settings, recorder.url, "u", "p", **FAST) as evaluator:
+def test_points_older_than_the_window_are_not_counted(
+    alertloop_influxdb, recorder: Recorder
+) -> None:  # type: ignore[no-untyped-def]
+    _write(alertloop_influxdb, [100, 100], age=15.0)
+    with AlertEvaluator(alertloop_influxdb.settings, recorder.url, "u", "p", **FAST) as evaluator:
         wait_until(lambda: len(evaluator.history) >= 2, 5, what="two evaluations")
         assert all(e.points == 0 and e.state is AlertState.NORMAL for e in evaluator.history)
-        _write(influxdb, [40])
+        _write(alertloop_influxdb, [40])
         evaluation = wait_until(
             lambda: next((e for e in evaluator.history if e.points), None),
             5,
@@ -126,8 +130,8 @@ def test_points_older_than_the_window_are_not_counted(influxdb, recorder: Record
     assert _of(recorder, "PotMeanHigh") == []  # (40 is above PotActive's 5: that one fires)
 
 
-def test_a_missing_database_is_an_execution_error(influxdb, recorder: Recorder) -> None:  # type: ignore[no-untyped-def]
-    missing = replace(influxdb.settings, database=influxdb.name + "_missing")
+def test_a_missing_database_is_an_execution_error(alertloop_influxdb, recorder: Recorder) -> None:  # type: ignore[no-untyped-def]
+    missing = replace(alertloop_influxdb.settings, database=alertloop_influxdb.name + "_missing")
     with AlertEvaluator(missing, recorder.url, "u", "p", **FAST) as evaluator:
         evaluation = evaluator.wait_for_state(AlertState.ERROR, timeout=5)
 
@@ -146,7 +150,7 @@ def test_a_missing_database_is_an_execution_error(influxdb, recorder: Recorder) 
 
 
 def test_the_cli_reads_the_webhook_variables_and_notifies(  # type: ignore[no-untyped-def]
-    influxdb,
+    alertloop_influxdb,
     recorder: Recorder,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -156,9 +160,15 @@ def test_the_cli_reads_the_webhook_variables_and_notifies(  # type: ignore[no-un
     monkeypatch.setenv("ALERTLOOP_WEBHOOK_URL", recorder.url)
     monkeypatch.setenv("ALERTLOOP_WEBHOOK_USER", "from-env")
     monkeypatch.setenv("ALERTLOOP_WEBHOOK_PASSWORD", "env-pw")
-    _write(influxdb, [70, 75])
+    _write(alertloop_influxdb, [70, 75])
     argv = ["--interval", "0.3", "--faster-than-grafana", "--duration", "1.2"]
-    argv += ["--influx-url", influxdb.settings.url, "--influx-db", influxdb.name, "--legacy"]
+    argv += [
+        "--influx-url",
+        alertloop_influxdb.settings.url,
+        "--influx-db",
+        alertloop_influxdb.name,
+        "--legacy",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "stopped in state Alerting" in out and "(faster than Grafana)" in out

@@ -23,50 +23,61 @@ from alertloop.sim.fleet import Fleet
 
 
 def test_latency_delays_every_message_by_at_least_the_setting(
-    fault_proxy: FaultProxy, mqtt_broker: MqttSettings, unique_topic: str
+    alertloop_fault_proxy: FaultProxy,
+    alertloop_mqtt_broker: MqttSettings,
+    alertloop_unique_topic: str,
 ) -> None:
-    topic = f"{unique_topic}/x"
-    with MqttCapture(fault_proxy.mqtt_settings(mqtt_broker)) as through:
+    topic = f"{alertloop_unique_topic}/x"
+    with MqttCapture(alertloop_fault_proxy.mqtt_settings(alertloop_mqtt_broker)) as through:
         through.subscribe(topic)
-        fault_proxy.set_latency(0.3, 0.05)
+        alertloop_fault_proxy.set_latency(0.3, 0.05)
         sent = time.monotonic()
         through.publish(topic, "hello", qos=1)  # waits for the PUBACK: up and back
         acked = time.monotonic() - sent
         message = through.wait_for(topic, timeout=5)
     assert acked >= 2 * 0.25
     assert message.time - sent >= 2 * 0.25  # publish up, delivery down
-    assert fault_proxy.events[-1].action == "latency"
+    assert alertloop_fault_proxy.events[-1].action == "latency"
 
 
 def test_a_stalled_link_drops_the_fleet_and_heal_brings_it_back(
-    fault_proxy: FaultProxy,
-    fleet_factory: Callable[..., Fleet],
-    mqtt_broker: MqttSettings,
-    mqtt_capture: MqttCapture,
+    alertloop_fault_proxy: FaultProxy,
+    alertloop_fleet_factory: Callable[..., Fleet],
+    alertloop_mqtt_broker: MqttSettings,
+    alertloop_mqtt_capture: MqttCapture,
 ) -> None:
-    fleet = fleet_factory(
-        mqtt=fault_proxy.mqtt_settings(mqtt_broker), esp32=20, keepalive=2, connect_timeout=2.0
+    fleet = alertloop_fleet_factory(
+        mqtt=alertloop_fault_proxy.mqtt_settings(alertloop_mqtt_broker),
+        esp32=20,
+        keepalive=2,
+        connect_timeout=2.0,
     )
-    mqtt_capture.subscribe("status/#")
-    fault_proxy.stall()
+    alertloop_mqtt_capture.subscribe("status/#")
+    alertloop_fault_proxy.stall()
     # the broker hears nothing for 1.5 keepalives and publishes the wills
     for device in fleet.esp32s:
-        mqtt_capture.wait_for(device.status_topic, lambda m: m.payload == b"offline", timeout=15)
+        alertloop_mqtt_capture.wait_for(
+            device.status_topic, lambda m: m.payload == b"offline", timeout=15
+        )
     wait_until(lambda: fleet.stats().connected == 0, 15, what="the fleet to notice the stall")
-    assert fault_proxy.active > 0  # half-open: the proxy still holds connections
+    assert alertloop_fault_proxy.active > 0  # half-open: the proxy still holds connections
     healed = time.monotonic()
-    fault_proxy.heal()
+    alertloop_fault_proxy.heal()
     fleet.wait_connected(20)
     assert time.monotonic() - healed < 20
     assert fleet.stats().failed == 0
 
 
 def test_refused_then_healed_connections_recover(
-    fault_proxy: FaultProxy, fleet_factory: Callable[..., Fleet], mqtt_broker: MqttSettings
+    alertloop_fault_proxy: FaultProxy,
+    alertloop_fleet_factory: Callable[..., Fleet],
+    alertloop_mqtt_broker: MqttSettings,
 ) -> None:
-    fleet = fleet_factory(mqtt=fault_proxy.mqtt_settings(mqtt_broker), esp32=10, nodemcu=5)
-    fault_proxy.refuse()
-    assert fault_proxy.drop() == 15
+    fleet = alertloop_fleet_factory(
+        mqtt=alertloop_fault_proxy.mqtt_settings(alertloop_mqtt_broker), esp32=10, nodemcu=5
+    )
+    alertloop_fault_proxy.refuse()
+    assert alertloop_fault_proxy.drop() == 15
     wait_until(
         lambda: sum(d.connect_failures for d in fleet.devices) >= 15,
         15,
@@ -74,15 +85,16 @@ def test_refused_then_healed_connections_recover(
         state=fleet.stats,
     )
     assert fleet.stats().connected == 0
-    fault_proxy.heal()
+    alertloop_fault_proxy.heal()
     fleet.wait_connected(15)
 
 
 def test_a_schedule_plays_proxy_and_server_steps_in_order(
-    native_stack_factory: Callable[..., Any], fault_proxy_factory: Callable[..., FaultProxy]
+    alertloop_native_stack_factory: Callable[..., Any],
+    alertloop_fault_proxy_factory: Callable[..., FaultProxy],
 ) -> None:
-    own = native_stack_factory()
-    proxy = fault_proxy_factory(own.mqtt.host, own.mqtt.port, name="mqtt")
+    own = alertloop_native_stack_factory()
+    proxy = alertloop_fault_proxy_factory(own.mqtt.host, own.mqtt.port, name="mqtt")
     schedule = FaultSchedule.from_yaml(
         """
         name: short
@@ -114,7 +126,7 @@ def test_only_loopback_upstreams() -> None:
 
 
 def test_the_command_line_checks_and_plays_a_schedule(
-    tmp_path: Path, mqtt_broker: MqttSettings
+    tmp_path: Path, alertloop_mqtt_broker: MqttSettings
 ) -> None:
     path = tmp_path / "faults.yaml"
     path.write_text("steps:\n  - {at: 0.2, proxy: mqtt, do: stall, for: 0.3}\n")
@@ -133,7 +145,7 @@ def test_the_command_line_checks_and_plays_a_schedule(
             "faults",
             "proxy",
             "--upstream",
-            f"mqtt={mqtt_broker.host}:{mqtt_broker.port}",
+            f"mqtt={alertloop_mqtt_broker.host}:{alertloop_mqtt_broker.port}",
             "--schedule",
             str(path),
             "--exit-after-schedule",
@@ -157,7 +169,7 @@ def test_the_command_line_checks_and_plays_a_schedule(
 
 
 def test_a_connection_dropped_while_stalled_never_reaches_the_server(
-    fault_proxy_factory: Callable[..., FaultProxy],
+    alertloop_fault_proxy_factory: Callable[..., FaultProxy],
 ) -> None:
     server = socket.create_server(("127.0.0.1", 0))
     accepted: list[socket.socket] = []
@@ -171,7 +183,7 @@ def test_a_connection_dropped_while_stalled_never_reaches_the_server(
 
     threading.Thread(target=serve, daemon=True).start()
     try:
-        proxy = fault_proxy_factory(*server.getsockname())
+        proxy = alertloop_fault_proxy_factory(*server.getsockname())
         proxy.stall()
         stalled = socket.create_connection(proxy.address, timeout=5)
         stalled.sendall(b"lost")

@@ -125,13 +125,15 @@ BoardFactory = Callable[..., HostBoard]
 
 @pytest.fixture
 def host_board(
-    firmware: Path, mqtt_broker: MqttSettings, unique_topic: str, tmp_path: Path
+    firmware: Path, alertloop_mqtt_broker: MqttSettings, alertloop_unique_topic: str, tmp_path: Path
 ) -> Iterator[BoardFactory]:
     """Start host-built boards (``host_board("esp32_knob")``); all are stopped at teardown."""
     boards: list[HostBoard] = []
 
     def start(sketch: str, *, mqtt: MqttSettings | None = None) -> HostBoard:
-        board = HostBoard(firmware / sketch, mqtt or mqtt_broker, unique_topic, tmp_path)
+        board = HostBoard(
+            firmware / sketch, mqtt or alertloop_mqtt_broker, alertloop_unique_topic, tmp_path
+        )
         boards.append(board)
         return board
 
@@ -147,28 +149,33 @@ def _payload(expected: bytes) -> Callable[[object], bool]:
 
 
 def test_knob_publishes_the_adc_reading(
-    host_board: BoardFactory, mqtt_capture: MqttCapture, unique_topic: str
+    host_board: BoardFactory, alertloop_mqtt_capture: MqttCapture, alertloop_unique_topic: str
 ) -> None:
-    mqtt_capture.subscribe(f"{unique_topic}/#")
+    alertloop_mqtt_capture.subscribe(f"{alertloop_unique_topic}/#")
     knob = host_board("esp32_knob")
-    status = f"{unique_topic}/status/com.gonzalo123.esp32"
-    mqtt_capture.wait_for(status, _payload(b"online"), timeout=START_TIMEOUT)
+    status = f"{alertloop_unique_topic}/status/com.gonzalo123.esp32"
+    alertloop_mqtt_capture.wait_for(status, _payload(b"online"), timeout=START_TIMEOUT)
     for adc, percent in ((2048, b"50"), (4095, b"100"), (0, b"0"), (1000, b"24")):
         knob.set_adc(32, adc)  # the seed's formula: analogRead * 100 / 4095
-        mqtt_capture.wait_for(f"{unique_topic}/pot", _payload(percent), timeout=5)
-    assert all(m.qos == 0 and not m.retain for m in mqtt_capture.on(f"{unique_topic}/pot"))
+        alertloop_mqtt_capture.wait_for(
+            f"{alertloop_unique_topic}/pot", _payload(percent), timeout=5
+        )
+    assert all(
+        m.qos == 0 and not m.retain
+        for m in alertloop_mqtt_capture.on(f"{alertloop_unique_topic}/pot")
+    )
 
 
 def test_led_follows_the_retained_alert(
-    host_board: BoardFactory, mqtt_capture: MqttCapture, unique_topic: str
+    host_board: BoardFactory, alertloop_mqtt_capture: MqttCapture, alertloop_unique_topic: str
 ) -> None:
-    mqtt_capture.publish(f"{unique_topic}/alert", "1", qos=1, retain=True)
+    alertloop_mqtt_capture.publish(f"{alertloop_unique_topic}/alert", "1", qos=1, retain=True)
     leds = host_board("nodemcu_led")  # joins late: the retained 1 is waiting
     leds.wait_for_pin(4, 1, timeout=START_TIMEOUT)
     assert leds.pins() == {4: 1, 5: 0}
 
     mark = leds.monitor.mark()
-    mqtt_capture.publish(f"{unique_topic}/alert", "0", qos=1, retain=True)
+    alertloop_mqtt_capture.publish(f"{alertloop_unique_topic}/alert", "0", qos=1, retain=True)
     leds.wait_for_pin(5, 1, after=mark)
     assert leds.pins() == {4: 0, 5: 1}
 
@@ -187,74 +194,83 @@ def test_led_follows_the_retained_alert(
 )
 def test_garbage_payloads_strict_and_seed(
     host_board: BoardFactory,
-    mqtt_capture: MqttCapture,
-    unique_topic: str,
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
     sketch: str,
     payload: bytes,
     expected: dict[int, int],
 ) -> None:
     # The retained 1 arrives once the subscription is in place (the sketch prints
     # "subscribed" when SUBSCRIBE is sent, before the broker has it, as on a board).
-    mqtt_capture.publish(f"{unique_topic}/alert", "1", qos=1, retain=True)
+    alertloop_mqtt_capture.publish(f"{alertloop_unique_topic}/alert", "1", qos=1, retain=True)
     leds = host_board(sketch)
     leds.wait_for_pin(4, 1, timeout=START_TIMEOUT)
     mark = leds.wait_for_led_line("red")
 
-    mqtt_capture.publish(f"{unique_topic}/alert", payload, qos=1)
+    alertloop_mqtt_capture.publish(f"{alertloop_unique_topic}/alert", payload, qos=1)
     leds.monitor.expect(r"^#AL led state=", 5, after=mark)
     assert leds.pins() == expected
 
 
 def test_incoming_packet_above_256_bytes_is_dropped(
-    host_board: BoardFactory, mqtt_capture: MqttCapture, unique_topic: str
+    host_board: BoardFactory, alertloop_mqtt_capture: MqttCapture, alertloop_unique_topic: str
 ) -> None:
-    mqtt_capture.publish(f"{unique_topic}/alert", "0", qos=1, retain=True)
+    alertloop_mqtt_capture.publish(f"{alertloop_unique_topic}/alert", "0", qos=1, retain=True)
     leds = host_board("nodemcu_led")
     leds.wait_for_pin(5, 1, timeout=START_TIMEOUT)
     mark = leds.wait_for_led_line("green")
     # 2 + len("/alert") + 2 (QoS 1 id) + payload, plus a 3-byte fixed header: 257 bytes.
-    mqtt_capture.publish(f"{unique_topic}/alert", "1" + " " * 243, qos=1)
-    mqtt_capture.publish(f"{unique_topic}/alert", "1" + " " * 242, qos=1)  # 256: fits
+    alertloop_mqtt_capture.publish(f"{alertloop_unique_topic}/alert", "1" + " " * 243, qos=1)
+    alertloop_mqtt_capture.publish(
+        f"{alertloop_unique_topic}/alert", "1" + " " * 242, qos=1
+    )  # 256: fits
     leds.monitor.expect(r"^#AL led state=red", 5, after=mark)
     led_lines = [line.text for line in leds.monitor.lines[mark:] if "#AL led" in line.text]
     assert len(led_lines) == 1, led_lines
 
 
 def test_will_on_kill_and_offline_on_clean_stop(
-    host_board: BoardFactory, mqtt_capture: MqttCapture, unique_topic: str
+    host_board: BoardFactory, alertloop_mqtt_capture: MqttCapture, alertloop_unique_topic: str
 ) -> None:
-    status = f"{unique_topic}/status/com.gonzalo123.nodemcu"
-    mqtt_capture.subscribe(status)
+    status = f"{alertloop_unique_topic}/status/com.gonzalo123.nodemcu"
+    alertloop_mqtt_capture.subscribe(status)
     first = host_board("nodemcu_led")
-    mqtt_capture.wait_for(status, _payload(b"online"), timeout=START_TIMEOUT)
+    alertloop_mqtt_capture.wait_for(status, _payload(b"online"), timeout=START_TIMEOUT)
     first.kill()
-    mqtt_capture.wait_for(status, _payload(b"offline"), timeout=5)
+    alertloop_mqtt_capture.wait_for(status, _payload(b"offline"), timeout=5)
 
-    onlines = len([m for m in mqtt_capture.on(status) if m.payload == b"online"])
+    onlines = len([m for m in alertloop_mqtt_capture.on(status) if m.payload == b"online"])
     second = host_board("nodemcu_led")
     wait_until(
-        lambda: len([m for m in mqtt_capture.on(status) if m.payload == b"online"]) > onlines,
+        lambda: (
+            len([m for m in alertloop_mqtt_capture.on(status) if m.payload == b"online"]) > onlines
+        ),
         START_TIMEOUT,
         what="the second board online",
     )
-    offlines = len(mqtt_capture.on(status)) - onlines - 1
+    offlines = len(alertloop_mqtt_capture.on(status)) - onlines - 1
     assert second.stop() == 0
     wait_until(
-        lambda: len([m for m in mqtt_capture.on(status) if m.payload == b"offline"]) > offlines,
+        lambda: (
+            len([m for m in alertloop_mqtt_capture.on(status) if m.payload == b"offline"])
+            > offlines
+        ),
         5,
         what="offline after a clean stop",
     )
 
 
 def test_sketches_reconnect_after_broker_restart(
-    host_board: BoardFactory, native_stack_factory: Callable[..., NativeStack], unique_topic: str
+    host_board: BoardFactory,
+    alertloop_native_stack_factory: Callable[..., NativeStack],
+    alertloop_unique_topic: str,
 ) -> None:
-    own = native_stack_factory()
+    own = alertloop_native_stack_factory()
     knob = host_board("esp32_knob", mqtt=own.mqtt)
     leds = host_board("nodemcu_led", mqtt=own.mqtt)
     knob.monitor.expect(r"^#AL published value=", START_TIMEOUT)
     retainer = MqttCapture(own.mqtt).start()
-    retainer.publish(f"{unique_topic}/alert", "0", qos=1, retain=True)
+    retainer.publish(f"{alertloop_unique_topic}/alert", "0", qos=1, retain=True)
     retainer.close(clear_retained=False)  # the broker is the test's own
     leds.wait_for_pin(5, 1, timeout=START_TIMEOUT)
 
@@ -269,18 +285,18 @@ def test_sketches_reconnect_after_broker_restart(
     leds.monitor.expect(r"^#AL mqtt state=subscribed$", RECONNECT_TIMEOUT, after=leds_mark)
 
     with MqttCapture(own.mqtt) as capture:
-        capture.subscribe(f"{unique_topic}/pot")
+        capture.subscribe(f"{alertloop_unique_topic}/pot")
         knob.set_adc(32, 4095)
-        capture.wait_for(f"{unique_topic}/pot", _payload(b"100"), timeout=5)
+        capture.wait_for(f"{alertloop_unique_topic}/pot", _payload(b"100"), timeout=5)
         mark = leds.monitor.mark()
-        capture.publish(f"{unique_topic}/alert", "1", qos=1, retain=True)
+        capture.publish(f"{alertloop_unique_topic}/alert", "1", qos=1, retain=True)
         leds.wait_for_pin(4, 1, after=mark)  # resubscribed after the restart
 
 
 def test_refused_login_gives_pubsubclient_state(
-    host_board: BoardFactory, native_stack_factory: Callable[..., NativeStack]
+    host_board: BoardFactory, alertloop_native_stack_factory: Callable[..., NativeStack]
 ) -> None:
-    own = native_stack_factory(mqtt_users={"board": "right"})
+    own = alertloop_native_stack_factory(mqtt_users={"board": "right"})
     wrong = MqttSettings(own.mqtt.host, own.mqtt.port, "board", "wrong")
     refused = host_board("esp32_knob", mqtt=wrong)
     # mosquitto 2 answers a wrong password with CONNACK 5: MQTT_CONNECT_UNAUTHORIZED.
@@ -293,25 +309,30 @@ def test_refused_login_gives_pubsubclient_state(
 
 
 def test_wifi_drop_and_return(
-    host_board: BoardFactory, mqtt_capture: MqttCapture, unique_topic: str
+    host_board: BoardFactory, alertloop_mqtt_capture: MqttCapture, alertloop_unique_topic: str
 ) -> None:
-    status = f"{unique_topic}/status/com.gonzalo123.esp32"
-    mqtt_capture.subscribe(f"{unique_topic}/#")
+    status = f"{alertloop_unique_topic}/status/com.gonzalo123.esp32"
+    alertloop_mqtt_capture.subscribe(f"{alertloop_unique_topic}/#")
     knob = host_board("esp32_knob")
-    mqtt_capture.wait_for(status, _payload(b"online"), timeout=START_TIMEOUT)
+    alertloop_mqtt_capture.wait_for(status, _payload(b"online"), timeout=START_TIMEOUT)
 
     mark = knob.monitor.mark()
     knob.command("#HW wifi state=down for_ms=2000", r"^#HW wifi state=down$")
-    mqtt_capture.wait_for(status, _payload(b"offline"), timeout=5)  # dropped: the broker's will
+    alertloop_mqtt_capture.wait_for(
+        status, _payload(b"offline"), timeout=5
+    )  # dropped: the broker's will
     knob.monitor.expect(r"^#AL mqtt state=failed rc=-2$", 5, after=mark)
     assert "wifi=down" in knob.command("#HW status", r"^#HW status ")
     knob.monitor.expect(r"^#HW wifi state=up$", 5, after=mark)
     knob.monitor.expect(r"^#AL mqtt state=connected$", RECONNECT_TIMEOUT, after=mark)
-    back = len(mqtt_capture.on(f"{unique_topic}/pot"))
+    back = len(alertloop_mqtt_capture.on(f"{alertloop_unique_topic}/pot"))
     knob.set_adc(32, 2048)
-    mqtt_capture.wait_for(
-        f"{unique_topic}/pot",
-        lambda m: m.payload == b"50" and mqtt_capture.on(f"{unique_topic}/pot").index(m) >= back,
+    alertloop_mqtt_capture.wait_for(
+        f"{alertloop_unique_topic}/pot",
+        lambda m: (
+            m.payload == b"50"
+            and alertloop_mqtt_capture.on(f"{alertloop_unique_topic}/pot").index(m) >= back
+        ),
         timeout=5,
     )
 
@@ -342,14 +363,17 @@ def test_stdio_mode_control_lines_and_end_of_input(firmware: Path) -> None:
 
 
 def test_serial_output_never_blocks_the_sketch(
-    firmware: Path, mqtt_broker: MqttSettings, mqtt_capture: MqttCapture, unique_topic: str
+    firmware: Path,
+    alertloop_mqtt_broker: MqttSettings,
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
 ) -> None:
     """Nobody reads the pty: the sketch keeps running and the oldest output is dropped."""
-    mqtt_capture.subscribe(f"{unique_topic}/pot")
+    alertloop_mqtt_capture.subscribe(f"{alertloop_unique_topic}/pot")
     env = dict(
         os.environ,
-        ALERTLOOP_MQTT_PORT=str(mqtt_broker.port),
-        ALERTLOOP_TOPIC_PREFIX=unique_topic,
+        ALERTLOOP_MQTT_PORT=str(alertloop_mqtt_broker.port),
+        ALERTLOOP_TOPIC_PREFIX=alertloop_unique_topic,
         ALERTLOOP_CLIENT_ID=f"flood-{uuid.uuid4().hex[:8]}",
     )
     process = subprocess.Popen(
@@ -361,7 +385,7 @@ def test_serial_output_never_blocks_the_sketch(
         port = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         try:
             # Once loop() runs, the sketch reads its commands as they come.
-            mqtt_capture.wait_for(f"{unique_topic}/pot", timeout=START_TIMEOUT)
+            alertloop_mqtt_capture.wait_for(f"{alertloop_unique_topic}/pot", timeout=START_TIMEOUT)
             # 8000 commands, each answered with a ~27-byte line: far more than the 64 KiB
             # the process keeps plus the terminal's own buffer.
             commands = b"#AL status\n" * 8000
@@ -372,9 +396,11 @@ def test_serial_output_never_blocks_the_sketch(
                 except BlockingIOError:
                     select.select([], [port], [], deadline.remaining)
             assert not commands, "the process stopped reading its serial input"
-            before = len(mqtt_capture.on(f"{unique_topic}/pot"))
+            before = len(alertloop_mqtt_capture.on(f"{alertloop_unique_topic}/pot"))
             wait_until(
-                lambda: len(mqtt_capture.on(f"{unique_topic}/pot")) >= before + 2,
+                lambda: (
+                    len(alertloop_mqtt_capture.on(f"{alertloop_unique_topic}/pot")) >= before + 2
+                ),
                 START_TIMEOUT,
                 what="publishes while nobody reads the serial line",
             )

@@ -18,28 +18,28 @@ from alertloop.sim.fleet import Fleet
 
 
 def test_every_device_is_stored_under_its_own_tag(
-    fleet_factory: Callable[..., Fleet],
-    ingester_factory: Callable[..., Any],
-    influxdb: TestDatabase,
-    unique_topic: str,
+    alertloop_fleet_factory: Callable[..., Fleet],
+    alertloop_ingester_factory: Callable[..., Any],
+    alertloop_influxdb: TestDatabase,
+    alertloop_unique_topic: str,
 ) -> None:
-    fleet = fleet_factory(
+    fleet = alertloop_fleet_factory(
         esp32=30, rate=5.0, qos=1, json_payload=True, record_published=True, wait=False
     )
-    ingester_factory(topics=[fleet.config.ingester_topic])
+    alertloop_ingester_factory(topics=[fleet.config.ingester_topic])
     fleet.wait_connected(20)
     fleet.set_knob(42)
     wait_until(lambda: all(d.published >= 10 for d in fleet.esp32s), 20, what="10 publishes each")
     fleet.stop()
     report = wait_until(
-        lambda: (r := delivery_report(fleet, influxdb.settings)).lost == 0 and r,
+        lambda: (r := delivery_report(fleet, alertloop_influxdb.settings)).lost == 0 and r,
         20,
         what="every acknowledged message stored",
-        state=lambda: delivery_report(fleet, influxdb.settings).line(),
+        state=lambda: delivery_report(fleet, alertloop_influxdb.settings).line(),
     )
     assert report.published == report.acked == report.stored >= 300
     assert report.extra == 0
-    rows = influxdb.query(
+    rows = alertloop_influxdb.query(
         f"SELECT last(value) FROM pot WHERE device = '{fleet.esp32s[7].device_id}'"
     )
     assert rows and rows[0]["last"] == 42
@@ -47,47 +47,53 @@ def test_every_device_is_stored_under_its_own_tag(
 
 
 def test_leds_follow_the_retained_alert_and_a_late_fleet_gets_it(
-    fleet: Fleet, fleet_factory: Callable[..., Fleet], mqtt_capture: MqttCapture
+    alertloop_fleet: Fleet,
+    alertloop_fleet_factory: Callable[..., Fleet],
+    alertloop_mqtt_capture: MqttCapture,
 ) -> None:
-    alert = fleet.nodemcus[0].topic
-    assert all(d.topic == alert for d in fleet.nodemcus)
-    mqtt_capture.publish(alert, "1", retain=True)
-    fleet.wait_leds("red", 10)
-    mqtt_capture.publish(alert, "0", retain=True)
-    fleet.wait_leds("green", 10)
-    late = fleet_factory(nodemcu=5, device_template="late-{index}")
+    alert = alertloop_fleet.nodemcus[0].topic
+    assert all(d.topic == alert for d in alertloop_fleet.nodemcus)
+    alertloop_mqtt_capture.publish(alert, "1", retain=True)
+    alertloop_fleet.wait_leds("red", 10)
+    alertloop_mqtt_capture.publish(alert, "0", retain=True)
+    alertloop_fleet.wait_leds("green", 10)
+    late = alertloop_fleet_factory(nodemcu=5, device_template="late-{index}")
     late.wait_leds("green", 10)
-    mqtt_capture.publish(alert, "garbage", retain=True)
-    fleet.wait_leds("error", 10)  # the strict rule, as SimNodeMcu
+    alertloop_mqtt_capture.publish(alert, "garbage", retain=True)
+    alertloop_fleet.wait_leds("error", 10)  # the strict rule, as SimNodeMcu
 
 
 def test_cut_devices_leave_their_will_and_come_back(
-    fleet_factory: Callable[..., Fleet], mqtt_capture: MqttCapture
+    alertloop_fleet_factory: Callable[..., Fleet], alertloop_mqtt_capture: MqttCapture
 ) -> None:
-    fleet = fleet_factory(esp32=6, nodemcu=2)
-    mqtt_capture.subscribe("status/#")
+    fleet = alertloop_fleet_factory(esp32=6, nodemcu=2)
+    alertloop_mqtt_capture.subscribe("status/#")
     victims = fleet.esp32s[:3]
     for device in victims:
-        mqtt_capture.wait_for(device.status_topic, lambda m: m.payload == b"online")
-    since = len(mqtt_capture.messages)
+        alertloop_mqtt_capture.wait_for(device.status_topic, lambda m: m.payload == b"online")
+    since = len(alertloop_mqtt_capture.messages)
     fleet.cut(victims)
     for device in victims:
-        mqtt_capture.wait_for(
+        alertloop_mqtt_capture.wait_for(
             device.status_topic,
-            lambda m, d=device: m.payload == b"offline" and mqtt_capture.messages.index(m) >= since,
+            lambda m, d=device: (
+                m.payload == b"offline" and alertloop_mqtt_capture.messages.index(m) >= since
+            ),
             timeout=10,
         )
     wait_until(lambda: all(d.connects == 2 for d in victims), 10, what="victims to reconnect")
     assert all(d.connects == 1 for d in fleet.esp32s[3:])
     fleet.stop()
     for device in fleet.devices:
-        mqtt_capture.wait_for(device.status_topic, lambda m: m.payload == b"offline")
+        alertloop_mqtt_capture.wait_for(device.status_topic, lambda m: m.payload == b"offline")
 
 
 def test_the_command_line_runs_a_fleet_for_a_while(
-    mqtt_broker: MqttSettings, mqtt_capture: MqttCapture, unique_topic: str
+    alertloop_mqtt_broker: MqttSettings,
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
 ) -> None:
-    mqtt_capture.subscribe(f"{unique_topic}/+/pot")
+    alertloop_mqtt_capture.subscribe(f"{alertloop_unique_topic}/+/pot")
     proc = subprocess.run(
         [
             sys.executable,
@@ -96,9 +102,9 @@ def test_the_command_line_runs_a_fleet_for_a_while(
             "sim",
             "fleet",
             "--mqtt-url",
-            mqtt_broker.url,
+            alertloop_mqtt_broker.url,
             "--prefix",
-            unique_topic,
+            alertloop_unique_topic,
             "--esp32",
             "5",
             "--rate",
@@ -118,7 +124,7 @@ def test_the_command_line_runs_a_fleet_for_a_while(
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["devices"] == 5 and summary["failed"] == 0 and summary["published"] >= 20
-    message = mqtt_capture.wait_for(f"{unique_topic}/esp32-0003/pot")
+    message = alertloop_mqtt_capture.wait_for(f"{alertloop_unique_topic}/esp32-0003/pot")
     assert message.payload == b"70"
 
 

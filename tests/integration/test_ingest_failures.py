@@ -61,16 +61,18 @@ def spooled_then_broken(
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
 def test_a_dead_letter_file_on_a_full_device_keeps_the_pipeline_going(
-    ingester_factory: Callable[..., Ingester],
-    mqtt_capture: MqttCapture,
-    influxdb: TestDatabase,
-    unique_topic: str,
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_influxdb: TestDatabase,
+    alertloop_unique_topic: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    ingester = ingester_factory(dead_letter_file=Path("/dev/full"), metrics_bind="127.0.0.1:0")
-    topic = f"{unique_topic}/pot"
+    ingester = alertloop_ingester_factory(
+        dead_letter_file=Path("/dev/full"), metrics_bind="127.0.0.1:0"
+    )
+    topic = f"{alertloop_unique_topic}/pot"
     for payload in ("abc", "5", "x" * 300, "7"):
-        mqtt_capture.publish(topic, payload)
+        alertloop_mqtt_capture.publish(topic, payload)
     wait_until(
         lambda: ingester.stats["written"] == 2 and ingester.stats["dead_letters_lost"] == 2,
         10,
@@ -85,9 +87,9 @@ def test_a_dead_letter_file_on_a_full_device_keeps_the_pipeline_going(
     assert "alertloop_ingest_dead_letters_lost_total 2.0" in text
     assert 'alertloop_ingest_rejected_total{reason="too_long"} 1.0' in text
     for _ in range(50):  # still storing and acknowledging, and the log stays short
-        mqtt_capture.publish(topic, "bad")
-    mqtt_capture.publish(topic, "9")
-    wait_until(lambda: influxdb.count() == 3, 10, what="a point after the failures")
+        alertloop_mqtt_capture.publish(topic, "bad")
+    alertloop_mqtt_capture.publish(topic, "9")
+    wait_until(lambda: alertloop_influxdb.count() == 3, 10, what="a point after the failures")
     wait_until(lambda: ingester.stats["dead_letters_lost"] == 52, 10, what="52 lost letters")
     assert 1 <= condition_lines(caplog, "dead_letter_failing") <= 2  # started (+ once more in 30 s)
     first = [r for r in caplog.records if getattr(r, "condition", None) == "dead_letter_failing"][0]
@@ -96,14 +98,14 @@ def test_a_dead_letter_file_on_a_full_device_keeps_the_pipeline_going(
 
 
 def test_an_unreadable_spool_fails_the_ingester_instead_of_spinning(
-    ingester_factory: Callable[..., Ingester],
-    mqtt_capture: MqttCapture,
-    unique_topic: str,
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     ingester = spooled_then_broken(
-        ingester_factory, mqtt_capture, f"{unique_topic}/pot", tmp_path / "spool", 20,
+        alertloop_ingester_factory, alertloop_mqtt_capture, f"{alertloop_unique_topic}/pot", tmp_path / "spool", 20,
         retry_initial=0.05, retry_max=0.2, stop_timeout=1,
     )  # fmt: skip
     wait_until(
@@ -117,14 +119,14 @@ def test_an_unreadable_spool_fails_the_ingester_instead_of_spinning(
 
 
 def test_the_stop_drain_does_not_spin_on_an_unreadable_spool(
-    ingester_factory: Callable[..., Ingester],
-    mqtt_capture: MqttCapture,
-    unique_topic: str,
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     ingester = spooled_then_broken(
-        ingester_factory, mqtt_capture, f"{unique_topic}/pot", tmp_path / "spool", 5,
+        alertloop_ingester_factory, alertloop_mqtt_capture, f"{alertloop_unique_topic}/pot", tmp_path / "spool", 5,
         retry_initial=0.5, retry_max=1, stop_timeout=2,
     )  # fmt: skip
     started = time.monotonic()
@@ -137,13 +139,29 @@ def test_the_stop_drain_does_not_spin_on_an_unreadable_spool(
 
 
 def test_the_process_exits_non_zero_when_its_spool_cannot_be_read(
-    mqtt_broker: MqttSettings, mqtt_capture: MqttCapture, unique_topic: str, tmp_path: Path
+    alertloop_mqtt_broker: MqttSettings,
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
+    tmp_path: Path,
 ) -> None:
     spool, port, down = tmp_path / "spool", free_port(), nowhere()
-    argv = [sys.executable, "-m", "alertloop.services.ingester", "--topic", f"{unique_topic}/pot"]
+    argv = [
+        sys.executable,
+        "-m",
+        "alertloop.services.ingester",
+        "--topic",
+        f"{alertloop_unique_topic}/pot",
+    ]
     argv += ["--client-id", f"exit-{port}", "--spool-dir", str(spool), "--log-format", "text"]
     argv += ["--metrics-bind", f"127.0.0.1:{port}", "--retry-initial", "0.05"]
-    argv += ["--retry-max", "0.2", "--influx-url", down.url, "--mqtt-url", mqtt_broker.url]
+    argv += [
+        "--retry-max",
+        "0.2",
+        "--influx-url",
+        down.url,
+        "--mqtt-url",
+        alertloop_mqtt_broker.url,
+    ]
     log = tmp_path / "run.log"
     with open(log, "wb") as stderr:
         proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
@@ -159,7 +177,7 @@ def test_the_process_exits_non_zero_when_its_spool_cannot_be_read(
 
         wait_until(lambda: proc.poll() is None and mqtt_connected(port), 15, what="subscribed")
         for value in range(3):
-            mqtt_capture.publish(f"{unique_topic}/pot", str(value))
+            alertloop_mqtt_capture.publish(f"{alertloop_unique_topic}/pot", str(value))
         wait_until(spooled, 10, what="3 points spooled", state=lambda: log.read_text()[-2000:])
         break_segments(spool)
         assert proc.wait(20) == 1, log.read_text()[-2000:]
@@ -180,15 +198,15 @@ def mqtt_connected(port: int) -> bool:
 
 
 def test_implausible_device_times_and_huge_payloads_are_dead_lettered_in_bounds(
-    ingester_factory: Callable[..., Ingester],
-    mqtt_capture: MqttCapture,
-    influxdb: TestDatabase,
-    unique_topic: str,
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_influxdb: TestDatabase,
+    alertloop_unique_topic: str,
     tmp_path: Path,
 ) -> None:
     letters = tmp_path / "dead.jsonl"
-    ingester = ingester_factory(dead_letter_file=letters)
-    topic = f"{unique_topic}/pot"
+    ingester = alertloop_ingester_factory(dead_letter_file=letters)
+    topic = f"{alertloop_unique_topic}/pot"
     huge = b"{" + b"9" * 1_000_000
     now_ms = time.time_ns() // 1_000_000
     for payload in (
@@ -198,14 +216,14 @@ def test_implausible_device_times_and_huge_payloads_are_dead_lettered_in_bounds(
         huge,
         b'{"value": 6, "ts": %d}' % now_ms,
     ):
-        mqtt_capture.publish(topic, payload)
+        alertloop_mqtt_capture.publish(topic, payload)
     wait_until(
         lambda: ingester.stats["written"] == 1 and ingester.stats["dead_lettered"] == 4,
         10,
         what="1 point and 4 dead letters",
         state=lambda: ingester.stats,
     )
-    rows = influxdb.query('SELECT "value" FROM "pot" WHERE time > 0')
+    rows = alertloop_influxdb.query('SELECT "value" FROM "pot" WHERE time > 0')
     assert [(row["time"], row["value"]) for row in rows] == [(now_ms * 1_000_000, 6)]
     records = [json.loads(line) for line in letters.read_text().splitlines()]
     assert [r["reason"] for r in records] == ["bad_ts", "bad_ts", "bad_ts", "too_long"]
@@ -225,14 +243,14 @@ def _small_files(limit: int) -> Callable[[], None]:
 
 
 def test_a_spool_that_cannot_be_written_is_reported_and_loses_nothing(
-    mqtt_broker: MqttSettings,
-    mqtt_capture: MqttCapture,
-    influxdb: TestDatabase,
-    ingester_factory: Callable[..., Ingester],
-    unique_topic: str,
+    alertloop_mqtt_broker: MqttSettings,
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_influxdb: TestDatabase,
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_unique_topic: str,
     tmp_path: Path,
 ) -> None:
-    spool, port, topic = tmp_path / "spool", free_port(), f"{unique_topic}/pot"
+    spool, port, topic = tmp_path / "spool", free_port(), f"{alertloop_unique_topic}/pot"
     client_id = f"full-{port}"
     argv = [
         sys.executable,
@@ -244,8 +262,13 @@ def test_a_spool_that_cannot_be_written_is_reported_and_loses_nothing(
         client_id,
     ]
     argv += ["--spool-dir", str(spool), "--metrics-bind", f"127.0.0.1:{port}"]
-    argv += ["--mqtt-url", mqtt_broker.url, "--influx-url", influxdb.settings.url]
-    argv += ["--influx-db", influxdb.name, "--log-format", "text"]
+    argv += [
+        "--mqtt-url",
+        alertloop_mqtt_broker.url,
+        "--influx-url",
+        alertloop_influxdb.settings.url,
+    ]
+    argv += ["--influx-db", alertloop_influxdb.name, "--log-format", "text"]
     proc = subprocess.Popen(
         argv,
         cwd=ROOT,
@@ -262,7 +285,7 @@ def test_a_spool_that_cannot_be_written_is_reported_and_loses_nothing(
     try:
         wait_until(lambda: mqtt_connected(port), 15, what="the ingester subscribed")
         for payload in payloads:
-            mqtt_capture.publish(topic, payload)
+            alertloop_mqtt_capture.publish(topic, payload)
 
         def failing() -> bool:
             answer = requests.get(health, timeout=2)
@@ -282,32 +305,32 @@ def test_a_spool_that_cannot_be_written_is_reported_and_loses_nothing(
     assert proc.returncode == 0, err.decode()[-2000:]
     log_lines = [line for line in err.decode().splitlines() if "spool_write_failing" in line]
     assert 1 <= len(log_lines) <= 3, log_lines  # started (+ every 30 s), not once per retry
-    ingester_factory(client_id=client_id, spool_dir=spool)  # no limit: the rest comes now
+    alertloop_ingester_factory(client_id=client_id, spool_dir=spool)  # no limit: the rest comes now
     wait_until(
-        lambda: influxdb.count() == len(payloads),
+        lambda: alertloop_influxdb.count() == len(payloads),
         20,
         what="every message stored, none lost",
-        state=lambda: influxdb.count(),
+        state=lambda: alertloop_influxdb.count(),
     )
-    rows = influxdb.query('SELECT "value" FROM "pot"')
+    rows = alertloop_influxdb.query('SELECT "value" FROM "pot"')
     assert sorted(r["value"] for r in rows) == sorted(i % 101 for i in range(600))
 
 
 def test_a_pipeline_thread_that_dies_fails_the_ingester_and_loses_nothing(
-    ingester_factory: Callable[..., Ingester],
-    mqtt_capture: MqttCapture,
-    influxdb: TestDatabase,
-    unique_topic: str,
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_influxdb: TestDatabase,
+    alertloop_unique_topic: str,
     tmp_path: Path,
 ) -> None:
     spool = tmp_path / "spool"
-    ingester = ingester_factory(spool_dir=spool)
+    ingester = alertloop_ingester_factory(spool_dir=spool)
 
     def bug(messages: object) -> None:
         raise RuntimeError("a bug in the converter")
 
     ingester._converter.convert = bug  # type: ignore[method-assign,assignment]
-    mqtt_capture.publish(f"{unique_topic}/pot", "42")
+    alertloop_mqtt_capture.publish(f"{alertloop_unique_topic}/pot", "42")
     wait_until(ingester.failed.is_set, 10, what="the ingester to fail")
     assert "the pipeline thread died: RuntimeError('a bug in the converter')" in str(
         ingester.failure
@@ -316,5 +339,7 @@ def test_a_pipeline_thread_that_dies_fails_the_ingester_and_loses_nothing(
     assert not ok and "failed" in details["problems"]  # type: ignore[operator]
     assert ingester.stats["acked"] == 0  # the broker still has the message
     ingester.stop()
-    ingester_factory(spool_dir=spool, client_id=ingester.cfg.client_id)
-    wait_until(lambda: influxdb.count() == 1, 10, what="the message stored by the next run")
+    alertloop_ingester_factory(spool_dir=spool, client_id=ingester.cfg.client_id)
+    wait_until(
+        lambda: alertloop_influxdb.count() == 1, 10, what="the message stored by the next run"
+    )

@@ -68,16 +68,16 @@ def values(db: TestDatabase) -> list[int]:
 
 
 def test_influxdb_down_under_load_then_back_stores_every_message_once(
-    native_stack_factory: Callable[..., Any],
-    ingester_factory: Callable[..., Ingester],
-    unique_topic: str,
+    alertloop_native_stack_factory: Callable[..., Any],
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_unique_topic: str,
     tmp_path: Path,
 ) -> None:
-    own = native_stack_factory()
+    own = alertloop_native_stack_factory()
     db = TestDatabase(own.influx, label="influx_down").create()
-    ingester = ingester_factory(mqtt=own.mqtt, influx=db.settings)
+    ingester = alertloop_ingester_factory(mqtt=own.mqtt, influx=db.settings)
     payloads = [str(i % 101).encode() for i in range(600)]
-    publisher = SteadyPublisher(own.mqtt, f"{unique_topic}/pot", payloads, 0.004).start()
+    publisher = SteadyPublisher(own.mqtt, f"{alertloop_unique_topic}/pot", payloads, 0.004).start()
     wait_until(lambda: ingester.stats["written"] >= 50, 10, what="writes before the outage")
     own.servers["influxdb"].stop()
     wait_until(lambda: ingester.stats["write_failures"] >= 1, 10, what="a failed write")
@@ -103,20 +103,20 @@ def test_influxdb_down_under_load_then_back_stores_every_message_once(
 
 
 def test_full_spool_stops_acknowledging_and_the_broker_holds_the_rest(
-    native_stack_factory: Callable[..., Any],
-    ingester_factory: Callable[..., Ingester],
-    unique_topic: str,
+    alertloop_native_stack_factory: Callable[..., Any],
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_unique_topic: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="alertloop.ingester")
-    own = native_stack_factory()
+    own = alertloop_native_stack_factory()
     db = TestDatabase(own.influx, label="spool_full").create()
-    ingester = ingester_factory(
+    ingester = alertloop_ingester_factory(
         mqtt=own.mqtt, influx=db.settings, spool_max_bytes=2000, metrics_bind="127.0.0.1:0"
     )
     own.servers["influxdb"].stop()
     payloads = [str(i % 101).encode() for i in range(300)]
-    publisher = SteadyPublisher(own.mqtt, f"{unique_topic}/pot", payloads, 0).start()
+    publisher = SteadyPublisher(own.mqtt, f"{alertloop_unique_topic}/pot", payloads, 0).start()
     publisher.finish()
     wait_until(lambda: ingester.stats["spool_full_waits"] >= 3, 10, what="the spool to fill")
     held = len(payloads) - ingester.stats["acked"]
@@ -145,22 +145,24 @@ def test_full_spool_stops_acknowledging_and_the_broker_holds_the_rest(
 
 
 def test_restart_writes_what_the_spool_kept(
-    native_stack_factory: Callable[..., Any],
-    ingester_factory: Callable[..., Ingester],
-    unique_topic: str,
+    alertloop_native_stack_factory: Callable[..., Any],
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_unique_topic: str,
     tmp_path: Path,
 ) -> None:
-    own = native_stack_factory()
+    own = alertloop_native_stack_factory()
     db = TestDatabase(own.influx, label="spool_restart").create()
     spool = tmp_path / "kept"
-    first = ingester_factory(mqtt=own.mqtt, influx=db.settings, spool_dir=spool, stop_timeout=0.2)
+    first = alertloop_ingester_factory(
+        mqtt=own.mqtt, influx=db.settings, spool_dir=spool, stop_timeout=0.2
+    )
     own.servers["influxdb"].stop()
-    SteadyPublisher(own.mqtt, f"{unique_topic}/pot", [b"7"] * 40, 0).start().finish()
+    SteadyPublisher(own.mqtt, f"{alertloop_unique_topic}/pot", [b"7"] * 40, 0).start().finish()
     wait_until(lambda: first.stats["acked"] == 40, 10, what="40 messages acknowledged")
     first.stop()
     assert first.stats["spool_lines"] == 40
     own.servers["influxdb"].start()
-    second = ingester_factory(
+    second = alertloop_ingester_factory(
         mqtt=own.mqtt, influx=db.settings, spool_dir=spool, client_id=first.cfg.client_id
     )
     wait_until(lambda: db.count() == 40, 15, what="the spooled points written after restart")
@@ -169,20 +171,20 @@ def test_restart_writes_what_the_spool_kept(
 
 
 def test_broker_restart_resumes_ingestion(
-    native_stack_factory: Callable[..., Any],
-    ingester_factory: Callable[..., Ingester],
-    unique_topic: str,
+    alertloop_native_stack_factory: Callable[..., Any],
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_unique_topic: str,
 ) -> None:
-    own = native_stack_factory()
+    own = alertloop_native_stack_factory()
     db = TestDatabase(own.influx, label="broker_restart").create()
-    ingester = ingester_factory(mqtt=own.mqtt, influx=db.settings)
-    SteadyPublisher(own.mqtt, f"{unique_topic}/pot", [b"1"], 0).start().finish()
+    ingester = alertloop_ingester_factory(mqtt=own.mqtt, influx=db.settings)
+    SteadyPublisher(own.mqtt, f"{alertloop_unique_topic}/pot", [b"1"], 0).start().finish()
     wait_until(lambda: db.count() == 1, 10, what="the first point")
     own.servers["mqtt"].stop()
     wait_until(lambda: not ingester.connected, 10, what="the ingester to see the broker gone")
     own.servers["mqtt"].start()
     wait_until(lambda: ingester.connected, 15, what="reconnect and resubscribe")
-    SteadyPublisher(own.mqtt, f"{unique_topic}/pot", [b"2", b"3"], 0).start().finish()
+    SteadyPublisher(own.mqtt, f"{alertloop_unique_topic}/pot", [b"2", b"3"], 0).start().finish()
     wait_until(
         lambda: db.count() == 3, 10, what="points after the restart", state=lambda: ingester.stats
     )
@@ -267,45 +269,60 @@ def _json_payloads(count: int) -> list[bytes]:
 
 
 def test_sigkill_under_load_then_restart_loses_no_message(
-    mqtt_broker: MqttSettings, influxdb: TestDatabase, unique_topic: str, tmp_path: Path
+    alertloop_mqtt_broker: MqttSettings,
+    alertloop_influxdb: TestDatabase,
+    alertloop_unique_topic: str,
+    tmp_path: Path,
 ) -> None:
-    client_id, spool, topic = new_client_id("killed"), tmp_path / "spool", f"{unique_topic}/pot"
-    first = IngesterProcess(mqtt_broker, influxdb, topic, spool, client_id, tmp_path / "first.log")
+    client_id, spool, topic = (
+        new_client_id("killed"),
+        tmp_path / "spool",
+        f"{alertloop_unique_topic}/pot",
+    )
+    first = IngesterProcess(
+        alertloop_mqtt_broker, alertloop_influxdb, topic, spool, client_id, tmp_path / "first.log"
+    )
     payloads = _json_payloads(3000)
-    publisher = SteadyPublisher(mqtt_broker, topic, payloads, 0.0002).start()
+    publisher = SteadyPublisher(alertloop_mqtt_broker, topic, payloads, 0.0002).start()
     wait_until(
         lambda: first.metric("acked_total") >= 500, 20, what="500 messages taken", state=first.tail
     )
     first.proc.send_signal(signal.SIGKILL)
     assert first.proc.wait(10) == -signal.SIGKILL
     second = IngesterProcess(
-        mqtt_broker, influxdb, topic, spool, client_id, tmp_path / "second.log"
+        alertloop_mqtt_broker, alertloop_influxdb, topic, spool, client_id, tmp_path / "second.log"
     )
     publisher.finish()
     try:
         wait_until(
-            lambda: influxdb.count() == len(payloads),
+            lambda: alertloop_influxdb.count() == len(payloads),
             30,
             what="every message stored",
-            state=lambda: (influxdb.count(), second.tail()),
+            state=lambda: (alertloop_influxdb.count(), second.tail()),
         )
     finally:
         second.proc.send_signal(signal.SIGTERM)
         second.proc.wait(20)
-    assert values(influxdb) == sorted(s % 101 for s in range(len(payloads)))
+    assert values(alertloop_influxdb) == sorted(s % 101 for s in range(len(payloads)))
 
 
 def test_sigterm_flushes_acknowledges_and_exits_zero(
-    mqtt_broker: MqttSettings,
-    influxdb: TestDatabase,
-    unique_topic: str,
+    alertloop_mqtt_broker: MqttSettings,
+    alertloop_influxdb: TestDatabase,
+    alertloop_unique_topic: str,
     tmp_path: Path,
-    ingester_factory: Callable[..., Ingester],
+    alertloop_ingester_factory: Callable[..., Ingester],
 ) -> None:
-    client_id, spool, topic = new_client_id("termed"), tmp_path / "spool", f"{unique_topic}/pot"
-    proc = IngesterProcess(mqtt_broker, influxdb, topic, spool, client_id, tmp_path / "run.log")
+    client_id, spool, topic = (
+        new_client_id("termed"),
+        tmp_path / "spool",
+        f"{alertloop_unique_topic}/pot",
+    )
+    proc = IngesterProcess(
+        alertloop_mqtt_broker, alertloop_influxdb, topic, spool, client_id, tmp_path / "run.log"
+    )
     payloads = [str(i % 101).encode() for i in range(1500)]
-    publisher = SteadyPublisher(mqtt_broker, topic, payloads, 0.0002).start()
+    publisher = SteadyPublisher(alertloop_mqtt_broker, topic, payloads, 0.0002).start()
     wait_until(
         lambda: proc.metric("received_total") >= 200, 20, what="messages flowing", state=proc.tail
     )
@@ -319,15 +336,15 @@ def test_sigterm_flushes_acknowledges_and_exits_zero(
     stats = stopped[-1]["stats"]
     assert stats["acked"] == stats["received"] == stats["written"] > 0
     assert stats["spool_lines"] == 0
-    assert influxdb.count() == stats["written"]
+    assert alertloop_influxdb.count() == stats["written"]
     publisher.finish()
     # Plain integers get receive-time stamps: a redelivered message would be a second point.
-    after = ingester_factory(client_id=client_id, spool_dir=spool)
+    after = alertloop_ingester_factory(client_id=client_id, spool_dir=spool)
     wait_until(
-        lambda: influxdb.count() == len(payloads),
+        lambda: alertloop_influxdb.count() == len(payloads),
         20,
         what="the rest stored by the next run",
-        state=lambda: (influxdb.count(), after.stats),
+        state=lambda: (alertloop_influxdb.count(), after.stats),
     )
     assert after.stats["received"] == len(payloads) - stats["received"]
-    assert values(influxdb) == sorted(int(p) for p in payloads)
+    assert values(alertloop_influxdb) == sorted(int(p) for p in payloads)

@@ -24,14 +24,21 @@ def numbered(n: int, start: int = 0) -> list[bytes]:
 
 
 def test_qos1_flood_beyond_the_queue_is_all_stored(
-    ingester_factory: Callable[..., Ingester],
-    influxdb: TestDatabase,
-    mqtt_broker: MqttSettings,
-    unique_topic: str,
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_influxdb: TestDatabase,
+    alertloop_mqtt_broker: MqttSettings,
+    alertloop_unique_topic: str,
 ) -> None:
-    ingester = ingester_factory(receive_maximum=50, queue_size=50, metrics_bind="127.0.0.1:0")
-    publish_many(mqtt_broker, f"{unique_topic}/pot", numbered(10_000))
-    wait_until(lambda: influxdb.count() == 10_000, 60, what="10,000 points", state=influxdb.count)
+    ingester = alertloop_ingester_factory(
+        receive_maximum=50, queue_size=50, metrics_bind="127.0.0.1:0"
+    )
+    publish_many(alertloop_mqtt_broker, f"{alertloop_unique_topic}/pot", numbered(10_000))
+    wait_until(
+        lambda: alertloop_influxdb.count() == 10_000,
+        60,
+        what="10,000 points",
+        state=alertloop_influxdb.count,
+    )
     stats = ingester.stats
     assert stats["queue_overflow"] == 0
     assert stats["acked"] == stats["received"] == 10_000
@@ -40,23 +47,30 @@ def test_qos1_flood_beyond_the_queue_is_all_stored(
 
 
 def test_qos0_floods_never_stop_qos1_ingestion(
-    ingester_factory: Callable[..., Ingester],
-    influxdb: TestDatabase,
-    mqtt_broker: MqttSettings,
-    unique_topic: str,
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_influxdb: TestDatabase,
+    alertloop_mqtt_broker: MqttSettings,
+    alertloop_unique_topic: str,
 ) -> None:
     """Floods of QoS 0 beyond the queue, then 1,000 QoS 1: everything is stored (the old
     ingester dropped QoS 1 messages unacknowledged and stopped taking any after a few floods)."""
-    ingester = ingester_factory(receive_maximum=20, queue_size=100, metrics_bind="127.0.0.1:0")
-    topic, sent = f"{unique_topic}/pot", 0
+    ingester = alertloop_ingester_factory(
+        receive_maximum=20, queue_size=100, metrics_bind="127.0.0.1:0"
+    )
+    topic, sent = f"{alertloop_unique_topic}/pot", 0
     for _ in range(3):
-        blast_qos0(mqtt_broker, topic, numbered(20_000, start=sent))
+        blast_qos0(alertloop_mqtt_broker, topic, numbered(20_000, start=sent))
         sent += 20_000
-        publish_many(mqtt_broker, topic, numbered(100, start=sent))
+        publish_many(alertloop_mqtt_broker, topic, numbered(100, start=sent))
         sent += 100
-    publish_many(mqtt_broker, topic, numbered(1000, start=sent))
+    publish_many(alertloop_mqtt_broker, topic, numbered(1000, start=sent))
     sent += 1000
-    wait_until(lambda: influxdb.count() == sent, 60, what=f"{sent} points", state=influxdb.count)
+    wait_until(
+        lambda: alertloop_influxdb.count() == sent,
+        60,
+        what=f"{sent} points",
+        state=alertloop_influxdb.count,
+    )
     stats = ingester.stats
     assert stats["reading_pauses"] > 0  # flow control was needed, and used
     assert stats["queue_overflow"] == 0
@@ -66,22 +80,22 @@ def test_qos0_floods_never_stop_qos1_ingestion(
 
 
 def test_keepalive_holds_while_reading_is_paused(
-    ingester_factory: Callable[..., Ingester],
-    mqtt_broker: MqttSettings,
-    unique_topic: str,
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_mqtt_broker: MqttSettings,
+    alertloop_unique_topic: str,
 ) -> None:
     """InfluxDB away and a tiny spool: the pipeline stops, reading pauses, and the session
     stays up for many keepalive periods (no reconnect, no PINGRESP timeout)."""
     nowhere = InfluxSettings("127.0.0.1", free_port(), database="nowhere")
     keepalive = 1
-    ingester = ingester_factory(
+    ingester = alertloop_ingester_factory(
         influx=nowhere,
         keepalive=keepalive,
         receive_maximum=20,
         queue_size=20,
         spool_max_bytes=2048,
     )
-    publish_many(mqtt_broker, f"{unique_topic}/pot", numbered(500))
+    publish_many(alertloop_mqtt_broker, f"{alertloop_unique_topic}/pot", numbered(500))
     transport = ingester._mqtt
     wait_until(lambda: transport.paused, 20, what="reading to pause", state=lambda: ingester.stats)
     wait_until(

@@ -124,14 +124,14 @@ def refused(process: Process) -> str:
 
 
 def test_a_second_instance_with_default_settings_refuses_and_nothing_is_lost(
-    native_stack_factory: Callable[..., Any],
+    alertloop_native_stack_factory: Callable[..., Any],
     processes: list[Process],
-    unique_topic: str,
+    alertloop_unique_topic: str,
     tmp_path: Path,
 ) -> None:
-    own = native_stack_factory()  # the default client id gets a broker of its own
+    own = alertloop_native_stack_factory()  # the default client id gets a broker of its own
     db = TestDatabase(own.influx, label="two_defaults").create()
-    topic = f"{unique_topic}/pot"
+    topic = f"{alertloop_unique_topic}/pot"
     env = environment(own.mqtt, db, tmp_path / "state", ALERTLOOP_INGEST_TOPIC=topic)
     first = Process([], env, tmp_path / "first.log").wait_healthy()
     processes.append(first)
@@ -157,15 +157,22 @@ def test_a_second_instance_with_default_settings_refuses_and_nothing_is_lost(
 
 
 def test_same_spool_dir_on_a_shared_subscription_refuses(
-    mqtt_broker: MqttSettings,
-    influxdb: TestDatabase,
+    alertloop_mqtt_broker: MqttSettings,
+    alertloop_influxdb: TestDatabase,
     processes: list[Process],
-    unique_topic: str,
+    alertloop_unique_topic: str,
     tmp_path: Path,
 ) -> None:
-    env = environment(mqtt_broker, influxdb, tmp_path / "state")
+    env = environment(alertloop_mqtt_broker, alertloop_influxdb, tmp_path / "state")
     spool = tmp_path / "spool"
-    common = ["--topic", f"{unique_topic}/pot", "--share-group", "g", "--spool-dir", str(spool)]
+    common = [
+        "--topic",
+        f"{alertloop_unique_topic}/pot",
+        "--share-group",
+        "g",
+        "--spool-dir",
+        str(spool),
+    ]
     first = Process([*common, "--client-id", new_client_id("a")], env, tmp_path / "a.log")
     processes.append(first.wait_healthy())
     before = sorted(p.name for p in spool.iterdir())
@@ -178,15 +185,15 @@ def test_same_spool_dir_on_a_shared_subscription_refuses(
 
 
 def test_same_client_id_with_another_spool_refuses_on_this_host(
-    mqtt_broker: MqttSettings,
-    influxdb: TestDatabase,
+    alertloop_mqtt_broker: MqttSettings,
+    alertloop_influxdb: TestDatabase,
     processes: list[Process],
-    unique_topic: str,
+    alertloop_unique_topic: str,
     tmp_path: Path,
 ) -> None:
-    env = environment(mqtt_broker, influxdb, tmp_path / "state")
+    env = environment(alertloop_mqtt_broker, alertloop_influxdb, tmp_path / "state")
     client_id = new_client_id("twin")
-    common = ["--topic", f"{unique_topic}/pot", "--client-id", client_id]
+    common = ["--topic", f"{alertloop_unique_topic}/pot", "--client-id", client_id]
     first = Process([*common, "--spool-dir", str(tmp_path / "a")], env, tmp_path / "a.log")
     processes.append(first.wait_healthy())
     second = Process([*common, "--spool-dir", str(tmp_path / "b")], env, tmp_path / "b.log")
@@ -199,12 +206,12 @@ def test_same_client_id_with_another_spool_refuses_on_this_host(
 
 
 def test_two_ingester_objects_on_one_spool(
-    ingester_factory: Callable[..., Ingester], tmp_path: Path
+    alertloop_ingester_factory: Callable[..., Ingester], tmp_path: Path
 ) -> None:
     spool = tmp_path / "one"
-    first = ingester_factory(spool_dir=spool)
+    first = alertloop_ingester_factory(spool_dir=spool)
     with pytest.raises(LockHeld, match=rf"pid {os.getpid()}\) \[client id {first.cfg.client_id}"):
-        ingester_factory(spool_dir=spool)
+        alertloop_ingester_factory(spool_dir=spool)
     wait_until(lambda: first.health()[0], 10, what="the first healthy", state=first.health)
     first.stop()
-    ingester_factory(spool_dir=spool)  # released by stop
+    alertloop_ingester_factory(spool_dir=spool)  # released by stop

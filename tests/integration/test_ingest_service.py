@@ -32,16 +32,21 @@ def wait_count(
 
 
 def test_seed_payloads_land_and_the_dashboard_query_returns_them(
-    ingester: Ingester, influxdb: TestDatabase, mqtt_capture: MqttCapture, unique_topic: str
+    alertloop_ingester: Ingester,
+    alertloop_influxdb: TestDatabase,
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
 ) -> None:
     for value in (10, 55, 30):
-        mqtt_capture.publish(f"{unique_topic}/pot", str(value))
-    wait_count(influxdb, 3, ingester=ingester)
-    values = [row["value"] for row in influxdb.query('SELECT "value" FROM "pot"')]
+        alertloop_mqtt_capture.publish(f"{alertloop_unique_topic}/pot", str(value))
+    wait_count(alertloop_influxdb, 3, ingester=alertloop_ingester)
+    values = [row["value"] for row in alertloop_influxdb.query('SELECT "value" FROM "pot"')]
     assert values == [10, 55, 30]
-    dashboard = [row["last"] for row in influxdb.query(DASHBOARD_QUERY) if row["last"] is not None]
+    dashboard = [
+        row["last"] for row in alertloop_influxdb.query(DASHBOARD_QUERY) if row["last"] is not None
+    ]
     assert dashboard and dashboard[-1] == 30
-    assert ingester.stats["acked"] == 3 and ingester.stats["rejected"] == 0
+    assert alertloop_ingester.stats["acked"] == 3 and alertloop_ingester.stats["rejected"] == 0
 
 
 BAD_PAYLOADS = [
@@ -60,22 +65,22 @@ BAD_PAYLOADS = [
 
 
 def test_every_bad_payload_is_dead_lettered_and_the_next_good_one_stored(
-    ingester_factory: Callable[..., Ingester],
-    influxdb: TestDatabase,
-    mqtt_capture: MqttCapture,
-    unique_topic: str,
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_influxdb: TestDatabase,
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
     tmp_path: Any,
 ) -> None:
     dead_file = tmp_path / "dead.jsonl"
-    dead_topic = f"{unique_topic}/dead"
-    mqtt_capture.subscribe(dead_topic)
-    ingester = ingester_factory(dead_letter_file=dead_file, dead_letter_topic=dead_topic)
-    topic = f"{unique_topic}/pot"
+    dead_topic = f"{alertloop_unique_topic}/dead"
+    alertloop_mqtt_capture.subscribe(dead_topic)
+    ingester = alertloop_ingester_factory(dead_letter_file=dead_file, dead_letter_topic=dead_topic)
+    topic = f"{alertloop_unique_topic}/pot"
     for index, (payload, _) in enumerate(BAD_PAYLOADS):
-        mqtt_capture.publish(topic, payload)
-        mqtt_capture.publish(topic, str(index))
-    wait_count(influxdb, len(BAD_PAYLOADS), ingester=ingester)
-    stored = [row["value"] for row in influxdb.query('SELECT "value" FROM "pot"')]
+        alertloop_mqtt_capture.publish(topic, payload)
+        alertloop_mqtt_capture.publish(topic, str(index))
+    wait_count(alertloop_influxdb, len(BAD_PAYLOADS), ingester=ingester)
+    stored = [row["value"] for row in alertloop_influxdb.query('SELECT "value" FROM "pot"')]
     assert stored == list(range(len(BAD_PAYLOADS)))
 
     records = [json.loads(line) for line in dead_file.read_text().splitlines()]
@@ -86,41 +91,47 @@ def test_every_bad_payload_is_dead_lettered_and_the_next_good_one_stored(
     by_reason = ingester.stats["rejected_by_reason"]
     assert sum(by_reason.values()) == len(BAD_PAYLOADS)
     assert by_reason["out_of_bounds"] == 2
-    published = mqtt_capture.wait_for(
+    published = alertloop_mqtt_capture.wait_for(
         dead_topic, lambda m: json.loads(m.payload)["reason"] == "bad_seq"
     )
     assert json.loads(published.payload)["payload"] == '{"value": 5, "seq": -2}'
 
 
 def test_device_placeholder_becomes_a_tag_and_json_ts_is_the_time(
-    ingester_factory: Callable[..., Ingester],
-    influxdb: TestDatabase,
-    mqtt_capture: MqttCapture,
-    unique_topic: str,
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_influxdb: TestDatabase,
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
 ) -> None:
-    ingester = ingester_factory(topics=[f"{unique_topic}/{{device}}/pot"])
+    ingester = alertloop_ingester_factory(topics=[f"{alertloop_unique_topic}/{{device}}/pot"])
     ts = 1_700_000_000_000
-    mqtt_capture.publish(f"{unique_topic}/esp-a/pot", json.dumps({"value": 7, "ts": ts, "seq": 1}))
-    mqtt_capture.publish(f"{unique_topic}/esp b/pot", "8")
-    mqtt_capture.publish(f"{unique_topic}/esp-a/pot", json.dumps({"value": 9, "ts": ts, "seq": 1}))
+    alertloop_mqtt_capture.publish(
+        f"{alertloop_unique_topic}/esp-a/pot", json.dumps({"value": 7, "ts": ts, "seq": 1})
+    )
+    alertloop_mqtt_capture.publish(f"{alertloop_unique_topic}/esp b/pot", "8")
+    alertloop_mqtt_capture.publish(
+        f"{alertloop_unique_topic}/esp-a/pot", json.dumps({"value": 9, "ts": ts, "seq": 1})
+    )
     wait_until(
         lambda: ingester.stats["written"] == 3,
         10,
         what="3 points written",
         state=lambda: ingester.stats,
     )
-    rows = influxdb.query('SELECT "value", "device" FROM "pot" WHERE time > 0')
+    rows = alertloop_influxdb.query('SELECT "value", "device" FROM "pot" WHERE time > 0')
     assert {(row["device"], row["value"]) for row in rows} == {("esp-a", 9), ("esp b", 8)}
     assert [row["time"] for row in rows if row["device"] == "esp-a"] == [ts * 1_000_000]
 
 
 def test_metrics_and_healthz(
-    ingester_factory: Callable[..., Ingester], mqtt_capture: MqttCapture, unique_topic: str
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
 ) -> None:
-    ingester = ingester_factory(metrics_bind="127.0.0.1:0")
+    ingester = alertloop_ingester_factory(metrics_bind="127.0.0.1:0")
     assert ingester.metrics_url
-    mqtt_capture.publish(f"{unique_topic}/pot", "5")
-    mqtt_capture.publish(f"{unique_topic}/pot", "x")
+    alertloop_mqtt_capture.publish(f"{alertloop_unique_topic}/pot", "5")
+    alertloop_mqtt_capture.publish(f"{alertloop_unique_topic}/pot", "x")
     wait_until(lambda: ingester.stats["written"] == 1, 10, what="one point written")
     health = requests.get(f"{ingester.metrics_url}/healthz", timeout=5)
     assert health.status_code == 200
@@ -146,34 +157,36 @@ def test_metrics_and_healthz(
     assert "alertloop_ingest_batch_size_bucket" in text
 
 
-def test_type_conflict_in_a_batch_loses_only_that_point(influxdb: TestDatabase) -> None:
-    influxdb.client.write_points([{"measurement": "pot", "fields": {"value": 1}, "time": 1}])
-    writer = InfluxWriter(influxdb.settings)
+def test_type_conflict_in_a_batch_loses_only_that_point(alertloop_influxdb: TestDatabase) -> None:
+    alertloop_influxdb.client.write_points(
+        [{"measurement": "pot", "fields": {"value": 1}, "time": 1}]
+    )
+    writer = InfluxWriter(alertloop_influxdb.settings)
     lines = [b"pot value=%di %d" % (i, 1_700_000_000_000_000_000 + i) for i in range(50)]
     lines[23] = b"pot value=2.5 1700000000000000023"  # float into an integer field
     refused = writer.write_isolating(b"\n".join(lines) + b"\n")
     writer.close()
     assert [r.line for r in refused] == [lines[23]]
     assert "conflict" in refused[0].error
-    assert influxdb.count() == 1 + 49
+    assert alertloop_influxdb.count() == 1 + 49
 
 
 def test_two_instances_on_a_shared_subscription_store_each_message_once(
-    ingester_factory: Callable[..., Ingester],
-    influxdb: TestDatabase,
-    mqtt_capture: MqttCapture,
-    unique_topic: str,
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_influxdb: TestDatabase,
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
 ) -> None:
-    group = unique_topic.replace("/", "_")
-    first = ingester_factory(share_group=group)
-    second = ingester_factory(share_group=group)
+    group = alertloop_unique_topic.replace("/", "_")
+    first = alertloop_ingester_factory(share_group=group)
+    second = alertloop_ingester_factory(share_group=group)
     count = 200
     for seq in range(count):  # plain integers: receive-time stamps from two processes
-        mqtt_capture.publish(f"{unique_topic}/pot", str(seq % 101))
-    wait_count(influxdb, count, ingester=first)
+        alertloop_mqtt_capture.publish(f"{alertloop_unique_topic}/pot", str(seq % 101))
+    wait_count(alertloop_influxdb, count, ingester=first)
     received = (first.stats["received"], second.stats["received"])
     assert sum(received) == count
     assert min(received) > 0
-    rows = influxdb.query('SELECT "value", "ingester" FROM "pot"')
+    rows = alertloop_influxdb.query('SELECT "value", "ingester" FROM "pot"')
     assert {row["ingester"] for row in rows} == {first.cfg.client_id, second.cfg.client_id}
     assert sorted(row["value"] for row in rows) == sorted(s % 101 for s in range(count))

@@ -16,11 +16,13 @@ COMMAND = [sys.executable, "-m", "alertloop.hil.cli", "sim"]
 
 
 def test_esp32_publishes_count_values_and_exits(
-    mqtt_broker: MqttSettings, mqtt_capture: MqttCapture, unique_topic: str
+    alertloop_mqtt_broker: MqttSettings,
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
 ) -> None:
-    topic = f"{unique_topic}/pot"
-    mqtt_capture.subscribe(topic)
-    argv = ["esp32", "--mqtt-url", mqtt_broker.url, "--topic", topic, "--period", "0.05"]
+    topic = f"{alertloop_unique_topic}/pot"
+    alertloop_mqtt_capture.subscribe(topic)
+    argv = ["esp32", "--mqtt-url", alertloop_mqtt_broker.url, "--topic", topic, "--period", "0.05"]
     done = subprocess.run(
         [*COMMAND, *argv, "--signal", "const:60", "--count", "3", "--qos", "1"],
         capture_output=True,
@@ -32,15 +34,17 @@ def test_esp32_publishes_count_values_and_exits(
     assert lines[0] == "Attempting MQTT connection...connected"
     assert lines[1:4] == [f"Publish [{topic}] value:60"] * 3
     assert not any(line.startswith("#AL") for line in lines)  # only with --events
-    wait_until(lambda: len(mqtt_capture.on(topic)) >= 3, 5, what="3 messages")
-    assert {m.payload for m in mqtt_capture.on(topic)} == {b"60"}
+    wait_until(lambda: len(alertloop_mqtt_capture.on(topic)) >= 3, 5, what="3 messages")
+    assert {m.payload for m in alertloop_mqtt_capture.on(topic)} == {b"60"}
 
 
 def test_nodemcu_shows_messages_until_sigterm(
-    mqtt_broker: MqttSettings, mqtt_capture: MqttCapture, unique_topic: str
+    alertloop_mqtt_broker: MqttSettings,
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
 ) -> None:
-    topic = f"{unique_topic}/alert"
-    env = {**os.environ, "ALERTLOOP_MQTT_URL": mqtt_broker.url}
+    topic = f"{alertloop_unique_topic}/alert"
+    env = {**os.environ, "ALERTLOOP_MQTT_URL": alertloop_mqtt_broker.url}
     process = subprocess.Popen(
         [*COMMAND, "nodemcu", "--topic", topic, "--events"],
         stdout=subprocess.PIPE,
@@ -58,7 +62,7 @@ def test_nodemcu_shows_messages_until_sigterm(
             what="the board to subscribe",
             state=lambda: lines[-5:],
         )
-        mqtt_capture.publish(topic, "1", qos=1)
+        alertloop_mqtt_capture.publish(topic, "1", qos=1)
         wait_until(
             lambda: f"Message arrived [{topic}] value:1\n" in lines,
             5,

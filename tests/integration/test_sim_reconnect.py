@@ -17,26 +17,26 @@ from alertloop.sim.nodemcu import SimNodeMcu
 
 
 @pytest.fixture
-def esp32_backend() -> str:
+def alertloop_esp32_backend() -> str:
     """These tests are about the simulated board, whatever --esp32 chooses."""
     return "sim"
 
 
 @pytest.fixture
-def nodemcu_backend() -> str:
+def alertloop_nodemcu_backend() -> str:
     """These tests are about the simulated board, whatever --nodemcu chooses."""
     return "sim"
 
 
 def test_boards_reconnect_after_broker_restart(
-    native_stack_factory: Callable[..., NativeStack],
-    esp32_factory: Callable[..., SimEsp32],
-    nodemcu_factory: Callable[..., SimNodeMcu],
-    unique_topic: str,
+    alertloop_native_stack_factory: Callable[..., NativeStack],
+    alertloop_esp32_factory: Callable[..., SimEsp32],
+    alertloop_nodemcu_factory: Callable[..., SimNodeMcu],
+    alertloop_unique_topic: str,
 ) -> None:
-    own = native_stack_factory()
-    esp = esp32_factory(mqtt=own.mqtt, period=0.1, reconnect_interval=0.3)
-    leds = nodemcu_factory(mqtt=own.mqtt, reconnect_interval=0.3)
+    own = alertloop_native_stack_factory()
+    esp = alertloop_esp32_factory(mqtt=own.mqtt, period=0.1, reconnect_interval=0.3)
+    leds = alertloop_nodemcu_factory(mqtt=own.mqtt, reconnect_interval=0.3)
     esp.set_knob(55)
     esp.wait_for_published(55)
 
@@ -54,16 +54,17 @@ def test_boards_reconnect_after_broker_restart(
     back = time.time()
     esp.wait_for_published(lambda p: p.time >= back, timeout=5)
     with MqttCapture(own.mqtt) as capture:
-        capture.publish(f"{unique_topic}/alert", "1", qos=1)
+        capture.publish(f"{alertloop_unique_topic}/alert", "1", qos=1)
     leds.wait_for_led("red", timeout=5)  # resubscribed after the restart
 
 
 def test_refused_login_prints_the_sketch_line_and_retries(
-    native_stack_factory: Callable[..., NativeStack], esp32_factory: Callable[..., SimEsp32]
+    alertloop_native_stack_factory: Callable[..., NativeStack],
+    alertloop_esp32_factory: Callable[..., SimEsp32],
 ) -> None:
-    own = native_stack_factory(mqtt_users={"board": "right"})
+    own = alertloop_native_stack_factory(mqtt_users={"board": "right"})
     wrong = replace(own.mqtt, password="wrong")
-    refused = esp32_factory(mqtt=wrong, reconnect_interval=0.2, wait=False)
+    refused = alertloop_esp32_factory(mqtt=wrong, reconnect_interval=0.2, wait=False)
     # PubSubClient's state(): 4 = bad credentials, 5 = not authorised (mosquitto sends 5).
     line = r"^Attempting MQTT connection\.\.\.failed, rc=[45] try again in 0\.2 seconds$"
     refused.serial.wait_for_line(line)
@@ -73,4 +74,4 @@ def test_refused_login_prints_the_sketch_line_and_retries(
         what="a second attempt",
     )
     assert not refused.connected and refused.published == []
-    esp32_factory(mqtt=own.mqtt).wait_for_published(lambda p: True)
+    alertloop_esp32_factory(mqtt=own.mqtt).wait_for_published(lambda p: True)

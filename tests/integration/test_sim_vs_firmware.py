@@ -38,14 +38,16 @@ def _stored(influxdb: TestDatabase, device: str) -> list[Any]:
 
 
 def test_the_same_knob_profile_stores_the_same_values(
-    esp32_factory: Callable[..., SensorBoard],
-    ingester_factory: Callable[..., Any],
-    influxdb: TestDatabase,
-    unique_topic: str,
+    alertloop_esp32_factory: Callable[..., SensorBoard],
+    alertloop_ingester_factory: Callable[..., Any],
+    alertloop_influxdb: TestDatabase,
+    alertloop_unique_topic: str,
 ) -> None:
-    ingester_factory(topics=[f"{unique_topic}/{{device}}/pot"])
+    alertloop_ingester_factory(topics=[f"{alertloop_unique_topic}/{{device}}/pot"])
     boards = {
-        name: esp32_factory(backend=name, topic=f"{unique_topic}/{name}/pot", wait=False)
+        name: alertloop_esp32_factory(
+            backend=name, topic=f"{alertloop_unique_topic}/{name}/pot", wait=False
+        )
         for name in ("sim", "virtual")
     }
     for board in boards.values():
@@ -66,12 +68,14 @@ def test_the_same_knob_profile_stores_the_same_values(
         name: [p.value for p in b.published if p.time >= start] for name, b in boards.items()
     }
     wait_until(
-        lambda: all(len(_stored(influxdb, name)) >= len(published[name]) for name in boards),
+        lambda: all(
+            len(_stored(alertloop_influxdb, name)) >= len(published[name]) for name in boards
+        ),
         5.0,
         what="every published value stored",
-        state=lambda: {name: len(_stored(influxdb, name)) for name in boards},
+        state=lambda: {name: len(_stored(alertloop_influxdb, name)) for name in boards},
     )
-    stored = {name: _stored(influxdb, name) for name in boards}
+    stored = {name: _stored(alertloop_influxdb, name) for name in boards}
     assert all(isinstance(v, int) for values in stored.values() for v in values)
     steps = {name: _collapse(values)[-len(expected) :] for name, values in stored.items()}
     assert steps["sim"] == steps["virtual"] == expected, stored
@@ -81,9 +85,9 @@ def test_the_same_knob_profile_stores_the_same_values(
 
 
 @pytest.fixture
-def led_boards(nodemcu_factory: Callable[..., IndicatorBoard]) -> dict[str, Any]:
+def led_boards(alertloop_nodemcu_factory: Callable[..., IndicatorBoard]) -> dict[str, Any]:
     boards = {
-        f"{backend}-{mode}": nodemcu_factory(
+        f"{backend}-{mode}": alertloop_nodemcu_factory(
             backend=backend, seed_compat=mode == "seed", wait=False
         )
         for backend in ("sim", "virtual")
@@ -99,15 +103,15 @@ def _handled(board: Any) -> int:
 
 
 def test_the_same_payloads_light_the_same_leds(
-    led_boards: dict[str, Any], mqtt_capture: MqttCapture, unique_topic: str
+    led_boards: dict[str, Any], alertloop_mqtt_capture: MqttCapture, alertloop_unique_topic: str
 ) -> None:
-    topic = f"{unique_topic}/alert"
-    mqtt_capture.subscribe(topic)  # the capture clears the retained message afterwards
+    topic = f"{alertloop_unique_topic}/alert"
+    alertloop_mqtt_capture.subscribe(topic)  # the capture clears the retained message afterwards
     differences = []
     for payload in PAYLOADS:
         before = {name: _handled(board) for name, board in led_boards.items()}
         # retained, as the webhook sends them (an empty one is delivered, then clears it)
-        mqtt_capture.publish(topic, payload, qos=1, retain=True)
+        alertloop_mqtt_capture.publish(topic, payload, qos=1, retain=True)
         wait_until(
             lambda: all(_handled(b) > before[n] for n, b in led_boards.items()),  # noqa: B023
             5.0,

@@ -89,10 +89,10 @@ def test_published_ports_are_bound_to_loopback_only(docker_stack: DockerStack) -
 
 @needs_engine
 def test_broker_restarts_on_the_same_port_and_keeps_retained_state(
-    docker_stack: DockerStack, unique_topic: str
+    docker_stack: DockerStack, alertloop_unique_topic: str
 ) -> None:
     host, port = docker_stack.mqtt.host, docker_stack.mqtt.port
-    topic = f"{unique_topic}/alert"
+    topic = f"{alertloop_unique_topic}/alert"
     publish = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     publish.connect(host, port)
     publish.loop_start()

@@ -34,8 +34,8 @@ def test_starts_and_stops_cleanly() -> None:
     assert pids and not any(_alive(pid) for pid in pids if pid), "server process left behind"
 
 
-def test_two_stacks_at_once_on_different_ports(native_stack_factory) -> None:
-    first, second = native_stack_factory(), native_stack_factory()
+def test_two_stacks_at_once_on_different_ports(alertloop_native_stack_factory) -> None:
+    first, second = alertloop_native_stack_factory(), alertloop_native_stack_factory()
     ports = {first.mqtt.port, second.mqtt.port, first.influx.port, second.influx.port}
     assert len(ports) == 4
     assert all(p != 1883 and p != 8086 for p in ports)
@@ -44,8 +44,8 @@ def test_two_stacks_at_once_on_different_ports(native_stack_factory) -> None:
     )
 
 
-def test_restart_keeps_port(native_stack_factory) -> None:
-    the_stack = native_stack_factory()
+def test_restart_keeps_port(alertloop_native_stack_factory) -> None:
+    the_stack = alertloop_native_stack_factory()
     broker = the_stack.servers["mqtt"]
     port = the_stack.mqtt.port
     broker.stop()
@@ -56,8 +56,8 @@ def test_restart_keeps_port(native_stack_factory) -> None:
     assert mqtt_connect_ok("127.0.0.1", port)
 
 
-def test_authenticated_broker_refuses_anonymous(native_stack_factory) -> None:
-    the_stack = native_stack_factory(mqtt_users={"board": "pw"})
+def test_authenticated_broker_refuses_anonymous(alertloop_native_stack_factory) -> None:
+    the_stack = alertloop_native_stack_factory(mqtt_users={"board": "pw"})
     assert the_stack.mqtt.username == "board"
     assert mqtt_connect_ok("127.0.0.1", the_stack.mqtt.port, "board", "pw")
     assert not mqtt_connect_ok("127.0.0.1", the_stack.mqtt.port)

@@ -37,11 +37,13 @@ def test_the_topic_must_end_with_the_sketchs_topic() -> None:
 
 
 def test_leds_come_from_the_pins_and_stop_ends_the_program(
-    nodemcu_factory: Callable[..., VirtualNodeMcu], mqtt_capture: MqttCapture, unique_topic: str
+    alertloop_nodemcu_factory: Callable[..., VirtualNodeMcu],
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
 ) -> None:
-    board = nodemcu_factory(backend="virtual")
-    mqtt_capture.subscribe(f"{unique_topic}/alert")
-    mqtt_capture.publish(f"{unique_topic}/alert", "1", qos=1, retain=True)
+    board = alertloop_nodemcu_factory(backend="virtual")
+    alertloop_mqtt_capture.subscribe(f"{alertloop_unique_topic}/alert")
+    alertloop_mqtt_capture.publish(f"{alertloop_unique_topic}/alert", "1", qos=1, retain=True)
     board.wait_for_led("red", timeout=5)
     mark = board.serial.mark()
     board.serial.send("#HW pins")
@@ -55,34 +57,45 @@ def test_leds_come_from_the_pins_and_stop_ends_the_program(
 
 
 def test_kill_is_a_power_cut_and_the_broker_sends_the_will(
-    esp32_factory: Callable[..., VirtualEsp32], mqtt_capture: MqttCapture, unique_topic: str
+    alertloop_esp32_factory: Callable[..., VirtualEsp32],
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
 ) -> None:
-    status = f"{unique_topic}/status/com.gonzalo123.esp32"
-    mqtt_capture.subscribe(status)
-    board = esp32_factory(backend="virtual")
-    mqtt_capture.wait_for(status, lambda m: m.payload == b"online", timeout=5)
+    status = f"{alertloop_unique_topic}/status/com.gonzalo123.esp32"
+    alertloop_mqtt_capture.subscribe(status)
+    board = alertloop_esp32_factory(backend="virtual")
+    alertloop_mqtt_capture.wait_for(status, lambda m: m.payload == b"online", timeout=5)
     board.kill()
     assert not board.running
-    mqtt_capture.wait_for(status, lambda m: m.payload == b"offline", timeout=30)
+    alertloop_mqtt_capture.wait_for(status, lambda m: m.payload == b"offline", timeout=30)
 
 
 def test_a_sketch_on_a_pty_is_driven_like_a_flashed_board(
-    mqtt_broker: MqttSettings, mqtt_capture: MqttCapture, unique_topic: str, tmp_path: Path
+    alertloop_mqtt_broker: MqttSettings,
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
+    tmp_path: Path,
 ) -> None:
     """The serial backend for ports, on the host build's pty: the sketch's own knob override
     (``#AL knob``), its ``#AL status`` answer and its ``#AL published`` lines."""
     program = HostFirmware(
-        "esp32_knob", mqtt_broker, topic_prefix=unique_topic, client_id="flashed", log_dir=tmp_path
+        "esp32_knob",
+        alertloop_mqtt_broker,
+        topic_prefix=alertloop_unique_topic,
+        client_id="flashed",
+        log_dir=tmp_path,
     )
     try:
         path = program.start()
-        mqtt_capture.subscribe(f"{unique_topic}/pot")
+        alertloop_mqtt_capture.subscribe(f"{alertloop_unique_topic}/pot")
         with create_esp32(path, reset_on_start=True) as board:  # a pty has no reset line
             assert isinstance(board, SerialEsp32)
             board.wait_connected(15)
             board.set_knob(80)
             published = board.wait_for_published(80, timeout=5)
-            mqtt_capture.wait_for(f"{unique_topic}/pot", lambda m: m.payload == b"80", timeout=5)
+            alertloop_mqtt_capture.wait_for(
+                f"{alertloop_unique_topic}/pot", lambda m: m.payload == b"80", timeout=5
+            )
             board.release_knob()
             mark = board.serial.mark()
             board.serial.send("#AL status")
@@ -93,21 +106,28 @@ def test_a_sketch_on_a_pty_is_driven_like_a_flashed_board(
 
 
 def test_a_nodemcu_sketch_on_a_pty_shows_its_leds_through_its_lines(
-    mqtt_broker: MqttSettings, mqtt_capture: MqttCapture, unique_topic: str, tmp_path: Path
+    alertloop_mqtt_broker: MqttSettings,
+    alertloop_mqtt_capture: MqttCapture,
+    alertloop_unique_topic: str,
+    tmp_path: Path,
 ) -> None:
     """The LEDs as a flashed NodeMCU reports them (``#AL led``), from the real sketch."""
     program = HostFirmware(
-        "nodemcu_led", mqtt_broker, topic_prefix=unique_topic, client_id="flashed", log_dir=tmp_path
+        "nodemcu_led",
+        alertloop_mqtt_broker,
+        topic_prefix=alertloop_unique_topic,
+        client_id="flashed",
+        log_dir=tmp_path,
     )
     try:
         path = program.start()
-        topic = f"{unique_topic}/alert"
-        mqtt_capture.subscribe(topic)
+        topic = f"{alertloop_unique_topic}/alert"
+        alertloop_mqtt_capture.subscribe(topic)
         with create_nodemcu(path) as board:
             assert isinstance(board, SerialNodeMcu) and board.led_source == "events"
-            mqtt_capture.publish(topic, "1", qos=1, retain=True)
+            alertloop_mqtt_capture.publish(topic, "1", qos=1, retain=True)
             board.wait_for_led("red", timeout=10)
-            mqtt_capture.publish(topic, "garbage", qos=1, retain=True)
+            alertloop_mqtt_capture.publish(topic, "garbage", qos=1, retain=True)
             assert board.wait_for_led("error", timeout=5).state.error
             assert board.handled == 2
     finally:
@@ -115,26 +135,30 @@ def test_a_nodemcu_sketch_on_a_pty_shows_its_leds_through_its_lines(
 
 
 def test_the_plugin_drives_a_board_on_a_port(
-    pytester: pytest.Pytester, stack: Stack, tmp_path: Path
+    pytester: pytest.Pytester, alertloop_stack: Stack, tmp_path: Path
 ) -> None:
     """``--esp32 PORT``: the fixtures give a serial board on the sketch's own topic. The
     port is the host build's pty, with no topic prefix, as a flashed board would be."""
     program = HostFirmware(
-        "esp32_knob", stack.mqtt, topic_prefix="", client_id="flashed-port", log_dir=tmp_path
+        "esp32_knob",
+        alertloop_stack.mqtt,
+        topic_prefix="",
+        client_id="flashed-port",
+        log_dir=tmp_path,
     )
     try:
         path = program.start()
         pytester.makepyfile(
-            "def test_knob(esp32, mqtt_capture, unique_topic):\n"
-            "    assert unique_topic == '' and type(esp32).__name__ == 'SerialEsp32'\n"
-            "    mqtt_capture.subscribe('/pot')\n"
-            "    esp32.set_knob(77)\n"
-            "    esp32.wait_for_published(77, timeout=5)\n"
-            "    mqtt_capture.wait_for('/pot', lambda m: m.payload == b'77', timeout=5)\n"
+            "def test_knob(alertloop_esp32, alertloop_mqtt_capture, alertloop_unique_topic):\n"
+            "    assert alertloop_unique_topic == '' and type(alertloop_esp32).__name__ == 'SerialEsp32'\n"
+            "    alertloop_mqtt_capture.subscribe('/pot')\n"
+            "    alertloop_esp32.set_knob(77)\n"
+            "    alertloop_esp32.wait_for_published(77, timeout=5)\n"
+            "    alertloop_mqtt_capture.wait_for('/pot', lambda m: m.payload == b'77', timeout=5)\n"
         )
         result = pytester.runpytest_subprocess(
-            "--stack", "external", "--mqtt-url", stack.mqtt.url,
-            "--influx-url", stack.influx.url, "--esp32", path, "-p", "no:cacheprovider",
+            "--alertloop-stack", "external", "--alertloop-mqtt-url", alertloop_stack.mqtt.url,
+            "--alertloop-influx-url", alertloop_stack.influx.url, "--esp32", path, "-p", "no:cacheprovider",
         )  # fmt: skip
         result.assert_outcomes(passed=1)
     finally:

@@ -57,13 +57,16 @@ def test_hash_password_prints_a_usable_hash() -> None:
 
 
 def test_service_runs_from_env_and_stops_on_sigterm(
-    stack: Any, unique_topic: str, read_retained: Any, mqtt_capture: Any
+    alertloop_stack: Any,
+    alertloop_unique_topic: str,
+    alertloop_read_retained: Any,
+    alertloop_mqtt_capture: Any,
 ) -> None:
     port = _free_port()
-    topic = f"{unique_topic}/alert"
+    topic = f"{alertloop_unique_topic}/alert"
     env = {
         **os.environ,
-        **stack.env(),
+        **alertloop_stack.env(),
         "ALERTLOOP_WEBHOOK_USERS": f"grafana:{_hash('pw')}",
         "ALERTLOOP_WEBHOOK_TOPIC": topic,
     }
@@ -90,12 +93,12 @@ def test_service_runs_from_env_and_stops_on_sigterm(
             f"{url}/alert", json=legacy("alerting"), auth=("grafana", "pw"), timeout=10
         )
         assert response.status_code == 200, response.text
-        assert read_retained(topic).payload == b"1"
+        assert alertloop_read_retained(topic).payload == b"1"
         assert requests.post(f"{url}/alert", json=legacy("ok"), timeout=10).status_code == 401
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)
-        mqtt_capture.publish(topic, b"", retain=True)
+        alertloop_mqtt_capture.publish(topic, b"", retain=True)
     assert proc.returncode == 0, err
     assert '"webhook listening"' in err and "stopping on signal" in err
     no_users = subprocess.run(

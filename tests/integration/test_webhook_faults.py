@@ -24,11 +24,13 @@ def _post(hook: Any, body: Any, session: requests.Session | None = None) -> requ
 
 
 def test_broker_stopped_503_then_recovers_without_restart(
-    native_stack_factory: Any, webhook_factory: Any, read_retained: Any
+    alertloop_native_stack_factory: Any,
+    alertloop_webhook_factory: Any,
+    alertloop_read_retained: Any,
 ) -> None:
-    own = native_stack_factory()
+    own = alertloop_native_stack_factory()
     broker = own.servers["mqtt"]
-    hook = webhook_factory(mqtt=own.mqtt, publish_timeout=1.0)
+    hook = alertloop_webhook_factory(mqtt=own.mqtt, publish_timeout=1.0)
     assert _post(hook, legacy("alerting")).status_code == 200
 
     broker.stop()
@@ -42,15 +44,17 @@ def test_broker_stopped_503_then_recovers_without_restart(
         lambda: _health(hook) == 200, 15, what="the webhook to reconnect", state=broker.log_tail
     )
     assert _post(hook, legacy("ok")).status_code == 200
-    assert read_retained(hook.topic, settings=own.mqtt).payload == b"0"
+    assert alertloop_read_retained(hook.topic, settings=own.mqtt).payload == b"0"
 
 
 def test_stalled_broker_503_and_the_late_publish_never_wins(
-    native_stack_factory: Any, webhook_factory: Any, read_retained: Any
+    alertloop_native_stack_factory: Any,
+    alertloop_webhook_factory: Any,
+    alertloop_read_retained: Any,
 ) -> None:
-    own = native_stack_factory()
+    own = alertloop_native_stack_factory()
     broker = own.servers["mqtt"]
-    hook = webhook_factory(mqtt=own.mqtt, publish_timeout=0.5)
+    hook = alertloop_webhook_factory(mqtt=own.mqtt, publish_timeout=0.5)
     assert _post(hook, legacy("ok")).status_code == 200
     assert broker.pid is not None
     os.kill(broker.pid, signal.SIGSTOP)
@@ -63,14 +67,14 @@ def test_stalled_broker_503_and_the_late_publish_never_wins(
     wait_until(lambda: _health(hook) == 200, 15, what="the webhook to reconnect")
     assert _post(hook, legacy("ok")).status_code == 200
     # The unacknowledged "1" reached the broker late or not at all, never after the "0".
-    assert read_retained(hook.topic, settings=own.mqtt).payload == b"0"
+    assert alertloop_read_retained(hook.topic, settings=own.mqtt).payload == b"0"
 
 
 @pytest.mark.parametrize("kind", ["unified-timed", "legacy-untimed"])
 def test_many_concurrent_requests_leave_the_right_state(
-    webhook_factory: Any, read_retained: Any, kind: str
+    alertloop_webhook_factory: Any, alertloop_read_retained: Any, kind: str
 ) -> None:
-    hook = webhook_factory(threads=8)
+    hook = alertloop_webhook_factory(threads=8)
     count = 120
     if kind == "unified-timed":
         # Times increase with i; the newest (i = count - 1) resolves. Whatever the arrival
@@ -88,4 +92,4 @@ def test_many_concurrent_requests_leave_the_right_state(
         assert believed == "0"
         assert {a.json()["status"] for a in answers} <= {"published", "superseded", "stale"}
     # The broker retained exactly the state the service last accepted and published.
-    assert read_retained(hook.topic).payload == believed.encode()
+    assert alertloop_read_retained(hook.topic).payload == believed.encode()

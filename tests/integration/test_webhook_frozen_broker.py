@@ -55,29 +55,29 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize(("ok", "alerting", "qos"), CASES.values(), ids=CASES.keys())
+@pytest.mark.parametrize(("ok", "alertloop_alerting", "qos"), CASES.values(), ids=CASES.keys())
 def test_a_503_while_the_broker_is_frozen_never_takes_effect(
-    native_stack_factory: Any,
-    webhook_factory: Any,
-    read_retained: Any,
+    alertloop_native_stack_factory: Any,
+    alertloop_webhook_factory: Any,
+    alertloop_read_retained: Any,
     ok: Any,
-    alerting: Any,
+    alertloop_alerting: Any,
     qos: int,
 ) -> None:
-    own = native_stack_factory()
+    own = alertloop_native_stack_factory()
     broker = own.servers["mqtt"]
-    hook = webhook_factory(mqtt=own.mqtt, publish_timeout=1.0, qos=qos)
+    hook = alertloop_webhook_factory(mqtt=own.mqtt, publish_timeout=1.0, qos=qos)
     publisher = hook.server.publisher
     assert _post(hook, ok).status_code == 200  # confirmed: "0"
 
     with frozen(broker):
-        refused = _post(hook, alerting)
+        refused = _post(hook, alertloop_alerting)
         assert refused.status_code == 503, refused.text
         assert "acknowledgement" in refused.json()["error"]["message"]
         assert refused.headers["Retry-After"]
         assert publisher.restoring == "0"
         assert _health(hook) == 503  # says so while the broker does not confirm
-        again = _post(hook, alerting)
+        again = _post(hook, alertloop_alerting)
         assert again.status_code == 503 and "restored" in again.json()["error"]["message"]
 
     # The broker wakes and applies the late "1", then the "0" queued right behind it.
@@ -88,21 +88,21 @@ def test_a_503_while_the_broker_is_frozen_never_takes_effect(
         state=lambda: publisher.last_event,
     )
     assert publisher.restores == 1
-    message = read_retained(hook.topic, settings=own.mqtt, qos=2)
+    message = alertloop_read_retained(hook.topic, settings=own.mqtt, qos=2)
     assert (message.payload, message.qos) == (b"0", qos)
 
     # Grafana sends the refused notification again: it applies normally.
-    retry = _post(hook, alerting)
+    retry = _post(hook, alertloop_alerting)
     assert retry.status_code == 200 and retry.json()["status"] == "published", retry.text
-    assert read_retained(hook.topic, settings=own.mqtt).payload == b"1"
+    assert alertloop_read_retained(hook.topic, settings=own.mqtt).payload == b"1"
 
 
 def test_a_broker_frozen_past_the_keepalive_is_restored_on_a_new_connection(
-    native_stack_factory: Any, read_retained: Any, unique_topic: str
+    alertloop_native_stack_factory: Any, alertloop_read_retained: Any, alertloop_unique_topic: str
 ) -> None:
-    own = native_stack_factory()
+    own = alertloop_native_stack_factory()
     broker = own.servers["mqtt"]
-    topic = f"{unique_topic}/alert"
+    topic = f"{alertloop_unique_topic}/alert"
     with MqttPublisher(own.mqtt, topic, timeout=1.0, keepalive=1) as publisher:
         publisher.wait_connected(10)
         assert publisher.publish(Decision("legacy", "1", "alerting")).outcome == "published"
@@ -123,4 +123,4 @@ def test_a_broker_frozen_past_the_keepalive_is_restored_on_a_new_connection(
             state=lambda: publisher.last_event,
         )
         assert publisher.restoring is None and publisher.restores == 1
-        assert read_retained(topic, settings=own.mqtt).payload == b"1"
+        assert alertloop_read_retained(topic, settings=own.mqtt).payload == b"1"

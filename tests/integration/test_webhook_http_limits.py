@@ -88,9 +88,9 @@ def _open_connections(
 
 
 def test_authenticated_request_answered_with_300_slow_and_300_idle_connections_open(
-    webhook_factory: Any,
+    alertloop_webhook_factory: Any,
 ) -> None:
-    hook = webhook_factory(max_connections_per_client=1000, header_timeout=60)
+    hook = alertloop_webhook_factory(max_connections_per_client=1000, header_timeout=60)
     request_head = _head(hook, None, "Content-Length: 20\r\n")
     stop = threading.Event()
     trickled = [1]  # header bytes sent so far on each slow connection
@@ -136,9 +136,9 @@ def _metric(hook: Any, name: str) -> float:
 
 
 def test_per_client_cap_replaces_idle_connections_and_the_client_still_gets_in(
-    webhook_factory: Any,
+    alertloop_webhook_factory: Any,
 ) -> None:
-    hook = webhook_factory(max_connections_per_client=20)
+    hook = alertloop_webhook_factory(max_connections_per_client=20)
     with _open_connections(hook, 50) as idle:
         # After their grace, the 30 oldest idle connections are closed (20 stay).
         wait_until(
@@ -154,8 +154,8 @@ def test_per_client_cap_replaces_idle_connections_and_the_client_still_gets_in(
         assert _metric(hook, "connections") <= 21
 
 
-def test_slow_headers_get_408_and_the_connection_is_closed(webhook_factory: Any) -> None:
-    hook = webhook_factory(header_timeout=0.5)
+def test_slow_headers_get_408_and_the_connection_is_closed(alertloop_webhook_factory: Any) -> None:
+    hook = alertloop_webhook_factory(header_timeout=0.5)
     with _open_connections(hook, 1, b"POST /alert HTTP/1.1\r\nHo") as (sock,):
         status, _, body = _read_answer(sock, timeout=5)
         assert status == 408
@@ -165,8 +165,8 @@ def test_slow_headers_get_408_and_the_connection_is_closed(webhook_factory: Any)
         assert _closed_by_server(idle, 5)
 
 
-def test_slow_body_gets_408(webhook_factory: Any) -> None:
-    hook = webhook_factory(body_timeout=0.5)
+def test_slow_body_gets_408(alertloop_webhook_factory: Any) -> None:
+    hook = alertloop_webhook_factory(body_timeout=0.5)
     with _open_connections(hook, 1) as (sock,):
         sock.sendall(_head(hook, _basic(*hook.auth), "Content-Length: 100\r\n") + b'{"sta')
         status, _, _ = _read_answer(sock, timeout=5)
@@ -176,9 +176,9 @@ def test_slow_body_gets_408(webhook_factory: Any) -> None:
 
 @pytest.mark.parametrize("authenticated", [True, False], ids=["authenticated", "anonymous"])
 def test_declared_length_over_the_limit_is_413_before_the_body(
-    webhook_factory: Any, authenticated: bool
+    alertloop_webhook_factory: Any, authenticated: bool
 ) -> None:
-    hook = webhook_factory(max_body_bytes=1000)
+    hook = alertloop_webhook_factory(max_body_bytes=1000)
     auth = _basic(*hook.auth) if authenticated else None
     with _open_connections(hook, 1) as (sock,):
         sock.sendall(_head(hook, auth, "Content-Length: 1000000000\r\n"))  # no body sent
@@ -187,8 +187,8 @@ def test_declared_length_over_the_limit_is_413_before_the_body(
         assert _closed_by_server(sock, 5)
 
 
-def test_chunked_body_is_cut_at_the_limit(webhook_factory: Any) -> None:
-    hook = webhook_factory(max_body_bytes=1000)
+def test_chunked_body_is_cut_at_the_limit(alertloop_webhook_factory: Any) -> None:
+    hook = alertloop_webhook_factory(max_body_bytes=1000)
     with _open_connections(hook, 1) as (sock,):
         sock.sendall(_head(hook, _basic(*hook.auth), "Transfer-Encoding: chunked\r\n"))
         for _ in range(3):
@@ -202,9 +202,9 @@ def test_chunked_body_is_cut_at_the_limit(webhook_factory: Any) -> None:
     "auth", ["wrong-password", "unknown-user", "none"], ids=["wrong", "unknown", "none"]
 )
 def test_unauthenticated_200_mib_chunked_body_gets_401_without_being_read(
-    webhook_factory: Any, auth: str
+    alertloop_webhook_factory: Any, auth: str
 ) -> None:
-    hook = webhook_factory()
+    hook = alertloop_webhook_factory()
     header = {
         "wrong-password": _basic(hook.username, "not-the-password"),
         "unknown-user": _basic("mallory", "x"),
@@ -229,8 +229,8 @@ def test_unauthenticated_200_mib_chunked_body_gets_401_without_being_read(
     assert requests.get(f"{hook.url}/healthz", timeout=5).status_code == 200
 
 
-def test_expect_100_continue_only_with_valid_credentials(webhook_factory: Any) -> None:
-    hook = webhook_factory()
+def test_expect_100_continue_only_with_valid_credentials(alertloop_webhook_factory: Any) -> None:
+    hook = alertloop_webhook_factory()
     body = json.dumps(legacy("alerting")).encode()
     extra = f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n"
     with _open_connections(hook, 1) as (sock,):
@@ -247,8 +247,8 @@ def test_expect_100_continue_only_with_valid_credentials(webhook_factory: Any) -
         assert json.loads(answer)["value"] == "1"
 
 
-def test_keep_alive_and_pipelined_requests(webhook_factory: Any) -> None:
-    hook = webhook_factory()
+def test_keep_alive_and_pipelined_requests(alertloop_webhook_factory: Any) -> None:
+    hook = alertloop_webhook_factory()
     body = json.dumps(legacy("ok")).encode()
     one = _head(hook, _basic(*hook.auth), f"Content-Length: {len(body)}\r\n") + body
     with _open_connections(hook, 1) as (sock,):
@@ -260,8 +260,8 @@ def test_keep_alive_and_pipelined_requests(webhook_factory: Any) -> None:
         assert _read_answer(sock)[0] == 200
 
 
-def test_wrong_password_is_hashed_once_per_request(webhook_factory: Any) -> None:
-    hook = webhook_factory()
+def test_wrong_password_is_hashed_once_per_request(alertloop_webhook_factory: Any) -> None:
+    hook = alertloop_webhook_factory()
     verifier = hook.server._http.gate._verifier  # the one the app uses too
     calls: list[str] = []
     real = verifier.verify
@@ -294,9 +294,9 @@ def test_wrong_password_is_hashed_once_per_request(webhook_factory: Any) -> None
     ids=["headers-too-large", "garbage", "two-lengths"],
 )
 def test_bad_requests_are_answered_and_closed(
-    webhook_factory: Any, request_bytes: bytes, status: int
+    alertloop_webhook_factory: Any, request_bytes: bytes, status: int
 ) -> None:
-    hook = webhook_factory()
+    hook = alertloop_webhook_factory()
     with _open_connections(hook, 1) as (sock,):
         sock.sendall(request_bytes)
         answer_status, headers, body = _read_answer(sock)
@@ -305,8 +305,8 @@ def test_bad_requests_are_answered_and_closed(
         assert _closed_by_server(sock, 5)
 
 
-def test_http_1_0_and_half_closed_clients_get_their_answer(webhook_factory: Any) -> None:
-    hook = webhook_factory()
+def test_http_1_0_and_half_closed_clients_get_their_answer(alertloop_webhook_factory: Any) -> None:
+    hook = alertloop_webhook_factory()
     body = json.dumps(legacy("ok")).encode()
     head = _head(hook, _basic(*hook.auth), f"Content-Length: {len(body)}\r\n")
     with _open_connections(hook, 1) as (sock,):
@@ -322,8 +322,8 @@ def test_http_1_0_and_half_closed_clients_get_their_answer(webhook_factory: Any)
         assert _closed_by_server(sock, 5)
 
 
-def test_requests_without_credentials_cost_no_hash(webhook_factory: Any) -> None:
-    hook = webhook_factory()
+def test_requests_without_credentials_cost_no_hash(alertloop_webhook_factory: Any) -> None:
+    hook = alertloop_webhook_factory()
     verifier = hook.server._http.gate._verifier
     calls: list[str] = []
     real = verifier.verify

@@ -65,17 +65,17 @@ CASES = [
 
 @pytest.mark.parametrize(("body", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_payload_kind_ends_in_retained_state(
-    read_retained: Any, webhook: Any, body: Any, expected: bytes
+    alertloop_read_retained: Any, alertloop_webhook: Any, body: Any, expected: bytes
 ) -> None:
     opposite = b"0" if expected == b"1" else b"1"
-    first = post(webhook, legacy("alerting" if opposite == b"1" else "ok"))
+    first = post(alertloop_webhook, legacy("alerting" if opposite == b"1" else "ok"))
     assert first.status_code == 200, first.text
-    assert read_retained(webhook.topic).payload == opposite
-    response = post(webhook, body)
+    assert alertloop_read_retained(alertloop_webhook.topic).payload == opposite
+    response = post(alertloop_webhook, body)
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "published"
     assert response.json()["value"] == expected.decode()
-    assert read_retained(webhook.topic).payload == expected
+    assert alertloop_read_retained(alertloop_webhook.topic).payload == expected
 
 
 @pytest.mark.parametrize(
@@ -91,70 +91,102 @@ def test_payload_kind_ends_in_retained_state(
     ids=["no_data", "pending", "paused", "unknown", "DatasourceNoData", "DatasourceError"],
 )
 def test_default_no_change_states_keep_the_retained_state(
-    read_retained: Any, webhook: Any, body: Any
+    alertloop_read_retained: Any, alertloop_webhook: Any, body: Any
 ) -> None:
-    assert post(webhook, legacy("alerting")).status_code == 200
-    response = post(webhook, body)
+    assert post(alertloop_webhook, legacy("alerting")).status_code == 200
+    response = post(alertloop_webhook, body)
     assert response.status_code == 200
     assert response.json()["status"] == "ignored"
-    assert read_retained(webhook.topic).payload == b"1"
+    assert alertloop_read_retained(alertloop_webhook.topic).payload == b"1"
 
 
-def test_configured_actions_publish(read_retained: Any, webhook_factory: Any) -> None:
-    hook = webhook_factory(policy=Policy(nodata=Action.ALERTING, legacy={"no_data": Action.OK}))
+def test_configured_actions_publish(
+    alertloop_read_retained: Any, alertloop_webhook_factory: Any
+) -> None:
+    hook = alertloop_webhook_factory(
+        policy=Policy(nodata=Action.ALERTING, legacy={"no_data": Action.OK})
+    )
     assert post(hook, unified(unified_alert("firing", name="DatasourceNoData"))).status_code == 200
-    assert read_retained(hook.topic).payload == b"1"
+    assert alertloop_read_retained(hook.topic).payload == b"1"
     assert post(hook, legacy("no_data")).status_code == 200
-    assert read_retained(hook.topic).payload == b"0"
+    assert alertloop_read_retained(hook.topic).payload == b"0"
 
 
 @pytest.mark.parametrize("qos", [0, 1, 2], ids=["qos0", "qos1", "qos2"])
 def test_configured_qos_and_topic(
-    read_retained: Any, webhook_factory: Any, unique_topic: str, qos: int
+    alertloop_read_retained: Any,
+    alertloop_webhook_factory: Any,
+    alertloop_unique_topic: str,
+    qos: int,
 ) -> None:
-    hook = webhook_factory(qos=qos, topic=f"{unique_topic}/leds/alert")
+    hook = alertloop_webhook_factory(qos=qos, topic=f"{alertloop_unique_topic}/leds/alert")
     assert post(hook, legacy("alerting")).status_code == 200
-    message = read_retained(hook.topic, qos=2)
+    message = alertloop_read_retained(hook.topic, qos=2)
     assert (message.payload, message.retain, message.qos) == (b"1", True, qos)
 
 
-def test_repeated_notifications_are_harmless(read_retained: Any, webhook: Any) -> None:
+def test_repeated_notifications_are_harmless(
+    alertloop_read_retained: Any, alertloop_webhook: Any
+) -> None:
     for _ in range(3):
-        assert post(webhook, unified(unified_alert("firing"))).json()["status"] == "published"
-    assert read_retained(webhook.topic).payload == b"1"
+        assert (
+            post(alertloop_webhook, unified(unified_alert("firing"))).json()["status"]
+            == "published"
+        )
+    assert alertloop_read_retained(alertloop_webhook.topic).payload == b"1"
 
 
-def test_older_notification_does_not_undo_newer_state(read_retained: Any, webhook: Any) -> None:
+def test_older_notification_does_not_undo_newer_state(
+    alertloop_read_retained: Any, alertloop_webhook: Any
+) -> None:
     newer = unified(unified_alert("firing", starts=at(100)))
     older = unified(unified_alert("resolved", starts=at(0), ends=at(50)))
-    assert post(webhook, newer).json()["status"] == "published"
-    response = post(webhook, older)
+    assert post(alertloop_webhook, newer).json()["status"] == "published"
+    response = post(alertloop_webhook, older)
     assert response.status_code == 200
     assert response.json()["status"] == "stale"
-    assert read_retained(webhook.topic).payload == b"1"
+    assert alertloop_read_retained(alertloop_webhook.topic).payload == b"1"
     later = unified(unified_alert("resolved", starts=at(100), ends=at(160)))
-    assert post(webhook, later).json()["status"] == "published"
-    assert read_retained(webhook.topic).payload == b"0"
+    assert post(alertloop_webhook, later).json()["status"] == "published"
+    assert alertloop_read_retained(alertloop_webhook.topic).payload == b"0"
 
 
-def test_errors_over_real_http(webhook: Any) -> None:
+def test_errors_over_real_http(alertloop_webhook: Any) -> None:
     def check(response: requests.Response, status: int) -> None:
         assert response.status_code == status, response.text
         assert response.json()["error"]["status"] == status
 
-    unauthorized = post(webhook, LEGACY_DOC_EXAMPLE, auth=None)
+    unauthorized = post(alertloop_webhook, LEGACY_DOC_EXAMPLE, auth=None)
     check(unauthorized, 401)
     assert unauthorized.headers["WWW-Authenticate"].startswith("Basic")
-    check(post(webhook, LEGACY_DOC_EXAMPLE, auth=(webhook.username, "wrong")), 401)
-    check(requests.post(webhook.alert_url, data=b"{nope", auth=webhook.auth, timeout=10), 400)
-    check(post(webhook, {"neither": "shape"}), 422)
-    big = b'{"state": "ok", "pad": "' + b"x" * (webhook.config.max_body_bytes + 10) + b'"}'
-    check(requests.post(webhook.alert_url, data=big, auth=webhook.auth, timeout=10), 413)
-    chunked = requests.post(webhook.alert_url, data=iter([big]), auth=webhook.auth, timeout=10)
+    check(
+        post(alertloop_webhook, LEGACY_DOC_EXAMPLE, auth=(alertloop_webhook.username, "wrong")), 401
+    )
+    check(
+        requests.post(
+            alertloop_webhook.alert_url, data=b"{nope", auth=alertloop_webhook.auth, timeout=10
+        ),
+        400,
+    )
+    check(post(alertloop_webhook, {"neither": "shape"}), 422)
+    big = (
+        b'{"state": "ok", "pad": "' + b"x" * (alertloop_webhook.config.max_body_bytes + 10) + b'"}'
+    )
+    check(
+        requests.post(
+            alertloop_webhook.alert_url, data=big, auth=alertloop_webhook.auth, timeout=10
+        ),
+        413,
+    )
+    chunked = requests.post(
+        alertloop_webhook.alert_url, data=iter([big]), auth=alertloop_webhook.auth, timeout=10
+    )
     check(chunked, 413)
-    check(requests.get(webhook.alert_url, timeout=10), 405)
-    assert requests.get(f"{webhook.url}/healthz", timeout=10).json()["mqtt"] == "connected"
-    metrics = requests.get(f"{webhook.url}/metrics", timeout=10).text
+    check(requests.get(alertloop_webhook.alert_url, timeout=10), 405)
+    assert (
+        requests.get(f"{alertloop_webhook.url}/healthz", timeout=10).json()["mqtt"] == "connected"
+    )
+    metrics = requests.get(f"{alertloop_webhook.url}/metrics", timeout=10).text
     assert (
         'alertloop_webhook_notifications_total{kind="invalid",outcome="unprocessable"} 1.0'
         in metrics
@@ -177,7 +209,9 @@ json_bodies = st.recursive(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(body=st.one_of(json_bodies.map(json.dumps).map(str.encode), st.binary(max_size=100)))
-def test_fuzzed_bodies_over_http_never_500(webhook: Any, body: bytes) -> None:
-    response = requests.post(webhook.alert_url, data=body, auth=webhook.auth, timeout=10)
+def test_fuzzed_bodies_over_http_never_500(alertloop_webhook: Any, body: bytes) -> None:
+    response = requests.post(
+        alertloop_webhook.alert_url, data=body, auth=alertloop_webhook.auth, timeout=10
+    )
     assert response.status_code in (200, 400, 422), response.text
     assert response.headers["Content-Type"] == "application/json"

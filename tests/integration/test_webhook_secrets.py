@@ -26,9 +26,9 @@ def _free_port() -> int:
 
 
 def test_password_file_reaches_the_broker_and_appears_nowhere(
-    native_stack_factory: Any, tmp_path: Path, unique_topic: str
+    alertloop_native_stack_factory: Any, tmp_path: Path, alertloop_unique_topic: str
 ) -> None:
-    broker = native_stack_factory(mqtt_users={"webhook": BROKER_PASSWORD}).mqtt
+    broker = alertloop_native_stack_factory(mqtt_users={"webhook": BROKER_PASSWORD}).mqtt
     password_file = tmp_path / "mqtt-password"
     password_file.write_text(BROKER_PASSWORD + "\n")
     password_file.chmod(0o600)
@@ -46,7 +46,7 @@ def test_password_file_reaches_the_broker_and_appears_nowhere(
         "--mqtt-password-file",
         str(password_file),
         "--topic",
-        f"{unique_topic}/alert",
+        f"{alertloop_unique_topic}/alert",
         "--log-level",
         "DEBUG",
     ]
@@ -79,8 +79,10 @@ def test_password_file_reaches_the_broker_and_appears_nowhere(
     assert BROKER_PASSWORD not in out + err
 
 
-def test_password_in_the_url_is_redacted_in_logs_and_errors(native_stack_factory: Any) -> None:
-    broker = native_stack_factory(mqtt_users={"webhook": BROKER_PASSWORD}).mqtt
+def test_password_in_the_url_is_redacted_in_logs_and_errors(
+    alertloop_native_stack_factory: Any,
+) -> None:
+    broker = alertloop_native_stack_factory(mqtt_users={"webhook": BROKER_PASSWORD}).mqtt
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTLOOP_")}
     env["ALERTLOOP_WEBHOOK_USERS"] = f"grafana:{hash_password('pw', 'pbkdf2:sha256:2000')}"
     # The environment variable, not a flag: still nothing printed. A wrong port in the URL

@@ -22,14 +22,16 @@ USERS = {"webhook": "webhook-pw", "operator": "operator-pw"}
 
 
 @pytest.fixture
-def acl_broker(native_stack_factory: Any) -> Any:
+def acl_broker(alertloop_native_stack_factory: Any) -> Any:
     """A broker with passwords and the production ACL (the webhook may write /alert only)."""
-    stack = native_stack_factory(mqtt_users=USERS, acl_file=ACL)
+    stack = alertloop_native_stack_factory(mqtt_users=USERS, acl_file=ACL)
     return replace(stack.mqtt, username="webhook", password=USERS["webhook"])
 
 
-def test_publish_denied_by_the_acl_is_503_not_200(acl_broker: Any, webhook_factory: Any) -> None:
-    hook = webhook_factory(mqtt=acl_broker, topic="/pot")
+def test_publish_denied_by_the_acl_is_503_not_200(
+    acl_broker: Any, alertloop_webhook_factory: Any
+) -> None:
+    hook = alertloop_webhook_factory(mqtt=acl_broker, topic="/pot")
     response = requests.post(hook.alert_url, json=legacy("alerting"), auth=hook.auth, timeout=10)
     assert response.status_code == 503, response.text
     assert "NOT_AUTHORIZED" in response.json()["error"]["message"]
@@ -38,19 +40,21 @@ def test_publish_denied_by_the_acl_is_503_not_200(acl_broker: Any, webhook_facto
 
 
 def test_allowed_topic_publishes_with_credentials(
-    acl_broker: Any, webhook_factory: Any, read_retained: Any
+    acl_broker: Any, alertloop_webhook_factory: Any, alertloop_read_retained: Any
 ) -> None:
-    hook = webhook_factory(mqtt=acl_broker, topic="/alert")
+    hook = alertloop_webhook_factory(mqtt=acl_broker, topic="/alert")
     response = requests.post(hook.alert_url, json=legacy("alerting"), auth=hook.auth, timeout=10)
     assert response.status_code == 200, response.text
     operator = replace(acl_broker, username="operator", password=USERS["operator"])
-    assert read_retained("/alert", settings=operator).payload == b"1"
+    assert alertloop_read_retained("/alert", settings=operator).payload == b"1"
 
 
 def test_wrong_password_is_reported_and_never_connects(
-    acl_broker: Any, webhook_factory: Any
+    acl_broker: Any, alertloop_webhook_factory: Any
 ) -> None:
-    hook = webhook_factory(mqtt=replace(acl_broker, password="wrong"), wait_connected=False)
+    hook = alertloop_webhook_factory(
+        mqtt=replace(acl_broker, password="wrong"), wait_connected=False
+    )
     with pytest.raises(TimeoutExpired, match="refused the connection"):
         hook.server.wait_connected(2.0)
     assert requests.get(f"{hook.url}/healthz", timeout=5).status_code == 503
@@ -72,14 +76,18 @@ def test_session_refused_and_keepalive(acl_broker: Any) -> None:
         session.close()
 
 
-def test_tls_session_checks_the_broker_and_reports_why(conformance_mosquitto: Any) -> None:
+def test_tls_session_checks_the_broker_and_reports_why(
+    alertloop_conformance_mosquitto: Any,
+) -> None:
     """Over TLS with the test CA it publishes; with another CA it is refused with a hint, as
     the webhook's own error type."""
-    session = MqttSession.open(conformance_mosquitto.tls, new_client_id("t"))
+    session = MqttSession.open(alertloop_conformance_mosquitto.tls, new_client_id("t"))
     try:
         session.publish("/alert", b"1", 1, timeout=5.0)
     finally:
         session.close()
-    other = MqttTls(ca_file=str(conformance_mosquitto.certs.other_ca))
+    other = MqttTls(ca_file=str(alertloop_conformance_mosquitto.certs.other_ca))
     with pytest.raises(SessionError, match="mqtt-ca-file"):
-        MqttSession.open(replace(conformance_mosquitto.tls, tls_options=other), new_client_id("t"))
+        MqttSession.open(
+            replace(alertloop_conformance_mosquitto.tls, tls_options=other), new_client_id("t")
+        )

@@ -18,10 +18,10 @@ boards:
 CHECK_OPTIONS = """
 from alertloop.hil.pytest_plugin.bench_fixtures import bench_settings
 
-def test_options(request, bench_boards):
+def test_options(request, alertloop_bench_boards):
     assert request.config.getoption("--esp32") == "{esp32}"
     assert request.config.getoption("--nodemcu") == "/dev/ttyFAKE1"
-    assert [b.name for b in bench_boards["esp32"]] == ["knob", "knob-2"]
+    assert [b.name for b in alertloop_bench_boards["esp32"]] == ["knob", "knob-2"]
     assert bench_settings(request.config, "/dev/ttyFAKE1") == {{"baudrate": 57600}}
     assert bench_settings(request.config, "/dev/elsewhere") == {{}}
 """
@@ -30,7 +30,7 @@ def test_options(request, bench_boards):
 def test_the_first_board_of_each_role_runs_the_suite(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", bench=BENCH)
     pytester.makepyfile(CHECK_OPTIONS.format(esp32="/dev/ttyFAKE0"))
-    result = pytester.runpytest("--hil-bench", "bench.yaml")
+    result = pytester.runpytest("--alertloop-hil-bench", "bench.yaml")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         ["alertloop bench: bench.yaml", "  knob (esp32, esp32) on /dev/ttyFAKE0", "*leds*"]
@@ -40,7 +40,7 @@ def test_the_first_board_of_each_role_runs_the_suite(pytester: pytest.Pytester) 
 def test_a_port_given_on_the_command_line_wins(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", bench=BENCH)
     pytester.makepyfile(CHECK_OPTIONS.format(esp32="/dev/ttyOTHER"))
-    result = pytester.runpytest("--hil-bench", "bench.yaml", "--esp32", "/dev/ttyOTHER")
+    result = pytester.runpytest("--alertloop-hil-bench", "bench.yaml", "--esp32", "/dev/ttyOTHER")
     result.assert_outcomes(passed=1)
 
 
@@ -66,33 +66,35 @@ def test_the_bench_from_the_ini_file(
 
 def test_a_bad_bench_file_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", bench="boards: [{role: esp33, port: /dev/x}]")
-    result = pytester.runpytest("--hil-bench", "bench.yaml")
+    result = pytester.runpytest("--alertloop-hil-bench", "bench.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--hil-bench: bench.yaml: boards[[]0[]]: role must be one of*"])
+    result.stderr.fnmatch_lines(
+        ["*--alertloop-hil-bench: bench.yaml: boards[[]0[]]: role must be one of*"]
+    )
 
 
 def test_a_board_not_plugged_in_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", bench="boards: [{name: k, role: esp32, match: {serial: NOPE}}]")
-    result = pytester.runpytest("--hil-bench", "bench.yaml")
+    result = pytester.runpytest("--alertloop-hil-bench", "bench.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*board k: no serial port matches USB serial=NOPE*"])
 
 
 def test_flash_needs_a_bench(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ALERTLOOP_HIL_BENCH", raising=False)
-    result = pytester.runpytest("--flash")
+    result = pytester.runpytest("--alertloop-flash")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--flash needs a bench file*"])
+    result.stderr.fnmatch_lines(["*--alertloop-flash needs a bench file*"])
 
 
 def test_without_a_bench_bench_tests_skip_with_the_reason(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ALERTLOOP_HIL_BENCH", raising=False)
-    pytester.makepyfile("def test_bench(hil_bench):\n    pass\n")
+    pytester.makepyfile("def test_bench(alertloop_hil_bench):\n    pass\n")
     result = pytester.runpytest("-rs")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*no bench of real boards: give --hil-bench FILE*"])
+    result.stdout.fnmatch_lines(["*no bench of real boards: give --alertloop-hil-bench FILE*"])
 
 
 SERIAL_TEST = """
@@ -147,5 +149,7 @@ def test_elsewhere():
     )
     result = pytester.runpytest("-rs")
     result.assert_outcomes(passed=1, skipped=1)
-    result.stdout.fnmatch_lines(["*no real boards: give --hil-bench bench.yaml*docs/hil.md"])
+    result.stdout.fnmatch_lines(
+        ["*no real boards: give --alertloop-hil-bench bench.yaml*docs/hil.md"]
+    )
     pytester.runpytest("--esp32", "/dev/ttyUSB0").assert_outcomes(passed=1, errors=1)

@@ -13,7 +13,12 @@ pytest_plugins = ["pytester"]
 
 def test_the_plugin_offers_the_fleet_and_fault_fixtures(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--fixtures")
-    for name in ("fleet", "fleet_factory", "fault_proxy", "fault_proxy_factory"):
+    for name in (
+        "alertloop_fleet",
+        "alertloop_fleet_factory",
+        "alertloop_fault_proxy",
+        "alertloop_fault_proxy_factory",
+    ):
         result.stdout.fnmatch_lines([f"{name} -- *fault_fixtures.py*"])
 
 

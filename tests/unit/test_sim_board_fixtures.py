@@ -8,7 +8,7 @@ pytest_plugins = ["pytester"]
 
 
 def test_an_unknown_backend_is_a_usage_error(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile("def test_knob(esp32): pass\n")
+    pytester.makepyfile("def test_knob(alertloop_esp32): pass\n")
     result = pytester.runpytest("--esp32", "bogus")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
@@ -25,8 +25,8 @@ def test_help_lists_the_backends_that_exist(pytester: pytest.Pytester) -> None:
 
 def test_backend_fixtures_default_to_sim(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
-        "def test_backends(esp32_backend, nodemcu_backend):\n"
-        "    assert (esp32_backend, nodemcu_backend) == ('sim', 'sim')\n"
+        "def test_backends(alertloop_esp32_backend, alertloop_nodemcu_backend):\n"
+        "    assert (alertloop_esp32_backend, alertloop_nodemcu_backend) == ('sim', 'sim')\n"
     )
     pytester.runpytest().assert_outcomes(passed=1)
 
@@ -35,10 +35,10 @@ def test_every_board_runs_once_per_backend_and_the_ports_given(pytester: pytest.
     pytester.makepyfile(
         "import pytest\n"
         "@pytest.mark.every_board\n"
-        "def test_pair(esp32_backend, nodemcu_backend):\n"
-        "    print('PAIR', esp32_backend, nodemcu_backend)\n"
-        "def test_plain(esp32_backend):\n"
-        "    print('PLAIN', esp32_backend)\n"
+        "def test_pair(alertloop_esp32_backend, alertloop_nodemcu_backend):\n"
+        "    print('PAIR', alertloop_esp32_backend, alertloop_nodemcu_backend)\n"
+        "def test_plain(alertloop_esp32_backend):\n"
+        "    print('PLAIN', alertloop_esp32_backend)\n"
     )
     result = pytester.runpytest("--esp32", "/dev/ttyUSB0", "--nodemcu", "/dev/ttyUSB1", "-s", "-v")
     result.assert_outcomes(passed=4)
@@ -56,8 +56,8 @@ def test_board_backends_narrows_the_matrix(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         "import pytest\n"
         "@pytest.mark.every_board\n"
-        "def test_pair(nodemcu_backend):\n"
-        "    assert nodemcu_backend == 'sim'\n"
+        "def test_pair(alertloop_nodemcu_backend):\n"
+        "    assert alertloop_nodemcu_backend == 'sim'\n"
     )
     pytester.runpytest("--board-backends", "sim").assert_outcomes(passed=1)
 

@@ -33,9 +33,9 @@ LISTENERS = ["mqtt", "tls"]
 @pytest.mark.parametrize("listener", LISTENERS, ids=["plain", "tls"])
 @pytest.mark.parametrize("qos", [0, 1, 2], ids=["qos0", "qos1", "qos2"])
 def test_publish_is_acknowledged_and_delivered(
-    ejabberd_broker: EjabberdBroker, qos: int, listener: str
+    alertloop_ejabberd_broker: EjabberdBroker, qos: int, listener: str
 ) -> None:
-    settings = getattr(ejabberd_broker, listener)
+    settings = getattr(alertloop_ejabberd_broker, listener)
     reader, _ = connect(settings)
     subscribe(reader, f"conf/q{qos}/#", qos=2)
     writer, _ = connect(settings)
@@ -48,22 +48,26 @@ def test_publish_is_acknowledged_and_delivered(
         reader.close()
 
 
-def test_wrong_password_is_an_auth_error(ejabberd_broker: EjabberdBroker) -> None:
+def test_wrong_password_is_an_auth_error(alertloop_ejabberd_broker: EjabberdBroker) -> None:
     from dataclasses import replace
 
     with pytest.raises(MqttAuthError):
-        connect(replace(ejabberd_broker.mqtt, password="wrong"))
+        connect(replace(alertloop_ejabberd_broker.mqtt, password="wrong"))
 
 
-def test_session_present_after_reconnect(ejabberd_broker: EjabberdBroker) -> None:
+def test_session_present_after_reconnect(alertloop_ejabberd_broker: EjabberdBroker) -> None:
     client_id = new_client_id("present")
-    first, accepted = connect(ejabberd_broker.mqtt, client_id, clean_start=False, session_expiry=60)
+    first, accepted = connect(
+        alertloop_ejabberd_broker.mqtt, client_id, clean_start=False, session_expiry=60
+    )
     assert not accepted.session_present
     first.close()
-    again, accepted = connect(ejabberd_broker.mqtt, client_id, clean_start=False, session_expiry=60)
+    again, accepted = connect(
+        alertloop_ejabberd_broker.mqtt, client_id, clean_start=False, session_expiry=60
+    )
     assert accepted.session_present
     again.close()
-    fresh, accepted = connect(ejabberd_broker.mqtt, client_id, clean_start=True)
+    fresh, accepted = connect(alertloop_ejabberd_broker.mqtt, client_id, clean_start=True)
     assert not accepted.session_present
     fresh.close()
 
@@ -72,24 +76,31 @@ def test_session_present_after_reconnect(ejabberd_broker: EjabberdBroker) -> Non
     ("listener", "count"), [("mqtt", 2000), ("tls", 500)], ids=["plain", "tls"]
 )
 def test_ingester_stores_every_qos1_message(
-    ejabberd_broker: EjabberdBroker,
-    ingester_factory: Callable[..., Ingester],
-    influxdb: TestDatabase,
-    unique_topic: str,
+    alertloop_ejabberd_broker: EjabberdBroker,
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_influxdb: TestDatabase,
+    alertloop_unique_topic: str,
     listener: str,
     count: int,
 ) -> None:
-    ingester_factory(mqtt=getattr(ejabberd_broker, listener))
-    publish_many(ejabberd_broker.mqtt, f"{unique_topic}/pot", payloads(count))
-    wait_until(lambda: influxdb.count() == count, 60, what=f"{count} points", state=influxdb.count)
+    alertloop_ingester_factory(mqtt=getattr(alertloop_ejabberd_broker, listener))
+    publish_many(alertloop_ejabberd_broker.mqtt, f"{alertloop_unique_topic}/pot", payloads(count))
+    wait_until(
+        lambda: alertloop_influxdb.count() == count,
+        60,
+        what=f"{count} points",
+        state=alertloop_influxdb.count,
+    )
 
 
 @pytest.mark.parametrize("listener", LISTENERS, ids=["plain", "tls"])
 def test_webhook_publishes_the_retained_state(
-    ejabberd_broker: EjabberdBroker, webhook_factory: Callable[..., object], listener: str
+    alertloop_ejabberd_broker: EjabberdBroker,
+    alertloop_webhook_factory: Callable[..., object],
+    listener: str,
 ) -> None:
     topic = f"conf/alert-{listener}"
-    hook = webhook_factory(mqtt=getattr(ejabberd_broker, listener), topic=topic)
+    hook = alertloop_webhook_factory(mqtt=getattr(alertloop_ejabberd_broker, listener), topic=topic)
     response = requests.post(
         hook.alert_url,  # type: ignore[attr-defined]
         json=legacy("alerting"),
@@ -97,48 +108,60 @@ def test_webhook_publishes_the_retained_state(
         timeout=10,
     )
     assert response.status_code == 200, response.text
-    assert read_retained(ejabberd_broker.mqtt, topic) == b"1"
+    assert read_retained(alertloop_ejabberd_broker.mqtt, topic) == b"1"
 
 
 def test_a_frozen_broker_is_noticed_within_one_and_a_half_keepalives(
-    ejabberd_broker: EjabberdBroker,
+    alertloop_ejabberd_broker: EjabberdBroker,
 ) -> None:
-    assert_a_freeze_is_noticed(ejabberd_broker.mqtt, ejabberd_broker)
+    assert_a_freeze_is_noticed(alertloop_ejabberd_broker.mqtt, alertloop_ejabberd_broker)
 
 
 def test_ingester_resumes_its_session_after_its_own_restart(
-    ejabberd_broker: EjabberdBroker,
-    ingester_factory: Callable[..., Ingester],
-    influxdb: TestDatabase,
-    unique_topic: str,
+    alertloop_ejabberd_broker: EjabberdBroker,
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_influxdb: TestDatabase,
+    alertloop_unique_topic: str,
 ) -> None:
-    client_id, topic = new_client_id("resume"), f"{unique_topic}/pot"
-    first = ingester_factory(mqtt=ejabberd_broker.mqtt, client_id=client_id)
-    publish_many(ejabberd_broker.mqtt, topic, payloads(100))
-    wait_until(lambda: influxdb.count() == 100, 20, what="the first 100 points")
+    client_id, topic = new_client_id("resume"), f"{alertloop_unique_topic}/pot"
+    first = alertloop_ingester_factory(mqtt=alertloop_ejabberd_broker.mqtt, client_id=client_id)
+    publish_many(alertloop_ejabberd_broker.mqtt, topic, payloads(100))
+    wait_until(lambda: alertloop_influxdb.count() == 100, 20, what="the first 100 points")
     first.stop()
-    publish_many(ejabberd_broker.mqtt, topic, payloads(100, start=100))  # kept for the session
-    again = ingester_factory(mqtt=ejabberd_broker.mqtt, client_id=client_id)
+    publish_many(
+        alertloop_ejabberd_broker.mqtt, topic, payloads(100, start=100)
+    )  # kept for the session
+    again = alertloop_ingester_factory(mqtt=alertloop_ejabberd_broker.mqtt, client_id=client_id)
     assert again._mqtt.session_present
-    wait_until(lambda: influxdb.count() == 200, 20, what="200 points", state=influxdb.count)
+    wait_until(
+        lambda: alertloop_influxdb.count() == 200,
+        20,
+        what="200 points",
+        state=alertloop_influxdb.count,
+    )
 
 
 def test_ingester_after_a_broker_restart_that_lost_its_session(
-    ejabberd_broker: EjabberdBroker,
-    ingester_factory: Callable[..., Ingester],
-    influxdb: TestDatabase,
-    unique_topic: str,
+    alertloop_ejabberd_broker: EjabberdBroker,
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_influxdb: TestDatabase,
+    alertloop_unique_topic: str,
 ) -> None:
     """mod_mqtt keeps sessions in memory: after its restart the session is gone (session
     present 0), and the ingester says so, subscribes again and goes on storing."""
-    ingester = ingester_factory(mqtt=ejabberd_broker.mqtt)
-    topic = f"{unique_topic}/pot"
-    publish_many(ejabberd_broker.mqtt, topic, payloads(100))
-    wait_until(lambda: influxdb.count() == 100, 20, what="the first 100 points")
-    ejabberd_broker.stop()
-    ejabberd_broker.start()
+    ingester = alertloop_ingester_factory(mqtt=alertloop_ejabberd_broker.mqtt)
+    topic = f"{alertloop_unique_topic}/pot"
+    publish_many(alertloop_ejabberd_broker.mqtt, topic, payloads(100))
+    wait_until(lambda: alertloop_influxdb.count() == 100, 20, what="the first 100 points")
+    alertloop_ejabberd_broker.stop()
+    alertloop_ejabberd_broker.start()
     wait_until(lambda: ingester.connected and ingester._mqtt.session >= 2, 30, what="a reconnect")
     assert not ingester._mqtt.session_present
     assert ingester.stats["mqtt_sessions_lost"] == 1
-    publish_many(ejabberd_broker.mqtt, topic, payloads(100, start=100))
-    wait_until(lambda: influxdb.count() == 200, 20, what="200 points", state=influxdb.count)
+    publish_many(alertloop_ejabberd_broker.mqtt, topic, payloads(100, start=100))
+    wait_until(
+        lambda: alertloop_influxdb.count() == 200,
+        20,
+        what="200 points",
+        state=alertloop_influxdb.count,
+    )

@@ -30,32 +30,39 @@ def payloads(n: int, start: int = 0) -> list[bytes]:
 
 @pytest.mark.parametrize("listener", ["tls", "mtls"], ids=["tls", "client-certificate"])
 def test_ingester_over_tls_stores_every_message(
-    conformance_mosquitto: ConformanceMosquitto,
-    ingester_factory: Callable[..., Ingester],
-    influxdb: TestDatabase,
-    unique_topic: str,
+    alertloop_conformance_mosquitto: ConformanceMosquitto,
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_influxdb: TestDatabase,
+    alertloop_unique_topic: str,
     listener: str,
 ) -> None:
-    ingester_factory(mqtt=getattr(conformance_mosquitto, listener))
-    publish_many(conformance_mosquitto.plain, f"{unique_topic}/pot", payloads(500))
-    wait_until(lambda: influxdb.count() == 500, 20, what="500 points", state=influxdb.count)
+    alertloop_ingester_factory(mqtt=getattr(alertloop_conformance_mosquitto, listener))
+    publish_many(
+        alertloop_conformance_mosquitto.plain, f"{alertloop_unique_topic}/pot", payloads(500)
+    )
+    wait_until(
+        lambda: alertloop_influxdb.count() == 500,
+        20,
+        what="500 points",
+        state=alertloop_influxdb.count,
+    )
 
 
 @pytest.mark.parametrize("forget", [False, True], ids=["session-kept", "session-lost"])
 def test_ingester_after_a_broker_restart(
-    conformance_mosquitto: ConformanceMosquitto,
-    ingester_factory: Callable[..., Ingester],
-    influxdb: TestDatabase,
-    unique_topic: str,
+    alertloop_conformance_mosquitto: ConformanceMosquitto,
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_influxdb: TestDatabase,
+    alertloop_unique_topic: str,
     caplog: pytest.LogCaptureFixture,
     forget: bool,
 ) -> None:
-    ingester = ingester_factory(mqtt=conformance_mosquitto.tls)
-    topic = f"{unique_topic}/pot"
-    publish_many(conformance_mosquitto.plain, topic, payloads(100))
-    wait_until(lambda: influxdb.count() == 100, 20, what="the first 100 points")
+    ingester = alertloop_ingester_factory(mqtt=alertloop_conformance_mosquitto.tls)
+    topic = f"{alertloop_unique_topic}/pot"
+    publish_many(alertloop_conformance_mosquitto.plain, topic, payloads(100))
+    wait_until(lambda: alertloop_influxdb.count() == 100, 20, what="the first 100 points")
     caplog.set_level(logging.INFO, logger="alertloop.ingester.mqtt")
-    conformance_mosquitto.restart(forget=forget)
+    alertloop_conformance_mosquitto.restart(forget=forget)
     wait_until(
         lambda: ingester.connected and ingester._mqtt.session >= 2,
         20,
@@ -65,39 +72,53 @@ def test_ingester_after_a_broker_restart(
     assert ingester.stats["mqtt_sessions_lost"] == int(forget)
     if forget:
         assert "no longer had our session" in caplog.text
-    publish_many(conformance_mosquitto.plain, topic, payloads(100, start=100))
-    wait_until(lambda: influxdb.count() == 200, 20, what="200 points", state=influxdb.count)
+    publish_many(alertloop_conformance_mosquitto.plain, topic, payloads(100, start=100))
+    wait_until(
+        lambda: alertloop_influxdb.count() == 200,
+        20,
+        what="200 points",
+        state=alertloop_influxdb.count,
+    )
 
 
 def test_ingester_notices_a_frozen_broker_and_comes_back(
-    conformance_mosquitto: ConformanceMosquitto,
-    ingester_factory: Callable[..., Ingester],
-    influxdb: TestDatabase,
-    unique_topic: str,
+    alertloop_conformance_mosquitto: ConformanceMosquitto,
+    alertloop_ingester_factory: Callable[..., Ingester],
+    alertloop_influxdb: TestDatabase,
+    alertloop_unique_topic: str,
 ) -> None:
     keepalive = 2
-    ingester = ingester_factory(mqtt=conformance_mosquitto.tls, keepalive=keepalive)
-    conformance_mosquitto.suspend()
+    ingester = alertloop_ingester_factory(
+        mqtt=alertloop_conformance_mosquitto.tls, keepalive=keepalive
+    )
+    alertloop_conformance_mosquitto.suspend()
     frozen = time.monotonic()
     try:
         wait_until(lambda: not ingester.connected, 3 * keepalive, what="the ingester to notice")
         noticed = time.monotonic() - frozen
     finally:
-        conformance_mosquitto.resume()
+        alertloop_conformance_mosquitto.resume()
     assert noticed <= 1.5 * keepalive + 0.5, noticed
     ingester.wait_connected(20)
-    publish_many(conformance_mosquitto.plain, f"{unique_topic}/pot", payloads(50))
-    wait_until(lambda: influxdb.count() == 50, 20, what="50 points", state=influxdb.count)
+    publish_many(
+        alertloop_conformance_mosquitto.plain, f"{alertloop_unique_topic}/pot", payloads(50)
+    )
+    wait_until(
+        lambda: alertloop_influxdb.count() == 50,
+        20,
+        what="50 points",
+        state=alertloop_influxdb.count,
+    )
 
 
 @pytest.mark.parametrize("listener", ["tls", "mtls"], ids=["tls", "client-certificate"])
 def test_webhook_over_tls_publishes_the_retained_state(
-    conformance_mosquitto: ConformanceMosquitto,
-    webhook_factory: Callable[..., object],
+    alertloop_conformance_mosquitto: ConformanceMosquitto,
+    alertloop_webhook_factory: Callable[..., object],
     listener: str,
 ) -> None:
-    settings = getattr(conformance_mosquitto, listener)
-    hook = webhook_factory(mqtt=settings, topic="conf/alert")
+    settings = getattr(alertloop_conformance_mosquitto, listener)
+    hook = alertloop_webhook_factory(mqtt=settings, topic="conf/alert")
     response = requests.post(
         hook.alert_url,  # type: ignore[attr-defined]
         json=legacy("alerting"),
@@ -105,19 +126,19 @@ def test_webhook_over_tls_publishes_the_retained_state(
         timeout=10,
     )
     assert response.status_code == 200, response.text
-    assert read_retained(conformance_mosquitto.plain, "conf/alert") == b"1"
+    assert read_retained(alertloop_conformance_mosquitto.plain, "conf/alert") == b"1"
 
 
 def test_webhook_publisher_notices_a_frozen_broker_and_comes_back(
-    conformance_mosquitto: ConformanceMosquitto,
+    alertloop_conformance_mosquitto: ConformanceMosquitto,
 ) -> None:
     keepalive = 2
     publisher = MqttPublisher(
-        conformance_mosquitto.tls, "conf/frozen", keepalive=keepalive, timeout=2.0
+        alertloop_conformance_mosquitto.tls, "conf/frozen", keepalive=keepalive, timeout=2.0
     ).start()
     try:
         publisher.wait_connected(10)
-        conformance_mosquitto.suspend()
+        alertloop_conformance_mosquitto.suspend()
         frozen = time.monotonic()
         try:
             wait_until(
@@ -125,7 +146,7 @@ def test_webhook_publisher_notices_a_frozen_broker_and_comes_back(
             )
             noticed = time.monotonic() - frozen
         finally:
-            conformance_mosquitto.resume()
+            alertloop_conformance_mosquitto.resume()
         # the keeper services the session every 0.25 s
         assert noticed <= 1.5 * keepalive + 0.25 + 0.5, noticed
         publisher.wait_connected(20)
@@ -133,4 +154,4 @@ def test_webhook_publisher_notices_a_frozen_broker_and_comes_back(
         assert result.outcome == "published"
     finally:
         publisher.stop()
-    assert read_retained(conformance_mosquitto.plain, "conf/frozen") == b"0"
+    assert read_retained(alertloop_conformance_mosquitto.plain, "conf/frozen") == b"0"
