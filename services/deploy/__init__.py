@@ -7,7 +7,7 @@ lines that Compose and systemd read literally), ``layout.py`` (what a deploy dir
 """
 
 from alertloop.services.deploy.errors import DeployError, DeployExistsError
-from alertloop.services.deploy.layout import DeployOptions, MQTT_USERS
+from alertloop.services.deploy.layout import MQTT_USERS, DeployOptions
 from alertloop.services.deploy.writer import InitReport, init_deploy
 
 __all__ = [

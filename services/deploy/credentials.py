@@ -37,7 +37,9 @@ def random_secret(nbytes: int = 24) -> str:
     return base64.urlsafe_b64encode(os.urandom(nbytes)).decode("ascii").rstrip("=")
 
 
-def mosquitto_hash(password: str, *, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:
+def mosquitto_hash(
+    password: str, *, salt: bytes | None = None, iterations: int = ITERATIONS
+) -> str:
     """``$7$<iterations>$<salt>$<hash>``: mosquitto's PBKDF2-SHA512 hash of ``password``."""
     salt = os.urandom(SALT_BYTES) if salt is None else salt
     digest = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations)

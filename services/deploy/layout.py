@@ -82,7 +82,9 @@ def deploy_sources(source: Path) -> Path:
     folder = source / "deploy"
     for name, _, _ in COPIED:
         if not (folder / name).is_file():
-            raise FileNotFoundError(f"{folder / name} not found (is {source} an alertloop checkout?)")
+            raise FileNotFoundError(
+                f"{folder / name} not found (is {source} an alertloop checkout?)"
+            )
     return folder
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from alertloop.services.deploy import DeployOptions, MQTT_USERS, init_deploy
+from alertloop.services.deploy import MQTT_USERS, DeployOptions, init_deploy
 from alertloop.services.deploy.envfile import parse_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +75,9 @@ def test_services_read_secrets_only_from_mounted_secret_files(compose: dict[str,
 def test_containers_reading_secrets_run_as_the_files_owner(compose: dict[str, Any]) -> None:
     for name, service in _services(compose).items():
         if service.get("secrets"):
-            assert re.fullmatch(r"\$\{DEPLOY_UID[^}]*\}:\$\{DEPLOY_GID[^}]*\}", service["user"]), name
+            assert re.fullmatch(r"\$\{DEPLOY_UID[^}]*\}:\$\{DEPLOY_GID[^}]*\}", service["user"]), (
+                name
+            )
 
 
 def test_every_service_has_a_healthcheck_and_restarts(compose: dict[str, Any]) -> None:

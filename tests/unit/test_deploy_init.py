@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from alertloop.hil import cli as alertloop_cli
-from alertloop.services.deploy import DeployExistsError, DeployOptions, MQTT_USERS, init_deploy
+from alertloop.services.deploy import MQTT_USERS, DeployExistsError, DeployOptions, init_deploy
 from alertloop.services.deploy.cli import main
 from alertloop.services.deploy.credentials import mosquitto_check
 from alertloop.services.deploy.envfile import parse_env
