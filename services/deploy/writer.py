@@ -33,6 +33,8 @@ def _check_options(options: DeployOptions) -> None:
         )
     if uid < 0 or gid < 0:
         raise DeployUsageError(f"--owner {uid}:{gid}: ids must not be negative")
+    if (uid, gid) != (os.getuid(), os.getgid()) and os.geteuid() != 0:
+        raise DeployUsageError(f"--owner {uid}:{gid}: giving files to another user needs root")
 
 
 def _conflicts(directory: Path, plan: Plan) -> list[str]:

@@ -157,6 +157,14 @@ def test_root_as_owner_is_refused(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_another_owner_needs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("getuid", "geteuid", "getgid"):
+        monkeypatch.setattr(os, name, lambda: 1000)  # as a normal user
+    with pytest.raises(DeployUsageError, match="needs root"):
+        init_deploy(DeployOptions(directory=tmp_path, source=ROOT, owner=(1001, 1001)))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_writes_and_says_what(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["init", str(tmp_path / "d"), "--builtin-hash", *OWNER_ARG])
     out = capsys.readouterr().out
