@@ -157,3 +157,5 @@ def test_grafana_gets_every_variable_its_provisioning_reads(
         "/run/secrets/grafana_admin_password"
     )
     assert grafana["environment"]["ALERTLOOP_WEBHOOK_USER"] == "grafana"
+    port = _services(compose)["webhook"]["environment"]["ALERTLOOP_WEBHOOK_BIND"].split(":")[1]
+    assert grafana["environment"]["ALERTLOOP_WEBHOOK_URL"] == f"http://webhook:{port}/alert"

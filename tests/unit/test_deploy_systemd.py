@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from alertloop.services.deploy import DeployOptions, init_deploy
+from alertloop.services.deploy.envfile import parse_env
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "deploy" / "systemd"
@@ -94,6 +95,16 @@ def test_the_ingester_spools_in_its_state_directory() -> None:
     (state,) = _values(service, "StateDirectory")
     env = dict(v.split("=", 1) for v in _values(service, "Environment"))
     assert env["ALERTLOOP_INGEST_SPOOL_DIR"].startswith(f"%S/{state}/")
+
+
+def test_grafana_notifies_where_the_webhook_unit_listens(deploy: Path) -> None:
+    service = _parse(UNITS / "alertloop-webhook.service")["Service"]
+    env = dict(v.split("=", 1) for v in _values(service, "Environment"))
+    grafana = parse_env((deploy / "secrets" / "grafana.env").read_text())
+    assert grafana["ALERTLOOP_WEBHOOK_URL"] == f"http://{env['ALERTLOOP_WEBHOOK_BIND']}/alert"
+    units = parse_env((deploy / "alertloop.env").read_text())
+    assert grafana["ALERTLOOP_INFLUX_URL"] == units["ALERTLOOP_INFLUX_URL"]
+    assert grafana["ALERTLOOP_INFLUX_DB"] == units["ALERTLOOP_INFLUX_DB"] == "iot"
 
 
 def test_grafana_and_mosquitto_snippets_read_what_init_writes(deploy: Path) -> None:
