@@ -33,6 +33,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "hash_password_main",
         "hash a password read on stdin",
     ),
+    "deploy": (
+        "alertloop.services.deploy.cli",
+        "main",
+        "write a deploy directory with fresh secrets (deploy init DIR)",
+    ),
     "sim": (
         "alertloop.sim.cli",
         "main",
