@@ -6,12 +6,14 @@ Exit codes: 0 written; 2 usage (a bad option, no checkout, root as the owner); 1
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from alertloop.services.common.commands import Command, run_group
+from alertloop.services.common.errors import ConfigError
+from alertloop.services.common.settings import Option, integer
 from alertloop.services.deploy.credentials import find_mosquitto_passwd
 from alertloop.services.deploy.errors import DeployError, DeployUsageError
 from alertloop.services.deploy.layout import DeployOptions, default_source
@@ -20,76 +22,55 @@ from alertloop.services.deploy.writer import InitReport, init_deploy
 PROG = "alertloop deploy"
 
 
+DESCRIPTION = "Prepare a deploy of the alert loop (docs/deploy.md)."
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("alertloop.services.deploy.cli", "init_main",
+             "write a deploy directory: settings, random secrets, configs"),
+}  # fmt: skip
+
+
 def _owner(text: str) -> tuple[int, int]:
     user, sep, group = text.partition(":")
     try:
         return int(user), int(group if sep else user)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected UID:GID (numbers), got {text!r}") from None
+        raise ValueError(f"expected UID:GID (numbers), got {text!r}") from None
 
 
 def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        port = 0
+    port = integer(text)
     if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port 1-65535, got {text!r}")
+        raise ValueError(f"expected a port 1-65535, got {port}")
     return port
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Prepare a deploy of the alert loop (docs/deploy.md).",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    init = sub.add_parser(
-        "init",
-        help="write a deploy directory: settings, random secrets, configs",
-        description=(
-            "Write DIR for 'docker compose up' (and the files a host without Docker needs): "
-            ".env and alertloop.env (settings), secrets/ (random passwords, mosquitto's "
-            "password file, the webhook's users file; 0600), the compose file, mosquitto's "
-            "config and ACL, Grafana's provisioning, the systemd units, the data directories. "
-            "Refuses a directory that already holds these files unless --force."
-        ),
-    )
-    init.add_argument("directory", metavar="DIR", type=Path, help="the deploy directory")
-    init.add_argument(
-        "--force", action="store_true", help="replace existing files, secrets included"
-    )
-    init.add_argument(
-        "--owner",
-        type=_owner,
-        metavar="UID:GID",
-        help="owner of the files and user of the containers (default: yours; required as root)",
-    )
-    init.add_argument(
-        "--source",
-        type=Path,
-        metavar="CHECKOUT",
-        help="the alertloop checkout with deploy/ (default: the one this package is installed "
-        "from, or the current directory)",
-    )
-    init.add_argument("--influx-db", default="iot", help="InfluxDB database (default iot)")
-    init.add_argument(
-        "--mqtt-port", type=_port, default=1883, help="host port of the broker (default 1883)"
-    )
-    init.add_argument(
-        "--grafana-port", type=_port, default=3000, help="host port of Grafana (default 3000)"
-    )
-    init.add_argument(
-        "--image",
-        default="alertloop:latest",
-        help="name of the services' image that compose builds (default alertloop:latest)",
-    )
-    init.add_argument(
-        "--builtin-hash",
-        action="store_true",
-        help="hash the MQTT passwords here even when mosquitto_passwd is installed",
-    )
-    return parser
+INIT = Command(
+    f"{PROG} init",
+    "Write DIR for 'docker compose up' (and the files a host without Docker needs): .env and "
+    "alertloop.env (settings), secrets/ (random passwords, mosquitto's password file, the "
+    "webhook's users file; 0600), the compose file, mosquitto's config and ACL, Grafana's "
+    "provisioning, the systemd units, the data directories. Refuses a directory that already "
+    "holds these files unless --force.",
+    [
+        Option("directory", "the deploy directory", positional=True, metavar="DIR"),
+        Option("--force", "replace existing files, secrets included", boolean=True,
+               default=False),
+        Option("--owner", "owner of the files and user of the containers (required as root)",
+               type=_owner, metavar="UID:GID", default_text="yours"),
+        Option("--source", "the alertloop checkout with deploy/", type=Path,
+               metavar="CHECKOUT",
+               default_text="the one this package is installed from, or the current directory"),
+        Option("--influx-db", "InfluxDB database", default="iot", metavar="NAME"),
+        Option("--published-mqtt-port", "port the broker is published on, on the Docker host", type=_port, default=1883,
+               metavar="INT"),
+        Option("--published-grafana-port", "port Grafana is published on, on the Docker host", type=_port, default=3000,
+               metavar="INT"),
+        Option("--image", "name of the services' image that compose builds",
+               default="alertloop:latest", metavar="NAME"),
+        Option("--builtin-hash", "hash the MQTT passwords here even when mosquitto_passwd is "
+               "installed", boolean=True, default=False),
+    ],
+)  # fmt: skip
 
 
 def _print_report(report: InitReport, owner: tuple[int, int]) -> None:
@@ -115,12 +96,18 @@ def _print_report(report: InitReport, owner: tuple[int, int]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    if args.command is None:
-        parser.print_help()
-        return 0
-    source = args.source or default_source()
+    """``alertloop deploy COMMAND``: bare or with --help, the subcommands (exit 0)."""
+    return run_group(PROG, DESCRIPTION, SUBCOMMANDS, sys.argv[1:] if argv is None else argv)
+
+
+def init_main(argv: Sequence[str]) -> int:
+    """``alertloop deploy init DIR``; exit 0 written, 2 usage, 1 failure."""
+    try:
+        args = INIT.parse(argv)
+    except ConfigError as exc:
+        print(f"{INIT.prog}: {exc}", file=sys.stderr)
+        return 2
+    source = args["source"] or default_source()
     if source is None:
         print(
             f"{PROG} init: no alertloop checkout found (none holds this package, and the "
@@ -130,14 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     owner = args.owner or (os.getuid(), os.getgid())
     options = DeployOptions(
-        directory=args.directory.absolute(),
+        directory=Path(args.directory).absolute(),
         source=source.resolve(),
         owner=owner,
         force=args.force,
         mosquitto_passwd=None if args.builtin_hash else find_mosquitto_passwd(),
         influx_db=args.influx_db,
-        mqtt_port=args.mqtt_port,
-        grafana_port=args.grafana_port,
+        mqtt_port=args.published_mqtt_port,
+        grafana_port=args.published_grafana_port,
         image=args.image,
     )
     try:
