@@ -44,7 +44,7 @@ _GAUGES = {
     "mqtt_connected": "1 while connected to the broker",
     "reading_paused": "1 while reading from the broker is paused (flow control)",
     "influx_reachable": "1 while the last InfluxDB request succeeded",
-    "healthy": "1 while /healthz answers 200",
+    "healthy": "1 while /healthz reports no problem (status ok)",
 }
 
 

@@ -153,7 +153,8 @@ def test_errors_over_real_http(webhook: Any) -> None:
     chunked = requests.post(webhook.alert_url, data=iter([big]), auth=webhook.auth, timeout=10)
     check(chunked, 413)
     check(requests.get(webhook.alert_url, timeout=10), 405)
-    assert requests.get(f"{webhook.url}/healthz", timeout=10).json()["mqtt"] == "connected"
+    health = requests.get(f"{webhook.url}/healthz", timeout=10).json()
+    assert health["status"] == "ok" and health["checks"]["mqtt_connected"] is True
     metrics = requests.get(f"{webhook.url}/metrics", timeout=10).text
     assert (
         'alertloop_webhook_notifications_total{kind="invalid",outcome="unprocessable"} 1.0'

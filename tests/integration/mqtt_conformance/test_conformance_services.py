@@ -54,7 +54,7 @@ def test_ingester_after_a_broker_restart(
     topic = f"{unique_topic}/pot"
     publish_many(conformance_mosquitto.plain, topic, payloads(100))
     wait_until(lambda: influxdb.count() == 100, 20, what="the first 100 points")
-    caplog.set_level(logging.INFO, logger="alertloop.ingester.mqtt")
+    caplog.set_level(logging.INFO, logger="alertloop.services.ingester.transport")
     conformance_mosquitto.restart(forget=forget)
     wait_until(
         lambda: ingester.connected and ingester._mqtt.session >= 2,
