@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from alertloop.hil.extras import EXTRA_OF
+
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 EXTRAS: dict[str, list[str]] = PROJECT["optional-dependencies"]
@@ -173,7 +175,7 @@ def test_commands_run_without_the_extras(argv: list[str]) -> None:
     assert "usage:" in proc.stdout
 
 
-def test_the_blocker_blocks() -> None:
+def test_a_command_that_needs_an_extra_names_it() -> None:
     # The same blocker makes a command that needs an extra fail, so the passes above mean it.
     proc = subprocess.run(
         [sys.executable, "-c", _BLOCKER, ",".join(BLOCKED), "monitor", "--help"],
@@ -182,4 +184,14 @@ def test_the_blocker_blocks() -> None:
         timeout=60,
         cwd=ROOT,
     )
-    assert proc.returncode != 0 and ("blocked" in proc.stderr or "serial" in proc.stderr)
+    assert proc.returncode == 2
+    assert "pip install 'alertloop[hil]'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_every_extra_named_in_the_hints_exists() -> None:
+    assert set(EXTRA_OF.values()) <= set(EXTRAS)
+    for module, extra in EXTRA_OF.items():
+        if module.startswith("_") or module == "numpy":
+            continue  # pytest's internals; matplotlib's dependency
+        providers = metadata.packages_distributions().get(module, [])
+        assert _declared(EXTRAS[extra]) & {_normal(p) for p in providers}, module
