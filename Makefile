@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # Each process starts its own stack; a test file stays in one process (--dist loadfile).
 PYTEST_WORKERS ?= 3
 
-.PHONY: help setup system-packages container-engine venv firmware demo test test-docker typecheck-tree lint tox clean
+.PHONY: help setup system-packages container-engine venv firmware demo test test-docker typecheck-tree lint tox image-platforms clean
 
 help:
 	@echo "make demo    run the whole alert loop with simulated boards (sets everything up first)"
@@ -20,6 +20,7 @@ help:
 	@echo "make setup   only install what is missing (packages, .venv)"
 	@echo "make firmware  build the sketches for this machine (firmware/host/build/)"
 	@echo "make lint    ruff and mypy"
+	@echo "make image-platforms  the wheel the service image installs for each package on amd64, arm64, armv7"
 
 setup: system-packages venv
 
@@ -113,6 +114,12 @@ lint: venv typecheck-tree
 
 tox: venv
 	$(BIN)/tox
+
+# The file deploy/Dockerfile installs for every package on linux/amd64, linux/arm64 and
+# linux/arm/v7 (asks the package index; nothing is installed). BUILD_SDISTS=1 also builds here
+# each sdist the image builds from source.
+image-platforms: $(BIN)/python
+	$(BIN)/python deploy/check_platform_wheels.py $(if $(BUILD_SDISTS),--build-sdists)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .tox demo-output build

@@ -269,8 +269,9 @@ def start_ingester(
 
     def healthy() -> bool:
         try:
-            return requests.get(f"{url}/healthz", timeout=1).ok
-        except requests.RequestException:
+            answer = requests.get(f"{url}/healthz", timeout=1)
+            return answer.ok and answer.json()["status"] == "ok"
+        except (requests.RequestException, ValueError, KeyError):
             return False
 
     wait_until(healthy, 30, what="the ingester's /healthz")

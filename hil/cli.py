@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+from alertloop.hil.extras import missing_extra
+
 log = logging.getLogger(__name__)
 
 # command -> ("module", "function", one-line help). Imported only when used, so a broken
@@ -103,9 +105,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"alertloop: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module_name, func_name, _ = COMMANDS[command]
-    module = importlib.import_module(module_name)
-    func: Callable[[list[str]], int] = getattr(module, func_name)
-    return int(func(rest) or 0)
+    try:
+        module = importlib.import_module(module_name)
+        func: Callable[[list[str]], int] = getattr(module, func_name)
+        return int(func(rest) or 0)
+    except ModuleNotFoundError as exc:  # a package of an extra that is not installed
+        hint = missing_extra(exc)
+        if hint is None:
+            raise
+        print(f"alertloop {command}: {hint}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -2,6 +2,11 @@
 
 Every line passes ``redact_urls``: a URL with a password, in a message, a field or a
 traceback, is written with the password as ``***``.
+
+Logger names: every module logs with ``logging.getLogger(__name__)``, so each logger is the
+module's import name under ``alertloop.`` (``alertloop.services.ingester.service``,
+``alertloop.services.webhook.publisher``, ``alertloop.sim.board``, ...): ``alertloop`` selects
+the project's lines, ``alertloop.services.ingester`` one service's.
 """
 
 from __future__ import annotations

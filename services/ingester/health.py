@@ -14,7 +14,14 @@ import logging
 import threading
 import time
 
-__all__ = ["Conditions"]
+__all__ = ["DEGRADING", "Conditions"]
+
+# Problems the ingester rides out without losing data: messages are still taken in,
+# spooled and acknowledged, and the points wait in the spool until they can be written (a
+# cursor that cannot be saved only means some points may be written twice, which InfluxDB
+# stores once). With only these, /healthz says "degraded" and answers 200; any other problem
+# (not subscribed, spool full or failing, dead letters lost, a fatal failure) is "failing", 503.
+DEGRADING = frozenset({"influx_unreachable", "spool_read_failing", "spool_cursor_failing"})
 
 
 class Conditions:

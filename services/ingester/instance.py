@@ -19,7 +19,7 @@ from alertloop.services.ingester.spool import Spool
 
 __all__ = ["SEVERAL", "claim"]
 
-log = logging.getLogger("alertloop.ingester")
+log = logging.getLogger(__name__)
 
 #: How to run several ingesters, said in every refusal.
 SEVERAL = (

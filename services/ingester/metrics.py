@@ -1,7 +1,9 @@
 """Prometheus ``/metrics`` and ``/healthz`` on a small HTTP server of its own.
 
 Per-message counters are plain integers kept by the ingester and read at scrape time (no lock
-per message); batch sizes and write latencies are histograms observed once per batch.
+per message); batch sizes and write latencies are histograms observed once per batch; the
+process metrics (CPU, memory, open files, start time) come from prometheus_client. ``/healthz``
+answers the body every service shares (``alertloop.services.common.healthz``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from alertloop.services.common.errors import ConfigError
+from alertloop.services.common.healthz import FAILING, add_process_metrics
 
 __all__ = ["IngesterMetrics", "MetricsServer", "parse_bind"]
 
@@ -41,7 +44,7 @@ _GAUGES = {
     "mqtt_connected": "1 while connected to the broker",
     "reading_paused": "1 while reading from the broker is paused (flow control)",
     "influx_reachable": "1 while the last InfluxDB request succeeded",
-    "healthy": "1 while /healthz answers 200",
+    "healthy": "1 while /healthz reports no problem (status ok)",
 }
 
 
@@ -64,11 +67,13 @@ class _StatsCollector:
 
 
 class IngesterMetrics:
-    """A registry of one ingester: counters from ``stats()`` plus batch histograms."""
+    """A registry of one ingester: counters from ``stats()``, batch histograms, and the
+    process metrics."""
 
     def __init__(self, stats: Callable[[], Mapping[str, object]]) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_StatsCollector(stats))  # type: ignore[arg-type]
+        add_process_metrics(self.registry)
         self.batch_size = Histogram(
             "alertloop_ingest_batch_size",
             "points per InfluxDB write",
@@ -97,7 +102,8 @@ def parse_bind(bind: str) -> tuple[str, int]:
 class MetricsServer:
     """Serves ``/metrics`` and ``/healthz`` on a daemon thread; ``bind`` port 0 picks a free one.
 
-    ``health()`` returns ``(ok, details)``: 200 with the details as JSON when ok, else 503.
+    ``health()`` returns ``(ok, body)``, body as in ``Health.to_dict()``: answered with 503
+    when its status is ``failing``, else 200.
     """
 
     def __init__(
@@ -150,9 +156,10 @@ def _make_handler(
             if path == "/metrics":
                 self._reply(200, metrics.render(), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
-                ok, details = health()
-                body = json.dumps({"ok": ok, **details}).encode()
-                self._reply(200 if ok else 503, body, "application/json")
+                _, details = health()
+                body = json.dumps(details).encode()
+                code = 503 if details.get("status") == FAILING else 200
+                self._reply(code, body, "application/json")
             else:
                 self._reply(404, b"not found\n", "text/plain")
 

@@ -25,12 +25,13 @@ from collections import Counter
 from typing import Any
 
 from alertloop.services.common.deadline import wait_until
+from alertloop.services.common.healthz import Health
 from alertloop.services.common.lifecycle import Lifecycle
 from alertloop.services.ingester.config import IngesterConfig, client_lock_path
 from alertloop.services.ingester.convert import Converter, Received
 from alertloop.services.ingester.deadletter import DeadLetter, DeadLetterStore
 from alertloop.services.ingester.errors import IngesterError, SpoolError, SpoolFull
-from alertloop.services.ingester.health import Conditions
+from alertloop.services.ingester.health import DEGRADING, Conditions
 from alertloop.services.ingester.instance import claim
 from alertloop.services.ingester.lineprotocol import LineEncoder
 from alertloop.services.ingester.lock import ProcessLock
@@ -44,7 +45,7 @@ from alertloop.services.ingester.writer_loop import WriterLoop
 
 __all__ = ["Ingester"]
 
-log = logging.getLogger("alertloop.ingester")
+log = logging.getLogger(__name__)
 
 _DRAIN_MAX = 1000  # messages converted and acknowledged together
 _SPOOL_BYTES_PER_MESSAGE = 256  # run cap: spool_max_bytes / this many messages
@@ -247,15 +248,17 @@ class Ingester(Lifecycle):
         return out
 
     def health(self) -> tuple[bool, dict[str, object]]:
-        """``(ok, details)``: ok while connected to the broker, InfluxDB answers and nothing in
-        the pipeline is failing; ``details["problems"]`` maps each problem to what is wrong."""
+        """``(ok, body)``: ok while connected to the broker, InfluxDB answers and nothing in
+        the pipeline is failing; ``body`` is the ``/healthz`` body, ``body["problems"]`` maps
+        each problem to what is wrong. Problems in ``DEGRADING`` leave the status ``degraded``
+        (200); any other makes it ``failing`` (503)."""
         connected = self._mqtt.connected
         problems = self._conditions.snapshot()
         if not connected:
             problems["mqtt_disconnected"] = f"not subscribed at {self.cfg.safe_mqtt_url}"
         if not self._loop.influx_ok:
             problems["influx_unreachable"] = f"InfluxDB at {self.cfg.influx.url} did not answer"
-        details: dict[str, object] = {
+        checks: dict[str, object] = {
             "mqtt_connected": connected,
             "influx_reachable": self._loop.influx_ok,
             "spool_bytes": self._spool.pending_bytes,
@@ -263,9 +266,9 @@ class Ingester(Lifecycle):
             "spool_full": self._conditions.active("spool_full"),
             "reading_paused": self._mqtt.paused,
             "dropped": self._counts["queue_overflow"],
-            "problems": problems,
         }
-        return not problems, details
+        health = Health("ingester", problems, checks, DEGRADING)
+        return health.ok, health.to_dict()
 
     def wait_connected(self, timeout: float = 10.0) -> None:
         """Wait until subscribed to the broker. Raises TimeoutExpired."""

@@ -48,7 +48,7 @@ from alertloop.services.ingester.writer import Backoff
 
 __all__ = ["MqttSession"]
 
-log = logging.getLogger("alertloop.ingester.mqtt")
+log = logging.getLogger(__name__)
 
 _SUBSCRIBE_ID = 1  # the SUBSCRIBE packet id; publishes use 2..65535
 _MAX_OUTGOING = 10_000  # publishes queued while the broker is away; older ones are dropped

@@ -27,7 +27,7 @@ from alertloop.services.ingester.writer import Backoff, InfluxWriter
 
 __all__ = ["READ_ATTEMPTS", "WriterLoop"]
 
-log = logging.getLogger("alertloop.ingester")
+log = logging.getLogger(__name__)
 
 _IDLE_PING = 5.0  # seconds without writes after which the writer pings InfluxDB
 _LINGER = 0.02  # pause after a write of at least _LINGER_FROM points (s)

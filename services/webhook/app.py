@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
@@ -17,12 +18,13 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
 from werkzeug.exceptions import BadRequest, HTTPException, ServiceUnavailable, UnprocessableEntity
 
+from alertloop.services.common.healthz import Health, add_process_metrics
 from alertloop.services.webhook.authgate import VERDICT_KEY
 from alertloop.services.webhook.config import WebhookConfig
 from alertloop.services.webhook.errors import PayloadError, PublishError
@@ -36,11 +38,27 @@ log = logging.getLogger(__name__)
 EXTENSION = "alertloop_webhook"
 
 
+class PublishesCollector:
+    """``alertloop_webhook_mqtt_publishes_total``: the publisher's count, read at scrape time."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self.publisher = publisher
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "alertloop_webhook_mqtt_publishes",
+            "Retained publishes acknowledged by the broker (concurrent notifications share one)",
+            value=float(getattr(self.publisher, "publishes", 0)),
+        )
+
+
 class Metrics:
-    """The app's Prometheus metrics, in a registry of its own (several apps may share a process)."""
+    """The app's Prometheus metrics, in a registry of its own (several apps may share a
+    process), with the process metrics."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        add_process_metrics(self.registry)
         self.notifications = Counter(
             "alertloop_webhook_notifications",
             "Notifications received, by payload kind and outcome",
@@ -120,11 +138,7 @@ def create_app(config: WebhookConfig, publisher: Publisher | None = None) -> Fla
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     metrics = Metrics()
-    Gauge(
-        "alertloop_webhook_mqtt_publishes",
-        "Retained publishes acknowledged by the broker (concurrent notifications share one)",
-        registry=metrics.registry,
-    ).set_function(lambda: float(getattr(publisher, "publishes", 0)))
+    metrics.registry.register(PublishesCollector(publisher))
     app.extensions[EXTENSION] = {
         "config": config,
         "publisher": publisher,
@@ -163,12 +177,8 @@ def create_app(config: WebhookConfig, publisher: Publisher | None = None) -> Fla
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:
-        up = publisher.connected
-        body = {
-            "status": "ok" if up else "unavailable",
-            "mqtt": "connected" if up else "disconnected",
-        }
-        return jsonify(body), 200 if up else 503
+        health = webhook_health(config, publisher)
+        return jsonify(health.to_dict()), health.http_status
 
     @app.get("/metrics")
     def metrics_view() -> Response:
@@ -179,6 +189,26 @@ def create_app(config: WebhookConfig, publisher: Publisher | None = None) -> Fla
         return jsonify(openapi_document(current_app.config["MAX_CONTENT_LENGTH"]))
 
     return app
+
+
+def webhook_health(config: WebhookConfig, publisher: Publisher) -> Health:
+    """Failing (503) while the publisher does not accept publishes: not connected to the
+    broker, or still putting back the confirmed state after an unconfirmed publish."""
+    up = publisher.connected
+    restoring = getattr(publisher, "restoring", None)
+    problems: dict[str, str] = {}
+    if not up and restoring is not None:
+        problems["mqtt_restoring"] = (
+            f"putting back the confirmed state {restoring!r} after an unconfirmed publish"
+        )
+    elif not up:
+        problems["mqtt_disconnected"] = f"not connected to the broker at {config.mqtt.safe_url}"
+    checks: dict[str, object] = {
+        "mqtt_connected": up,
+        "topic": publisher.topic,
+        "publishes": int(getattr(publisher, "publishes", 0)),
+    }
+    return Health("webhook", problems, checks)
 
 
 def _alert(config: WebhookConfig, publisher: Publisher, metrics: Metrics, user: Any) -> Response:

@@ -11,6 +11,23 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
 
 
+_HEALTH = {
+    "type": "object",
+    "required": ["status", "service", "version", "problems", "checks"],
+    "properties": {
+        "status": {"enum": ["ok", "degraded", "failing"]},
+        "service": {"type": "string"},
+        "version": {"type": "string"},
+        "problems": {"type": "object", "additionalProperties": {"type": "string"}},
+        "checks": {"type": "object"},
+    },
+}
+
+
+def _health(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _HEALTH}}}
+
+
 def openapi_document(max_body_bytes: int) -> dict[str, Any]:
     """The API description; ``max_body_bytes`` is the configured body limit (413 above it)."""
     unified_alert = {
@@ -126,10 +143,10 @@ def openapi_document(max_body_bytes: int) -> dict[str, Any]:
             },
             "/healthz": {
                 "get": {
-                    "summary": "Whether the MQTT connection is up",
+                    "summary": "Whether publishes are accepted (the MQTT connection is up)",
                     "responses": {
-                        "200": {"description": "connected"},
-                        "503": _error("disconnected"),
+                        "200": _health("ok: connected"),
+                        "503": _health("failing: not connected, or restoring the state"),
                     },
                 }
             },

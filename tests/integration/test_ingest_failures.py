@@ -191,7 +191,9 @@ def test_the_process_exits_non_zero_when_its_spool_cannot_be_read(
 def mqtt_connected(port: int) -> bool:
     try:
         return bool(
-            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json()["mqtt_connected"]
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json()["checks"][
+                "mqtt_connected"
+            ]
         )
     except (requests.RequestException, ValueError, KeyError):
         return False

@@ -108,7 +108,7 @@ def test_full_spool_stops_acknowledging_and_the_broker_holds_the_rest(
     alertloop_unique_topic: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="alertloop.ingester")
+    caplog.set_level(logging.INFO, logger="alertloop.services.ingester")
     own = alertloop_native_stack_factory()
     db = TestDatabase(own.influx, label="spool_full").create()
     ingester = alertloop_ingester_factory(
@@ -123,7 +123,8 @@ def test_full_spool_stops_acknowledging_and_the_broker_holds_the_rest(
     assert held > 100, ingester.stats  # not acknowledged: still the broker's
     assert ingester.stats["spool_bytes"] <= 2000
     health = requests.get(f"{ingester.metrics_url}/healthz", timeout=5)
-    assert health.status_code == 503 and health.json()["spool_full"] is True
+    assert health.status_code == 503 and health.json()["status"] == "failing"
+    assert health.json()["checks"]["spool_full"] is True
     assert "not acknowledged" in health.json()["problems"]["spool_full"]
     metrics = requests.get(f"{ingester.metrics_url}/metrics", timeout=5).text
     waits = [line for line in metrics.splitlines() if line.startswith("alertloop_ingest_spool_f")]
@@ -139,7 +140,7 @@ def test_full_spool_stops_acknowledging_and_the_broker_holds_the_rest(
     )
     assert values(db) == sorted(int(p) for p in payloads)
     wait_until(lambda: ingester.health()[0], 10, what="healthy again", state=ingester.health)
-    assert ingester.health()[1]["spool_full"] is False
+    assert ingester.health()[1]["checks"]["spool_full"] is False  # type: ignore[index]
     assert any(r.getMessage() == "spool_full is over" for r in caplog.records)
     db.drop()
 
@@ -242,8 +243,8 @@ class IngesterProcess:
 
     def healthy(self) -> bool:
         try:
-            return requests.get(f"{self.url}/healthz", timeout=1).ok
-        except requests.RequestException:
+            return requests.get(f"{self.url}/healthz", timeout=1).json()["status"] == "ok"
+        except (requests.RequestException, ValueError):
             return self.proc.poll() is not None and False
 
     def metric(self, name: str) -> float:

@@ -52,8 +52,8 @@ class Process:
 
     def healthy(self) -> bool:
         try:
-            return requests.get(f"{self.url}/healthz", timeout=1).ok
-        except requests.RequestException:
+            return requests.get(f"{self.url}/healthz", timeout=1).json()["status"] == "ok"
+        except (requests.RequestException, ValueError):
             return False
 
     def wait_healthy(self) -> Process:

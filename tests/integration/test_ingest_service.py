@@ -12,6 +12,7 @@ import requests
 from alertloop.hil.capture import MqttCapture
 from alertloop.hil.influx import TestDatabase
 from alertloop.services.common.deadline import wait_until
+from alertloop.services.common.healthz import version
 from alertloop.services.ingester import Ingester
 from alertloop.services.ingester.writer import InfluxWriter
 
@@ -135,16 +136,22 @@ def test_metrics_and_healthz(
     wait_until(lambda: ingester.stats["written"] == 1, 10, what="one point written")
     health = requests.get(f"{ingester.metrics_url}/healthz", timeout=5)
     assert health.status_code == 200
-    assert health.json() | {"spool_bytes": 0} == {
-        "ok": True,
+    body = health.json()
+    assert body["checks"] | {"spool_bytes": 0} == {
         "mqtt_connected": True,
         "influx_reachable": True,
         "spool_bytes": 0,
         "spool_lines": 0,
         "spool_full": False,
-        "problems": {},
         "reading_paused": False,
         "dropped": 0,
+    }
+    assert body == {
+        "status": "ok",
+        "service": "ingester",
+        "version": version(),
+        "problems": {},
+        "checks": body["checks"],
     }
     text = requests.get(f"{ingester.metrics_url}/metrics", timeout=5).text
     for name in ("spool_full_waits", "spool_errors", "dead_letters_lost"):
@@ -154,6 +161,8 @@ def test_metrics_and_healthz(
     assert "alertloop_ingest_written_total 1.0" in text
     assert 'alertloop_ingest_rejected_total{reason="not_a_number"} 1.0' in text
     assert "alertloop_ingest_write_latency_seconds_count" in text
+    for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"):
+        assert f"\n{name} " in text, name
     assert "alertloop_ingest_batch_size_bucket" in text
 
 

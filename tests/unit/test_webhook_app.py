@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alertloop.services.common.config import MqttSettings
+from alertloop.services.common.healthz import version
 from alertloop.services.webhook import WebhookConfig, WebhookConfigError, create_app
 from alertloop.services.webhook.errors import PublishError
 from alertloop.services.webhook.examples import (
@@ -39,6 +41,8 @@ class FakePublisher:
     def __init__(self) -> None:
         self.decisions: list[Decision] = []
         self.connected = True
+        self.restoring: str | None = None
+        self.publishes = 0
         self.error: Exception | None = None
 
     def publish(self, decision: Decision) -> PublishResult:
@@ -191,11 +195,54 @@ def test_other_http_errors_share_the_shape(client: FlaskClient) -> None:
 
 
 def test_healthz(client: FlaskClient, publisher: FakePublisher) -> None:
-    assert client.get("/healthz").get_json() == {"status": "ok", "mqtt": "connected"}
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "status": "ok",
+        "service": "webhook",
+        "version": version(),
+        "problems": {},
+        "checks": {"mqtt_connected": True, "topic": "/alert", "publishes": 0},
+    }
     publisher.connected = False
     response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.get_json()["mqtt"] == "disconnected"
+    body = response.get_json()
+    assert body["status"] == "failing" and body["checks"]["mqtt_connected"] is False
+    assert set(body["problems"]) == {"mqtt_disconnected"}
+
+
+def test_healthz_names_the_broker_without_its_password(publisher: FakePublisher) -> None:
+    settings = MqttSettings("127.0.0.1", 1, username="hook", password="s3cret-pw")
+    client = create_app(_config(mqtt=settings), publisher).test_client()
+    publisher.connected = False
+    text = client.get("/healthz").get_data(as_text=True)
+    assert "127.0.0.1" in text and "s3cret-pw" not in text
+
+
+def test_healthz_while_restoring(client: FlaskClient, publisher: FakePublisher) -> None:
+    publisher.connected = False
+    publisher.restoring = "1"
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert "'1'" in response.get_json()["problems"]["mqtt_restoring"]
+
+
+def test_metrics_publishes_counter_and_process_metrics(
+    client: FlaskClient, publisher: FakePublisher
+) -> None:
+    publisher.publishes = 3
+    text = client.get("/metrics").get_data(as_text=True)
+    assert re.search(r"^# TYPE alertloop_webhook_mqtt_publishes(_total)? counter$", text, re.M)
+    assert "alertloop_webhook_mqtt_publishes_total 3.0" in text
+    for name in (
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+        "python_info",
+    ):
+        assert f"\n{name}" in text, name
 
 
 def test_metrics_count_kinds_and_outcomes(client: FlaskClient, publisher: FakePublisher) -> None:

@@ -61,7 +61,7 @@ def test_ingester_after_a_broker_restart(
     topic = f"{alertloop_unique_topic}/pot"
     publish_many(alertloop_conformance_mosquitto.plain, topic, payloads(100))
     wait_until(lambda: alertloop_influxdb.count() == 100, 20, what="the first 100 points")
-    caplog.set_level(logging.INFO, logger="alertloop.ingester.mqtt")
+    caplog.set_level(logging.INFO, logger="alertloop.services.ingester.transport")
     alertloop_conformance_mosquitto.restart(forget=forget)
     wait_until(
         lambda: ingester.connected and ingester._mqtt.session >= 2,
