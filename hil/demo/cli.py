@@ -13,6 +13,7 @@ from pathlib import Path
 
 from alertloop.hil.demo.live import LiveView
 from alertloop.hil.demo.runner import DEFAULT_MARGIN, DemoOptions, DemoRunner
+from alertloop.hil.extras import missing_extra
 from alertloop.services.common.commands import Command
 from alertloop.services.common.config import LOG_LEVEL
 from alertloop.services.common.errors import AlertloopError, ConfigError
@@ -117,11 +118,16 @@ def main(argv: list[str]) -> int:
     finally:
         if view is not None:
             view.close()
-    from alertloop.hil.demo.plot import save_plot
     from alertloop.hil.demo.summary import summary_lines
 
     for line in summary_lines(result):
         print(line)
+    try:
+        from alertloop.hil.demo.plot import save_plot
+    except ModuleNotFoundError as exc:  # the plot extra is not installed: no PNG, same verdict
+        print(f"  plot: none; it {missing_extra(exc) or exc}")
+        logging.shutdown()
+        return 0 if result.passed else EXIT_FAILED
     try:
         print(f"  plot: {save_plot(result, plot_path)}")
     except OSError as exc:

@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from alertloop.hil.extras import missing_extra
 from alertloop.hil.stack.base import DockerUnavailable
 
 __all__ = ["Engine", "candidate_urls", "configure", "find_engine", "engine_state_dir"]
@@ -81,6 +82,11 @@ def find_engine(timeout: float = 15.0) -> Engine:
 
     A socket that exists gets ``timeout`` seconds to answer: an engine on a loaded machine
     can take several seconds for its first request."""
+    try:
+        import docker  # noqa: F401
+    except ModuleNotFoundError as exc:
+        hint = missing_extra(exc) or str(exc)
+        raise DockerUnavailable(f"the docker backend {hint}") from exc
     tried: list[str] = []
     for url in candidate_urls():
         try:

@@ -195,3 +195,35 @@ def test_every_extra_named_in_the_hints_exists() -> None:
             continue  # pytest's internals; matplotlib's dependency
         providers = metadata.packages_distributions().get(module, [])
         assert _declared(EXTRAS[extra]) & {_normal(p) for p in providers}, module
+
+
+def test_the_docker_backend_without_its_extra_names_it() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", _BLOCKER, ",".join(BLOCKED), "stack", "up", "--backend", "docker"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert proc.returncode != 0
+    assert "pip install 'alertloop[docker]'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_pytest_plugin_loads_with_pytest_alone() -> None:
+    # pytest loads the plugin in every environment that has alertloop and pytest, so it must
+    # not need the other extras' packages until a test asks for a fixture that uses them.
+    others = ",".join(sorted(set(BLOCKED) - {"pytest", "_pytest"}))
+    script = _BLOCKER.replace(
+        "from alertloop.hil.cli import main  # the console script's entry point\n\n"
+        "sys.exit(main(sys.argv[2:]))",
+        "import alertloop.hil.pytest_plugin\nimport alertloop.hil.pytest_plugin.bench_fixtures",
+    )
+    assert script != _BLOCKER
+    proc = subprocess.run(
+        [sys.executable, "-c", script, others],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
