@@ -22,13 +22,20 @@ DASHBOARD_QUERY = (
 
 
 def wait_count(
-    db: TestDatabase, expected: int, timeout: float = 10.0, ingester: Ingester | None = None
+    db: TestDatabase,
+    expected: int,
+    timeout: float = 10.0,
+    ingester: Ingester | None = None,
+    others: tuple[Ingester, ...] = (),
 ) -> None:
     wait_until(
         lambda: db.count() == expected,
         timeout,
         what=f"{expected} points in {db.name}",
-        state=lambda: {"count": db.count(), "stats": ingester.stats if ingester else None},
+        state=lambda: {
+            "count": db.count(),
+            "stats": [i.stats for i in (ingester, *others) if i is not None] or None,
+        },
     )
 
 
@@ -192,7 +199,7 @@ def test_two_instances_on_a_shared_subscription_store_each_message_once(
     count = 200
     for seq in range(count):  # plain integers: receive-time stamps from two processes
         alertloop_mqtt_capture.publish(f"{alertloop_unique_topic}/pot", str(seq % 101))
-    wait_count(alertloop_influxdb, count, ingester=first)
+    wait_count(alertloop_influxdb, count, ingester=first, others=(second,))
     received = (first.stats["received"], second.stats["received"])
     assert sum(received) == count
     assert min(received) > 0
