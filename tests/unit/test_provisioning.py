@@ -47,12 +47,12 @@ def _all_rules(rules_doc: dict) -> list[dict]:
     return [rule for group in rules_doc["groups"] for rule in group["rules"]]
 
 
-def test_datasource_is_influxql_with_a_fixed_uid_and_env_url(datasource: dict) -> None:
+def test_datasource_is_influxql_with_a_fixed_uid_and_env_url_and_database(datasource: dict) -> None:
     assert datasource["type"] == "influxdb"
     assert datasource["uid"] == "alertloop-influxdb"
     assert datasource["url"] == "$ALERTLOOP_INFLUX_URL"
-    assert datasource["jsonData"]["dbName"] == "iot"
-    assert datasource["database"] == "iot"
+    assert datasource["jsonData"]["dbName"] == "$ALERTLOOP_INFLUX_DB"
+    assert datasource["database"] == "$ALERTLOOP_INFLUX_DB"
     assert datasource["jsonData"].get("version", "InfluxQL") == "InfluxQL"
 
 
