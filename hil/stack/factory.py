@@ -47,7 +47,9 @@ def create_stack(backend: str = "auto", **options: Any) -> Stack:
         )
     mqtt_url, influx_url = options.get("mqtt_url"), options.get("influx_url")
     if not mqtt_url or not influx_url:
-        raise ConfigError("the external backend needs --mqtt-url and --influx-url")
+        raise ConfigError(
+            "the external backend needs --mqtt-url and --influx-url (or ALERTLOOP_MQTT_URL and ALERTLOOP_INFLUX_URL)"
+        )
     return ExternalStack(
         mqtt_url,
         influx_url,
