@@ -217,7 +217,7 @@ class Spool:
         It reads about what ``max_lines`` lines take (from the segment's mean line length, a
         quarter more, at least a page), not ``max_bytes``: during a backlog every batch would
         otherwise be a read of ``max_bytes``, cut down, and malloc keeps such buffers' memory
-        (docs/performance.md, "Ingester memory"). Raises SpoolError on I/O errors.
+        (docs/performance.md, "Ingester memory across outages"). Raises SpoolError on I/O errors.
         """
         with self._lock:
             self._drop_consumed()
