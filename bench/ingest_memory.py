@@ -7,18 +7,22 @@
 A native stack; a fleet of ``--devices`` ESP32s at 2 Hz, QoS 1, JSON payloads (as in
 ``bench/soak.py``) in this process; one ingester process per variant, all subscribed to the
 same topics, each with its own client id, spool and database, so every variant gets the same
-load and the same outages at the same time. Each cycle: wait until every spool is empty, let
-the processes settle, read their memory, then cut InfluxDB (``influx``: stop and start its
-server) or the ingesters' broker link (``stall``: a fault proxy stops moving bytes) for
-``--outage`` seconds, so each ingester builds a backlog of ``devices x 2 x outage`` points and
-writes it afterwards.
+load and the same outages at the same time. Each cycle cuts InfluxDB (``influx``: stop and
+start its server) or the ingesters' broker link (``stall``: a fault proxy stops moving bytes)
+for ``--outage`` seconds, so each ingester has a backlog of ``devices x 2 x outage`` points
+(in its spool or at the broker); then the script waits until every ingester has taken what was
+published meanwhile and its spool holds at most a second of load (``drain``: how long that
+took), lets the processes settle for ``--settle`` seconds and reads their memory.
 
-After each cycle the script prints per variant: RSS (``VmRSS``), what glibc malloc has handed
-out (``in use``: mallinfo2's uordblks + hblkhd) and what it holds free (``free``: fordblks),
-and, for a variant run with ``tracemalloc``, the bytes Python has allocated (``py``). The
-numbers come from the ingester itself: each runs under this script's ``--child`` mode, which
-answers SIGUSR1 with one JSON line and then runs ``alertloop.services.ingester`` unchanged.
-RSS that grows while ``in use`` and ``py`` stay flat is memory malloc keeps, not a leak.
+After each cycle the script prints per variant, in MiB: ``RSS`` (``VmRSS``); what glibc's
+malloc has handed out (``malloc``: mallinfo2's uordblks + hblkhd) and what it holds free
+(``m.free``: fordblks); Python's small objects in use (``pyobj``) and the arenas pymalloc
+holds for them (``arenas``), from ``sys._debugmallocstats``; and, for a variant run with
+tracemalloc, the Python heap (``traced``), its highest since the last cycle (``peak``) and the
+source lines that held most at that peak. The numbers come from the ingester itself: each runs
+under this script's ``--child`` mode, which answers SIGUSR1 with one JSON line and otherwise
+runs ``alertloop.services.ingester`` unchanged. RSS that grows while ``malloc``, ``pyobj`` and
+``traced`` stay flat is memory the allocators keep, not a leak.
 
 Variants: ``default`` (no setting), ``arena2`` (``MALLOC_ARENA_MAX=2``), ``traced`` (with
 tracemalloc; its RSS includes tracemalloc's own tables), or ``NAME:VAR=VALUE,...`` for any
@@ -231,16 +235,34 @@ def _parse_variant(text: str) -> Variant:
     return Variant(name, env)
 
 
-def _wait_drained(variants: list[Variant], timeout: float, most: int) -> float:
-    """Wait until every ingester's spool holds at most ``most`` lines (a second of load: the
-    fleet keeps publishing); returns the seconds it took."""
+def _received(variants: list[Variant]) -> list[float]:
+    return [_metric(v.metrics, "alertloop_ingest_received_total") or 0.0 for v in variants]
+
+
+def _wait_drained(
+    variants: list[Variant],
+    timeout: float,
+    rate: int,
+    since: tuple[float, list[float]] | None = None,
+) -> float:
+    """Wait until every ingester has taken what was published since ``since`` (a monotonic
+    time and the received counts then; 98 % of ``rate`` a second, so the broker's backlog is
+    delivered) and its spool holds at most a second of load (``rate`` lines: the fleet keeps
+    publishing). Returns the seconds it took."""
     began = time.monotonic()
     while time.monotonic() - began < timeout:
         left = [_metric(v.metrics, "alertloop_ingest_spool_lines") for v in variants]
-        if all(n is not None and n <= most for n in left):
+        caught_up = True
+        if since is not None:
+            expected = 0.98 * rate * (time.monotonic() - since[0])
+            caught_up = all(
+                now - then >= expected
+                for now, then in zip(_received(variants), since[1], strict=True)
+            )
+        if caught_up and all(n is not None and n <= rate for n in left):
             return time.monotonic() - began
         time.sleep(0.5)
-    raise RuntimeError(f"spools not empty after {timeout} s")
+    raise RuntimeError(f"spools not drained after {timeout} s")
 
 
 def _mib(value: float) -> str:
@@ -339,6 +361,7 @@ def main() -> int:
                 fault = args.fault
                 if fault == "both":
                     fault = "influx" if cycle % 2 else "stall"
+                since = (time.monotonic(), _received(variants))
                 if fault == "influx":
                     stack.servers["influxdb"].stop()
                 else:
@@ -348,7 +371,7 @@ def main() -> int:
                     stack.servers["influxdb"].start()
                 else:
                     proxy.heal()
-                took = _wait_drained(variants, 300, args.devices * 2)
+                took = _wait_drained(variants, 300, args.devices * 2, since)
                 time.sleep(args.settle)
                 for variant in variants:
                     variant.rows.append(_sample(variant))
