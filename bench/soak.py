@@ -180,6 +180,7 @@ def main() -> int:
                 "alerting",
                 "--interval",
                 "1",
+                "--faster-than-grafana",
                 "--influx-url",
                 influx.url,
                 "--influx-db",

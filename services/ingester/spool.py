@@ -36,6 +36,7 @@ __all__ = ["Batch", "Spool"]
 _PREFIX, _SUFFIX = "seg-", ".lp"
 _CURSOR = "cursor.json"
 _LOCK = "lock"
+_PAGE = 4096  # smallest read of read_batch (bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +214,10 @@ class Spool:
     def read_batch(self, max_lines: int, max_bytes: int = 4 * 1024 * 1024) -> Batch | None:
         """The oldest uncommitted lines (at most ``max_lines``, about ``max_bytes``), or None.
 
-        Raises SpoolError on I/O errors.
+        It reads about what ``max_lines`` lines take (from the segment's mean line length, a
+        quarter more, at least a page), not ``max_bytes``: during a backlog every batch would
+        otherwise be a read of ``max_bytes``, cut down, and malloc keeps such buffers' memory
+        (docs/performance.md, "Ingester memory across outages"). Raises SpoolError on I/O errors.
         """
         with self._lock:
             self._drop_consumed()
@@ -222,26 +226,28 @@ class Spool:
             available = seg.size - start
             number = seg.number
             path = seg.path
+            mean_line = seg.size / seg.lines if seg.lines else 0.0
         if available <= 0:
             return None
+        size = min(available, max_bytes, max(_PAGE, int(max_lines * mean_line * 1.25) + 1))
         try:
             fd = self._fd_for(number, path)
-            data = os.pread(fd, min(available, max_bytes), start)
+            data = os.pread(fd, size, start)
             cut = data.rfind(b"\n") + 1
-            while cut == 0:  # one line longer than max_bytes: read on to its end
-                more = os.pread(fd, max_bytes, start + len(data))
+            while cut == 0:  # one line longer than the read: read on to its end
+                more = os.pread(fd, max(size, _PAGE), start + len(data))
                 if not more:
                     raise SpoolError(f"{path} ends without a newline at byte {start + len(data)}")
                 data += more
                 cut = data.rfind(b"\n") + 1
         except OSError as exc:
             raise SpoolError(f"cannot read {path}: {exc}") from exc
-        data = data[:cut]
-        lines = data.count(b"\n")
+        lines = data.count(b"\n", 0, cut)
         if lines > max_lines:
-            rest = data.split(b"\n", max_lines)[-1]
-            data = data[: len(data) - len(rest)]
+            cut = _cut_after(data, cut, lines, max_lines)
             lines = max_lines
+        if cut < len(data):
+            data = data[:cut]
         return Batch(number, start, start + len(data), data, lines)
 
     def commit(self, batch: Batch) -> None:
@@ -340,3 +346,17 @@ class Spool:
             except OSError as exc:
                 raise SpoolError(f"cannot fsync {self._segments[-1].path}: {exc}") from exc
             self._dirty = False
+
+
+def _cut_after(data: bytes, end: int, lines: int, keep: int) -> int:
+    """The offset just after the ``keep``-th line of ``data[:end]``, which holds ``lines``
+    lines (``keep < lines``), found without splitting ``data``: back from ``end`` when fewer
+    lines are to be dropped than kept, else forward from the start."""
+    if lines - keep < keep:
+        for _ in range(lines - keep):
+            end = data.rfind(b"\n", 0, end - 1) + 1
+        return end
+    pos = 0
+    for _ in range(keep):
+        pos = data.find(b"\n", pos) + 1
+    return pos

@@ -54,6 +54,52 @@ def test_batches_respect_the_byte_limit_on_line_boundaries(tmp_path: Path) -> No
     assert lines(0, 100) == batch.data + drain(spool)
 
 
+@pytest.mark.parametrize("max_lines", [1, 2, 7, 99, 100, 101, 5000], ids=lambda n: f"max{n}")
+def test_a_batch_is_the_first_max_lines_lines_whatever_their_lengths(
+    tmp_path: Path, max_lines: int
+) -> None:
+    data = b"".join(
+        b"pot,device=d%d value=%di %d\n" % (i % 7, i % 100, i * 10**i % 97) for i in range(300)
+    )
+    spool = Spool(tmp_path).open()
+    spool.append(data, 300)
+    expected = data.splitlines(keepends=True)
+    batch = spool.read_batch(max_lines)
+    assert batch is not None
+    assert batch.data == b"".join(expected[: batch.lines])
+    assert batch.lines == min(max_lines, 300)  # the mean line length plus a quarter is enough
+    spool.commit(batch)
+    assert batch.data + drain(spool, max_lines) == data
+    spool.close()
+
+
+def test_a_backlog_is_read_in_batch_sized_reads_not_max_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """During a backlog each read is about what ``max_lines`` lines take: a read of
+    ``max_bytes`` per batch, cut down, leaves malloc holding megabytes after the drain."""
+    spool = Spool(tmp_path).open()
+    spool.append(lines(0, 20_000), 20_000)  # about 400 KB
+    reads: list[int] = []
+    real_pread = os.pread
+
+    def pread(fd: int, size: int, offset: int) -> bytes:
+        reads.append(size)
+        return real_pread(fd, size, offset)
+
+    monkeypatch.setattr("alertloop.services.ingester.spool.os.pread", pread)
+    batch = spool.read_batch(100)
+    assert batch is not None and batch.lines == 100 and batch.data == lines(0, 100)
+    assert reads and max(reads) <= 4096  # 100 lines of about 20 bytes: one page
+    reads.clear()
+    spool.commit(batch)
+    batch = spool.read_batch(5000)
+    assert batch is not None and batch.lines == 5000 and batch.data == lines(100, 5000)
+    mean = spool.pending_bytes / spool.pending_lines
+    assert sum(reads) <= 5000 * mean * 1.25 + 1
+    spool.close()
+
+
 def test_full_spool_refuses_until_room_is_made(tmp_path: Path) -> None:
     data = lines(0, 10)
     spool = Spool(tmp_path, max_bytes=len(data) * 2).open()
