@@ -7,14 +7,11 @@ for usage and configuration errors, 1 for failures while running (docs/cli.md).
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from alertloop.hil.extras import missing_extra
-
-log = logging.getLogger(__name__)
 
 # command -> ("module", "function", one-line help). Imported only when used, so a broken
 # or heavy component never slows down or breaks the others.

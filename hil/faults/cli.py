@@ -19,7 +19,7 @@ from alertloop.hil.faults.proxy import FaultProxy
 from alertloop.hil.faults.schedule import FaultRunner, FaultSchedule
 from alertloop.services.common.commands import Command, run_group
 from alertloop.services.common.errors import AlertloopError, ConfigError
-from alertloop.services.common.settings import Option, integer, non_negative, number, positive
+from alertloop.services.common.settings import Option, listen_port, non_negative, number, positive
 
 __all__ = ["SUBCOMMANDS", "main"]
 
@@ -46,13 +46,6 @@ def _upstream(text: str) -> tuple[str, str, int]:
     return (name if eq else "proxy", host, int(port))
 
 
-def _port(text: str) -> int:
-    port = integer(text)
-    if not 0 <= port <= 65535:
-        raise ValueError(f"expected a port 0..65535, got {port}")
-    return port
-
-
 PROXY = Command(
     "alertloop faults proxy",
     PROXY_DESCRIPTION,
@@ -60,7 +53,7 @@ PROXY = Command(
         Option("--upstream", "[NAME=]HOST:PORT to forward to (loopback only; repeat for several "
                "proxies; variable: comma-separated)", type=_upstream, multiple=True, default=[],
                required=True, metavar="[NAME=]HOST:PORT", default_text="none, required"),
-        Option("--port", "listen port (one upstream only; 0: a free one)", type=_port, default=0,
+        Option("--port", "listen port (one upstream only; 0: a free one)", type=listen_port, default=0,
                metavar="INT"),
         Option("--latency-ms", "added delay per chunk (ms)", type=number, default=0.0,
                check=non_negative),

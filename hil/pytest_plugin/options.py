@@ -28,6 +28,7 @@ import pytest
 
 from alertloop.hil.boards.factory import BACKEND_HELP, BackendNotBuilt, backend_kind
 from alertloop.hil.stack.factory import BACKENDS
+from alertloop.services.common.settings import parse_bool
 
 __all__ = [
     "OPTIONS",
@@ -50,8 +51,6 @@ MARKERS = {
     ),
 }
 ALERTING = ("sim", "grafana")
-TRUE = ("1", "true", "yes", "on")
-FALSE = ("0", "false", "no", "off")
 SOURCES = pytest.StashKey[dict[str, str]]()  # option name -> where its value came from
 
 
@@ -60,11 +59,11 @@ def _text(value: str, where: str) -> str:
 
 
 def _bool(value: str, where: str) -> bool:
-    if value.strip().lower() in TRUE:
-        return True
-    if value.strip().lower() in FALSE:
-        return False
-    raise pytest.UsageError(f"{where}={value}: not a boolean; use one of {', '.join(TRUE + FALSE)}")
+    try:
+        return parse_bool(value)
+    except ValueError:
+        words = "1, true, yes, on, 0, false, no, off"
+        raise pytest.UsageError(f"{where}={value}: not a boolean; use one of {words}") from None
 
 
 def _seconds(value: str, where: str) -> float:

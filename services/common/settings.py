@@ -31,9 +31,11 @@ __all__ = [
     "Option",
     "Values",
     "integer",
+    "listen_port",
     "non_negative",
     "number",
     "parse_bool",
+    "port",
     "positive",
     "read_secret",
     "resolve",
@@ -62,6 +64,23 @@ def integer(text: str) -> int:
         return int(text.strip())
     except ValueError:
         raise ValueError(f"expected an integer, got {text!r}") from None
+
+
+def port(text: str) -> int:
+    """``text`` as a TCP port, 1..65535; ValueError says what was expected."""
+    return _port_from(text, 1)
+
+
+def listen_port(text: str) -> int:
+    """``text`` as a port to listen on, 0..65535 (0: a free one); ValueError as ``port``."""
+    return _port_from(text, 0)
+
+
+def _port_from(text: str, lowest: int) -> int:
+    value = integer(text)
+    if not lowest <= value <= 65535:
+        raise ValueError(f"expected a port {lowest}..65535, got {value}")
+    return value
 
 
 def number(text: str) -> float:

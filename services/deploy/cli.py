@@ -13,7 +13,7 @@ from pathlib import Path
 
 from alertloop.services.common.commands import Command, run_group
 from alertloop.services.common.errors import ConfigError
-from alertloop.services.common.settings import Option, integer
+from alertloop.services.common.settings import Option, port
 from alertloop.services.deploy.credentials import find_mosquitto_passwd
 from alertloop.services.deploy.errors import DeployError, DeployUsageError
 from alertloop.services.deploy.layout import DeployOptions, default_source
@@ -37,13 +37,6 @@ def _owner(text: str) -> tuple[int, int]:
         raise ValueError(f"expected UID:GID (numbers), got {text!r}") from None
 
 
-def _port(text: str) -> int:
-    port = integer(text)
-    if not 1 <= port <= 65535:
-        raise ValueError(f"expected a port 1-65535, got {port}")
-    return port
-
-
 INIT = Command(
     f"{PROG} init",
     "Write DIR for 'docker compose up' (and the files a host without Docker needs): .env and "
@@ -61,9 +54,9 @@ INIT = Command(
                metavar="CHECKOUT",
                default_text="the one this package is installed from, or the current directory"),
         Option("--influx-db", "InfluxDB database", default="iot", metavar="NAME"),
-        Option("--published-mqtt-port", "port the broker is published on, on the Docker host", type=_port, default=1883,
+        Option("--published-mqtt-port", "port the broker is published on, on the Docker host", type=port, default=1883,
                metavar="INT"),
-        Option("--published-grafana-port", "port Grafana is published on, on the Docker host", type=_port, default=3000,
+        Option("--published-grafana-port", "port Grafana is published on, on the Docker host", type=port, default=3000,
                metavar="INT"),
         Option("--image", "name of the services' image that compose builds",
                default="alertloop:latest", metavar="NAME"),

@@ -10,7 +10,6 @@ cannot start and 1 when it failed while running; error messages never show a pas
 from __future__ import annotations
 
 import logging
-import re
 import signal
 import sys
 import threading
@@ -29,6 +28,7 @@ from alertloop.services.common.config import (
     MQTT_OPTIONS,
     influx_from,
     mqtt_from,
+    redact_urls,
 )
 from alertloop.services.common.errors import ConfigError
 from alertloop.services.common.logs import configure_logging
@@ -177,10 +177,7 @@ def redact(text: str, urls: Sequence[str | None]) -> str:
             password = None
         for secret in {password, unquote(password)} if password else ():
             text = text.replace(secret, "***")
-    return _USERINFO.sub(r"\1***@", text)
-
-
-_USERINFO = re.compile(r"([a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s/@]+@", re.IGNORECASE)
+    return redact_urls(text)
 
 
 def main(argv: Sequence[str]) -> int:
