@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from importlib.metadata import PackageNotFoundError, version
 
 from alertloop.hil.extras import missing_extra
 
@@ -81,21 +80,15 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
-def package_version() -> str:
-    """The installed distribution's version (``unknown`` when it is not installed)."""
-    try:
-        return version("alertloop")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
         print(_usage())
         return 0
     if args[0] in ("--version", "-V"):
-        print(f"alertloop {package_version()}")
+        from alertloop.services.common.healthz import version  # the one version lookup
+
+        print(f"alertloop {version()}")
         return 0
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
